@@ -1,0 +1,112 @@
+"""The 创文明城、迎省运会 volunteer and activity portal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g, request
+from flask_login import current_user
+
+from portal.config import load_config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application: config → extensions → blueprints → errors → cli."""
+    app = Flask(__name__, instance_relative_config=True)
+    load_config(app, test_config)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["PORTAL_TIMEZONE"])
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["PORTAL_TIMEZONE"]
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from portal.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+    from portal.cli import register_cli
+
+    register_cli(app)
+    _register_template_helpers(app)
+    return app
+
+
+def _select_locale() -> str:
+    from flask import current_app
+
+    wanted = request.args.get("lang") or request.cookies.get("lang")
+    if wanted in current_app.config["LANGUAGES"]:
+        return wanted
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal.database import configure_engine
+    from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(
+        app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True
+    )
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    limiter.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # the login page itself explains why
+    login_manager.session_protection = "basic"
+
+    from portal.auth.services import load_user
+
+    login_manager.user_loader(load_user)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.auth.views import bp as auth_bp
+    from portal.browse.views import bp as browse_bp
+    from portal.main.views import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(browse_bp)
+    app.register_blueprint(auth_bp)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    from portal import permissions, timeutil
+    from portal.privacy import mask_name, mask_phone
+
+    app.jinja_env.filters.update(
+        datetime=timeutil.fmt_datetime,
+        date=timeutil.fmt_date,
+        short=timeutil.fmt_short,
+        time=timeutil.fmt_time,
+        mask_name=mask_name,
+        mask_phone=mask_phone,
+    )
+    app.jinja_env.globals.update(fmt_range=timeutil.fmt_range, perm=permissions)
+
+    @app.context_processor
+    def _inject():
+        locale = get_locale()
+        lang = "zh-CN" if locale is None or locale.language == "zh" else "en"
+        return {
+            "html_lang": lang,
+            "large_text": request.cookies.get("large") == "1",
+            "is_wechat": "MicroMessenger" in (request.user_agent.string or ""),
+            "unread_notifications": _unread(),
+            "url_map_endpoints": app.view_functions,
+        }
+
+    def _unread() -> int:
+        if not current_user.is_authenticated:
+            return 0
+        if "unread" not in g:
+            from portal.notifications.services import unread_count
+
+            g.unread = unread_count(current_user)
+        return g.unread

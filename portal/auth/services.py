@@ -1,0 +1,157 @@
+"""Accounts: registration, password hashing (argon2id), login and consent."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import current_app
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import User, utcnow
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+# Mainland mobile numbers: 11 digits starting 13–19.
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+MIN_PASSWORD_LENGTH = 8
+COMMON_PASSWORDS = frozenset(
+    """12345678 123456789 1234567890 87654321 11111111 00000000 88888888 66666666 12341234
+    password password1 passw0rd qwertyui qwerty123 abc12345 abcd1234 a1234567 1qaz2wsx
+    iloveyou woaini1314 woaini520 5201314520 aaaaaaaa asdfghjk zxcvbnm1 admin123 admin888
+    11223344 12121212 147258369 123123123 qq123456 q1w2e3r4 password123""".split()
+)
+
+
+class AccountError(Exception):
+    """A registration or login problem, with a message for the person."""
+
+
+def normalise_phone(raw: str) -> str:
+    """Strip spaces, dashes and a +86 prefix from a phone number as typed."""
+    phone = re.sub(r"[\s\-]", "", raw or "")
+    if phone.startswith("+86"):
+        phone = phone[3:]
+    elif phone.startswith("0086"):
+        phone = phone[4:]
+    return phone
+
+
+def is_valid_phone(phone: str) -> bool:
+    return bool(PHONE_RE.match(phone))
+
+
+def password_problem(password: str, phone: str = "") -> str | None:
+    """Return why a password is too weak, or ``None`` when it is acceptable."""
+    from flask_babel import gettext as _
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return _("密码至少需要 %(n)d 位。", n=MIN_PASSWORD_LENGTH)
+    if password.lower() in COMMON_PASSWORDS or len(set(password)) <= 2:
+        return _("这个密码太常见，很容易被猜到，请换一个。")
+    if phone and phone in password:
+        return _("密码不能包含手机号。")
+    return None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    """Verify a password, upgrading the stored hash when its parameters are outdated."""
+    if not user.password_hash:
+        return False
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return True
+
+
+def find_by_phone(phone: str) -> User | None:
+    return db.session.scalar(select(User).where(User.phone == normalise_phone(phone)))
+
+
+@dataclass
+class Registration:
+    real_name: str
+    phone: str
+    password: str
+    consent: bool
+
+
+def register(data: Registration) -> User:
+    """Create a resident account after checking phone, password and consent.
+
+    :raises AccountError: with a message naming the problem.
+    """
+    from flask_babel import gettext as _
+
+    phone = normalise_phone(data.phone)
+    if not is_valid_phone(phone):
+        raise AccountError(_("请输入11位中国大陆手机号，例如 13812345678。"))
+    if not data.real_name.strip():
+        raise AccountError(_("请填写真实姓名。"))
+    if not data.consent:
+        raise AccountError(_("需要阅读并同意个人信息保护说明才能注册。"))
+    problem = password_problem(data.password, phone)
+    if problem:
+        raise AccountError(problem)
+    existing = find_by_phone(phone)
+    if existing is not None:
+        raise AccountError(_("这个手机号已经注册过，请直接登录。"))
+    user = User(
+        real_name=data.real_name.strip(),
+        phone=phone,
+        password_hash=hash_password(data.password),
+        consent_version=current_app.config["PRIVACY_NOTICE_VERSION"],
+        consent_at=utcnow(),
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(phone: str, password: str) -> User | None:
+    """Return the active user with this phone and password, else ``None``."""
+    user = find_by_phone(phone)
+    if user is None or not user.is_active:
+        # Spend the same time as a real check so timing does not reveal registered phones.
+        _hasher.hash(password or "x")
+        return None
+    return user if check_password(user, password) else None
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Change a password; other sessions and remember-me cookies stop working.
+
+    :raises AccountError: when the current password is wrong or the new one too weak.
+    """
+    from flask_babel import gettext as _
+
+    if not check_password(user, current):
+        raise AccountError(_("当前密码不正确。"))
+    problem = password_problem(new, user.phone or "")
+    if problem:
+        raise AccountError(problem)
+    user.password_hash = hash_password(new)
+    user.session_version += 1
+
+
+def load_user(user_id: str) -> User | None:
+    """Flask-Login loader: the id carries the session version (``"12:3"``)."""
+    try:
+        raw_id, raw_version = user_id.split(":", 1)
+        uid, version = int(raw_id), int(raw_version)
+    except ValueError:
+        return None
+    user = db.session.get(User, uid)
+    if user is None or user.session_version != version or not user.is_active:
+        return None
+    return user

@@ -1,0 +1,75 @@
+"""Public browsing: the activity list with filters, activity, zone and programme pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_login import current_user
+
+from portal import permissions
+from portal.browse import services
+from portal.extensions import db
+from portal.models import Activity, Programme, Zone
+
+bp = Blueprint("browse", __name__)
+
+
+def _list_page(template: str, **context):
+    filters = services.parse_filters(request.args)
+    for key in ("zone_id", "programme_id"):
+        if context.get(key):
+            setattr(filters, key, context[key])
+    page = services.parse_page(request.args.get("page"))
+    if page is None:
+        abort(404)
+    result = services.find_activities(filters, page, current_app.config["PAGE_SIZE"])
+    if page > 1 and not result.items:
+        abort(404)
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template(
+        template,
+        filters=filters,
+        result=result,
+        args=args,
+        zones=db.session.scalars(db.select(Zone).order_by(Zone.name)).all(),
+        programmes=services.programme_tree(),
+        **context,
+    )
+
+
+@bp.route("/activities")
+def activities():
+    return _list_page("browse/activities.html")
+
+
+@bp.route("/activities/<int:activity_id>")
+def activity(activity_id: int):
+    activity = db.get_or_404(Activity, activity_id)
+    if not permissions.can_view_activity(current_user, activity):
+        abort(404)
+    show_past = request.args.get("past") == "1"
+    shifts = services.shifts_for_activity(activity, include_past=show_past)
+    states = {}
+    from portal.signups.services import shift_states_for
+
+    states = shift_states_for(current_user, shifts)
+    return render_template(
+        "browse/activity.html", activity=activity, shifts=shifts, states=states,
+        show_past=show_past,
+    )
+
+
+@bp.route("/zones")
+def zones():
+    return render_template("browse/zones.html", zones=services.zones_overview())
+
+
+@bp.route("/zones/<int:zone_id>")
+def zone(zone_id: int):
+    zone = db.get_or_404(Zone, zone_id)
+    return _list_page("browse/zone.html", zone=zone, zone_id=zone.id)
+
+
+@bp.route("/programmes/<int:programme_id>")
+def programme(programme_id: int):
+    programme = db.get_or_404(Programme, programme_id)
+    return _list_page("browse/programme.html", programme=programme, programme_id=programme.id)

@@ -1,0 +1,116 @@
+"""Configuration: safe defaults, then ``instance/config.py``, then environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+
+class DefaultConfig:
+    """Defaults that are safe for a laptop; production overrides through the environment."""
+
+    SQLALCHEMY_DATABASE_URI: str | None = None  # filled in from instance_path when unset
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    PORTAL_TIMEZONE = "Asia/Shanghai"
+    PORTAL_NAME = "创文明城·迎省运会 志愿服务与活动平台"
+    PORTAL_HOST = "portal.localhost"  # used in calendar UIDs; set to the public host name
+    BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_Hans_CN", "en")
+    PAGE_SIZE = 20
+    PRIVACY_NOTICE_VERSION = "2026-11"
+    CANCELLATION_DEADLINE_HOURS = 2
+    STAR_THRESHOLDS = (100, 300, 600, 1000, 1500)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; old phones sit idle
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_ENABLED = True
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 25
+    MAIL_FROM = "noreply@portal.localhost"
+    FEED_REFRESH_MINUTES = 60
+
+
+# Environment variables read on top of the defaults and instance/config.py.
+# Plain names first (the conventional ones), then PORTAL_* for everything else.
+ENV_MAP = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "SECRET_KEY": "SECRET_KEY",
+    "REDIS_URL": "RATELIMIT_STORAGE_URI",
+    "PORTAL_TIMEZONE": "PORTAL_TIMEZONE",
+    "PORTAL_HOST": "PORTAL_HOST",
+    "PORTAL_MAIL_SERVER": "MAIL_SERVER",
+    "PORTAL_MAIL_PORT": "MAIL_PORT",
+    "PORTAL_MAIL_FROM": "MAIL_FROM",
+    "PORTAL_SESSION_COOKIE_SECURE": "SESSION_COOKIE_SECURE",
+}
+
+
+def normalise_database_url(url: str) -> str:
+    """Make ``postgres://`` and ``postgresql://`` URLs use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _coerce(value: str):
+    if value.lower() in {"true", "1", "yes"}:
+        return True
+    if value.lower() in {"false", "0", "no"}:
+        return False
+    if value.isdigit():
+        return int(value)
+    return value
+
+
+def load_config(app: Flask, test_config: dict | None) -> None:
+    """Fill ``app.config`` in order: defaults, instance file, environment, test overrides."""
+    app.config.from_object(DefaultConfig)
+    instance = Path(app.instance_path)
+    if test_config is None:
+        instance.mkdir(parents=True, exist_ok=True)
+        app.config.from_pyfile("config.py", silent=True)
+        for env_name, key in ENV_MAP.items():
+            if os.environ.get(env_name):
+                app.config[key] = _coerce(os.environ[env_name])
+    else:
+        app.config.update(test_config)
+
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        instance.mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'portal.sqlite3'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # SQLite serialises writers itself; a small pool avoids idle handles on the file.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "connect_args": {"timeout": 30},
+        }
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(instance)
+
+
+def _instance_secret(instance: Path) -> str:
+    """Read the generated secret from ``instance/secret_key``, creating it on first run."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker wrote it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

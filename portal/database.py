@@ -1,0 +1,72 @@
+"""Engine behaviour that both databases need: SQLite pragmas and write transactions.
+
+SQLite serialises writers with a file lock. A transaction that reads first and writes later
+can fail at once with "database is locked" when another process wrote in between, without
+waiting for the busy timeout. Rule-checking writes (sign-ups, roster changes) therefore start
+their transaction with ``BEGIN IMMEDIATE`` through :func:`write_transaction`, which takes the
+lock up front and waits for it. On PostgreSQL the same helper locks the rows the rule is
+about with ``SELECT … FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+
+_immediate: ContextVar[bool] = ContextVar("sqlite_begin_immediate", default=False)
+
+
+def configure_engine(engine: Engine) -> None:
+    """Install the per-connection settings the portal relies on."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - trivial
+        # Let SQLAlchemy, not pysqlite, decide when a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+
+
+def is_sqlite(session) -> bool:
+    """Tell whether the session talks to SQLite."""
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def begin_write(session) -> None:
+    """End any read-only transaction and start one that holds SQLite's write lock.
+
+    On PostgreSQL this only ends the read transaction; callers lock rows with
+    :func:`lock_rows` afterwards.
+    """
+    if session.in_transaction():
+        session.commit()
+    if is_sqlite(session):
+        token = _immediate.set(True)
+        try:
+            session.connection()
+        finally:
+            _immediate.reset(token)
+
+
+def lock_rows(session, model, *ids) -> None:
+    """Lock rows of ``model`` for the rest of the transaction (PostgreSQL row locks).
+
+    On SQLite the whole database is already locked by :func:`begin_write`.
+    """
+    if is_sqlite(session) or not ids:
+        return
+    session.execute(
+        select(model.id).where(model.id.in_(sorted(ids))).order_by(model.id).with_for_update()
+    ).all()

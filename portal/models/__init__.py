@@ -1,0 +1,51 @@
+"""Typed SQLAlchemy models, one module per aggregate."""
+
+from portal.models.activities import (
+    MAX_CAPACITY,
+    Activity,
+    ActivityKind,
+    ActivityStatus,
+    Shift,
+    ShiftStatus,
+    activity_programmes,
+)
+from portal.models.base import Base, UTCDateTime, utcnow
+from portal.models.notifications import AuditEntry, CalendarToken, Notification
+from portal.models.people import User
+from portal.models.places import Programme, Unit, UnitKind, Zone, unit_organizers, zone_leaders
+from portal.models.signups import (
+    ACTIVE_STATUSES,
+    PLACE_HOLDING_STATUSES,
+    Attendance,
+    CheckinMethod,
+    Signup,
+    SignupStatus,
+)
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "MAX_CAPACITY",
+    "PLACE_HOLDING_STATUSES",
+    "Activity",
+    "ActivityKind",
+    "ActivityStatus",
+    "Attendance",
+    "AuditEntry",
+    "Base",
+    "CalendarToken",
+    "CheckinMethod",
+    "Notification",
+    "Programme",
+    "Shift",
+    "ShiftStatus",
+    "Signup",
+    "SignupStatus",
+    "UTCDateTime",
+    "Unit",
+    "UnitKind",
+    "User",
+    "Zone",
+    "activity_programmes",
+    "unit_organizers",
+    "utcnow",
+]

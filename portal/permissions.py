@@ -1,0 +1,95 @@
+"""Who may do what: every permission check in the portal is a named function here.
+
+Views call these through :func:`require` or the ``get_…_or_403`` helpers; templates call
+them to decide which buttons to show. A test walks every route for every role.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user
+
+from portal.models import Activity, Shift, Unit, User, Zone
+
+
+def _user(user) -> User | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user
+
+
+def is_admin(user) -> bool:
+    u = _user(user)
+    return bool(u and u.is_admin)
+
+
+def is_organizer(user) -> bool:
+    """Organizer of at least one unit, or an admin."""
+    u = _user(user)
+    return bool(u and (u.is_admin or u.units))
+
+
+def is_zone_leader(user) -> bool:
+    u = _user(user)
+    return bool(u and u.led_zones)
+
+
+def can_manage_unit(user, unit: Unit | int) -> bool:
+    """Admins manage every unit; organizers manage their own units."""
+    u = _user(user)
+    if u is None:
+        return False
+    if u.is_admin:
+        return True
+    unit_id = unit if isinstance(unit, int) else unit.id
+    return any(m.id == unit_id for m in u.units)
+
+
+def can_manage_activity(user, activity: Activity) -> bool:
+    return can_manage_unit(user, activity.unit_id)
+
+
+def can_manage_shift(user, shift: Shift) -> bool:
+    return can_manage_activity(user, shift.activity)
+
+
+def can_see_full_contact(user, shift: Shift) -> bool:
+    """Full names and phones only on the organizer's own rosters."""
+    return can_manage_shift(user, shift)
+
+
+def can_view_zone_dashboard(user, zone: Zone) -> bool:
+    u = _user(user)
+    if u is None:
+        return False
+    return u.is_admin or any(z.id == zone.id for z in u.led_zones)
+
+
+def can_view_activity(user, activity: Activity) -> bool:
+    """Published, cancelled and finished activities are public; drafts only to managers."""
+    from portal.models import ActivityStatus
+
+    if activity.status != ActivityStatus.DRAFT:
+        return True
+    return can_manage_activity(user, activity)
+
+
+def require(check):
+    """Decorate a view so that it answers 403 unless ``check(current_user)`` holds."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                from portal.extensions import login_manager
+
+                return login_manager.unauthorized()
+            if not check(current_user):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,308 @@
+"""Fixtures: an app with a fresh database per test, on SQLite and on PostgreSQL.
+
+Every test that uses ``app`` (or ``client``/``db``) runs once per database backend. The
+PostgreSQL backend uses a throw-away database created for this test session; when no server
+answers it is skipped, unless ``REQUIRE_POSTGRES=1`` makes that a failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, event, text
+
+from portal import create_app
+from portal.extensions import db as _db
+from portal.models import (
+    Activity,
+    ActivityKind,
+    ActivityStatus,
+    Programme,
+    Shift,
+    Signup,
+    SignupStatus,
+    Unit,
+    UnitKind,
+    User,
+    Zone,
+)
+
+PG_ADMIN_URL = os.environ.get(
+    "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TEST_PASSWORD = "Correct-Horse-42"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """One argon2id hash of TEST_PASSWORD, reused so builders stay fast."""
+    from portal.auth.services import hash_password
+
+    return hash_password(TEST_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Create a throw-away PostgreSQL database for this session and drop it afterwards."""
+    name = f"portal_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        if _flag("REQUIRE_POSTGRES"):
+            pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+def base_config(database_url: str, **extra) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "PORTAL_HOST": "portal.test",
+        "SERVER_NAME": None,
+        **extra,
+    }
+
+
+_pg_schema_ready: set[str] = set()
+
+
+@pytest.fixture
+def app_config(request) -> dict:
+    """Extra configuration for one test: ``@pytest.mark.parametrize`` or override."""
+    return {}
+
+
+@pytest.fixture
+def app(backend, request, tmp_path, app_config):
+    """A Flask app on a fresh, empty database of the current backend."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    app = create_app(base_config(url, **app_config))
+    with app.app_context():
+        if backend == "sqlite" or url not in _pg_schema_ready:
+            _db.create_all()
+            _pg_schema_ready.add(url)
+        yield app
+        _db.session.remove()
+        if backend == "postgresql":
+            tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
+            with _db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# --- builders -------------------------------------------------------------------------------
+
+_seq = itertools.count(1)
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def make_zone(db):
+    def make(name: str | None = None, population: int = 10_000, **kw) -> Zone:
+        zone = Zone(name=name or f"片区{next(_seq)}", population=population, **kw)
+        db.session.add(zone)
+        db.session.commit()
+        return zone
+
+    return make
+
+
+@pytest.fixture
+def make_unit(db):
+    def make(name: str | None = None, kind: UnitKind = UnitKind.DEPARTMENT, **kw) -> Unit:
+        unit = Unit(name=name or f"单位{next(_seq)}", kind=kind, **kw)
+        db.session.add(unit)
+        db.session.commit()
+        return unit
+
+    return make
+
+
+@pytest.fixture
+def make_programme(db):
+    def make(name: str | None = None, parent: Programme | None = None, **kw) -> Programme:
+        n = next(_seq)
+        prog = Programme(code=kw.pop("code", f"p{n}"), name=name or f"项目{n}", parent=parent, **kw)
+        db.session.add(prog)
+        db.session.commit()
+        return prog
+
+    return make
+
+
+@pytest.fixture
+def make_user(db, password_hash):
+    def make(name: str = "张三", phone: str | None = None, units=(), zones=(), **kw) -> User:
+        user = User(
+            real_name=name,
+            phone=phone or f"139{next(_seq):08d}",
+            password_hash=password_hash,
+            consent_version="2026-11",
+            **kw,
+        )
+        user.units.extend(units)
+        user.led_zones.extend(zones)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_activity(db, make_zone, make_unit):
+    def make(
+        title: str = "县一小校门口交通文明劝导",
+        status: ActivityStatus = ActivityStatus.PUBLISHED,
+        kind: ActivityKind = ActivityKind.VOLUNTEER,
+        zone: Zone | None = None,
+        unit: Unit | None = None,
+        programmes=(),
+        **kw,
+    ) -> Activity:
+        activity = Activity(
+            title=title,
+            status=status,
+            kind=kind,
+            zone=zone or make_zone(),
+            unit=unit or make_unit(),
+            place=kw.pop("place", "县一小校门口"),
+            programmes=list(programmes),
+            **kw,
+        )
+        db.session.add(activity)
+        db.session.commit()
+        return activity
+
+    return make
+
+
+@pytest.fixture
+def make_shift(db, make_activity):
+    def make(
+        activity: Activity | None = None,
+        starts_in: timedelta = timedelta(days=2),
+        length: timedelta = timedelta(hours=2),
+        capacity: int = 3,
+        **kw,
+    ) -> Shift:
+        start = kw.pop("starts_at", None) or datetime.now(UTC).replace(microsecond=0) + starts_in
+        shift = Shift(
+            activity=activity or make_activity(),
+            starts_at=start,
+            ends_at=kw.pop("ends_at", None) or start + length,
+            capacity=capacity,
+            **kw,
+        )
+        db.session.add(shift)
+        db.session.commit()
+        return shift
+
+    return make
+
+
+@pytest.fixture
+def make_signup(db, make_user):
+    def make(shift: Shift, user: User | None = None, status=SignupStatus.CONFIRMED, **kw):
+        signup = Signup(shift=shift, user=user or make_user(), status=status, **kw)
+        db.session.add(signup)
+        db.session.commit()
+        return signup
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """Log a user in on the test client (the login form itself is tested in test_auth)."""
+
+    def do(user: User, on=None):
+        target = on or client
+        with target.session_transaction() as sess:
+            sess["_user_id"] = user.get_id()
+            sess["_fresh"] = True
+        return user
+
+    return do
+
+
+class QueryCounter:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(db):
+    """Count SQL statements sent while the returned counter is active (``with`` block)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def counting():
+        counter = QueryCounter()
+
+        def before(conn, cursor, statement, *args):
+            if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
+                counter.statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            yield counter
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+
+    return counting
