@@ -7,6 +7,7 @@ answers it is skipped, unless ``REQUIRE_POSTGRES=1`` makes that a failure.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 import uuid
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 
 from portal import create_app
@@ -129,8 +131,39 @@ def db(app):
     return _db
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run like real ones, apart from the test's own context.
+
+    The test keeps an app context (and its own database session) open for builders and
+    assertions. Each request instead gets a fresh app context — its own ``g``, its own
+    session, removed at teardown — exactly as in production, so a view that forgets to
+    commit fails its test. The test's session is committed first (releasing any database
+    locks) and therefore expired, so reads after the request see what the request saved.
+    """
+
+    def open(self, *args, **kwargs):
+        _db.session.commit()
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+    def session_transaction(self, *args, **kwargs):
+        return _IsolatedSessionTransaction(super().session_transaction, args, kwargs)
+
+
+class _IsolatedSessionTransaction:
+    def __init__(self, factory, args, kwargs):
+        self._context = contextvars.Context()
+        self._cm = self._context.run(factory, *args, **kwargs)
+
+    def __enter__(self):
+        return self._context.run(self._cm.__enter__)
+
+    def __exit__(self, *exc):
+        return self._context.run(self._cm.__exit__, *exc)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 
