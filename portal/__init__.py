@@ -32,8 +32,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _select_locale() -> str:
-    from flask import current_app
+    from flask import current_app, has_request_context
 
+    if not has_request_context():  # CLI commands and services called outside a request
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     wanted = request.args.get("lang") or request.cookies.get("lang")
     if wanted in current_app.config["LANGUAGES"]:
         return wanted
