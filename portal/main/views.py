@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from portal.browse import services as browse
 from portal.extensions import db
-from portal.timeutil import local_today, week_bounds
+from portal.timeutil import local_today
 from portal.urls import is_safe_next
 
 bp = Blueprint("main", __name__)
@@ -20,9 +20,9 @@ ONE_YEAR = 365 * 24 * 3600
 @bp.route("/")
 def home():
     today = local_today()
-    _, next_monday = week_bounds(today)
+    # "This week" as the coming seven days: on a Saturday the calendar week is nearly over.
     this_week = browse.find_activities(
-        browse.ActivityFilters(date_from=today, date_to=next_monday - timedelta(days=1)),
+        browse.ActivityFilters(date_from=today, date_to=today + timedelta(days=6)),
         page=1,
         per_page=8,
     )
