@@ -1,0 +1,305 @@
+"""Sign-up pages: the activity page buttons, flashes, my schedule, cancelling, the inbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.models import (
+    ActivityStatus,
+    Notification,
+    ShiftStatus,
+    Signup,
+    SignupStatus,
+)
+from portal.notifications.services import notify
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _signups(db, **where) -> int:
+    q = select(func.count(Signup.id))
+    for key, value in where.items():
+        q = q.where(getattr(Signup, key) == value)
+    return db.session.scalar(q)
+
+
+def _follow(client, resp):
+    """Follow redirects by hand (each request runs in its own context, see conftest)."""
+    while resp.status_code in (301, 302, 303):
+        resp = client.get(resp.headers["Location"])
+    return resp
+
+
+def _page(client, path) -> str:
+    return _follow(client, client.get(path)).get_data(as_text=True)
+
+
+# --- access ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/me"),
+        ("get", "/me/inbox"),
+        ("post", "/shifts/{shift}/signup"),
+        ("get", "/shifts/{shift}/cancel"),
+        ("get", "/signups/{signup}/cancel"),
+        ("post", "/signups/{signup}/cancel"),
+    ],
+)
+def test_anonymous_is_sent_to_login(db, client, make_shift, make_signup, method, path):
+    shift = make_shift()
+    signup = make_signup(shift)
+    url = path.format(shift=shift.id, signup=signup.id)
+    resp = getattr(client, method)(url)
+    assert resp.status_code == 302
+    assert "/account/login" in resp.headers["Location"]
+    assert _signups(db) == 1
+    assert db.session.get(Signup, signup.id).status == SignupStatus.CONFIRMED
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/signups/{signup}/cancel"), ("post", "/signups/{signup}/cancel")],
+)
+def test_other_persons_signup_is_404(db, client, login, make_shift, make_signup, make_user,
+                                     method, path):
+    signup = make_signup(make_shift())
+    login(make_user(name="李四"))
+    resp = getattr(client, method)(path.format(signup=signup.id))
+    assert resp.status_code == 404
+    assert db.session.get(Signup, signup.id).status == SignupStatus.CONFIRMED
+
+
+@pytest.mark.parametrize(
+    "path", ["/me", "/me/inbox", "/signups/999999/cancel", "/shifts/999999/cancel"]
+)
+def test_resident_routes(db, client, login, make_user, path):
+    login(make_user())
+    resp = client.get(path)
+    expected = 404 if "999999" in path else 200
+    assert resp.status_code == expected
+
+
+@pytest.mark.parametrize("path", ["/shifts/999999/signup", "/shifts/abc/signup",
+                                  "/shifts/-1/signup"])
+def test_tampered_shift_id_is_a_friendly_404(db, client, login, make_user, path):
+    login(make_user())
+    resp = client.post(path)
+    assert resp.status_code == 404
+    assert "没有找到" in resp.get_data(as_text=True)
+    assert _signups(db) == 0
+
+
+def test_get_on_signup_is_not_allowed(db, client, login, make_user, make_shift):
+    login(make_user())
+    shift = make_shift()
+    assert client.get(f"/shifts/{shift.id}/signup").status_code == 405
+    assert _signups(db) == 0
+
+
+# --- the activity page ----------------------------------------------------------------------
+
+
+def test_activity_page_shows_buttons_for_each_state(db, client, login, make_activity,
+                                                    make_shift, make_user, make_signup):
+    activity = make_activity()
+    open_shift = make_shift(activity=activity, starts_in=timedelta(days=2))
+    full = make_shift(activity=activity, capacity=1, starts_in=timedelta(days=3))
+    make_signup(full)
+    mine = make_shift(activity=activity, starts_in=timedelta(days=4))
+    user = make_user()
+    make_signup(mine, user=user)
+    closed = make_shift(activity=activity, starts_in=timedelta(days=5),
+                        signup_closes_at=NOW - timedelta(hours=1))
+    anon = _page(client, f"/activities/{activity.id}")
+    assert "登录后报名" in anon and "登录后候补" in anon
+
+    login(user)
+    html = _page(client, f"/activities/{activity.id}")
+    assert f'action="/shifts/{open_shift.id}/signup"' in html
+    assert "可报名" in html and "已满·可候补" in html and "已报名" in html and "已截止" in html
+    assert "加入候补" in html
+    assert f"/shifts/{mine.id}/cancel" in html
+    assert f'action="/shifts/{closed.id}/signup"' not in html
+
+
+def test_sign_up_from_page_flashes_what_happened(db, client, login, make_shift, make_user):
+    shift = make_shift(capacity=1)
+    user = login(make_user())
+    resp = client.post(f"/shifts/{shift.id}/signup",
+                       data={"next": f"/activities/{shift.activity_id}#shift-{shift.id}"})
+    assert resp.status_code == 302
+    assert resp.headers["Location"].endswith(f"/activities/{shift.activity_id}#shift-{shift.id}")
+    html = _page(client, f"/activities/{shift.activity_id}")
+    assert "你已报名" in html and "开始前2小时内不可取消" in html
+    assert _signups(db, user_id=user.id, status=SignupStatus.CONFIRMED) == 1
+
+    other = login(make_user(name="王五"))
+    html = _page(client, f"/activities/{shift.activity_id}")  # logged in as other now
+    client.post(f"/shifts/{shift.id}/signup")
+    html = _page(client, f"/activities/{shift.activity_id}")
+    assert "已加入候补，第 1 位" in html
+    assert _signups(db, user_id=other.id, status=SignupStatus.WAITLISTED) == 1
+
+
+def test_double_submit_saves_one_row(db, client, login, make_shift, make_user):
+    shift = make_shift()
+    user = login(make_user())
+    client.post(f"/shifts/{shift.id}/signup")
+    client.post(f"/shifts/{shift.id}/signup")
+    html = _page(client, "/me")
+    assert "无需重复提交" in html
+    assert _signups(db, user_id=user.id) == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("past", "已经开始或结束"),
+        ("cancelled", "班次已取消"),
+        ("unpublished", "还没有发布"),
+        ("activity_cancelled", "活动已取消"),
+        ("full", "已满，且不设候补"),
+    ],
+)
+def test_refused_sign_up_says_why_and_saves_nothing(db, client, login, make_activity,
+                                                    make_shift, make_user, make_signup,
+                                                    case, message):
+    status = {"unpublished": ActivityStatus.DRAFT,
+              "activity_cancelled": ActivityStatus.CANCELLED}.get(case, ActivityStatus.PUBLISHED)
+    activity = make_activity(status=status)
+    kw = {}
+    if case == "past":
+        kw["starts_in"] = timedelta(days=-1)
+    if case == "cancelled":
+        kw["status"] = ShiftStatus.CANCELLED
+    if case == "full":
+        kw.update(capacity=1, waitlist_enabled=False)
+    shift = make_shift(activity=activity, **kw)
+    if case == "full":
+        make_signup(shift)
+    user = login(make_user())
+    resp = _follow(client, client.post(f"/shifts/{shift.id}/signup"))
+    assert resp.status_code == 200
+    assert message in resp.get_data(as_text=True)
+    assert _signups(db, user_id=user.id) == 0
+
+
+def test_unsafe_next_is_ignored(db, client, login, make_shift, make_user):
+    shift = make_shift()
+    login(make_user())
+    resp = client.post(f"/shifts/{shift.id}/signup", data={"next": "https://evil.example/x"})
+    assert resp.headers["Location"].startswith(f"/activities/{shift.activity_id}")
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_csrf_is_required(db, client, login, make_shift, make_user):
+    shift = make_shift()
+    login(make_user())
+    resp = client.post(f"/shifts/{shift.id}/signup")
+    assert resp.status_code == 400
+    assert "页面已过期" in resp.get_data(as_text=True)
+    assert _signups(db) == 0
+    # with the token from the page the same request goes through
+    html = _page(client, f"/activities/{shift.activity_id}")
+    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    resp = client.post(f"/shifts/{shift.id}/signup", data={"csrf_token": token})
+    assert resp.status_code == 302
+    assert _signups(db) == 1
+
+
+# --- my schedule and cancelling -------------------------------------------------------------
+
+
+def test_my_schedule_lists_sections(db, client, login, make_activity, make_shift, make_user,
+                                    make_signup):
+    user = login(make_user())
+    make_signup(make_shift(activity=make_activity(title="下尾街路口交通劝导")), user=user)
+    full = make_shift(activity=make_activity(title="富海市场秩序维护"), capacity=1)
+    make_signup(full)
+    make_signup(full, user=user, status=SignupStatus.WAITLISTED, queued_at=NOW)
+    make_signup(make_shift(activity=make_activity(title="福洋溪清理"),
+                           starts_in=timedelta(days=-3)), user=user)
+    make_signup(make_shift(activity=make_activity(title="礼仪讲座"),
+                           status=ShiftStatus.CANCELLED, cancel_reason="暴雨"), user=user)
+    html = _page(client, "/me")
+    upcoming, rest = html.split('id="past"', 1)
+    past, cancelled = rest.split('id="cancelled"', 1)
+    assert "下尾街路口交通劝导" in upcoming and "富海市场秩序维护" in upcoming
+    assert "第 1 位" in upcoming
+    assert "福洋溪清理" in past
+    assert "礼仪讲座" in cancelled and "暴雨" in cancelled
+
+
+def test_cancel_asks_then_cancels_and_promotes(db, client, login, make_shift, make_user,
+                                               make_signup):
+    shift = make_shift(capacity=1)
+    user = login(make_user())
+    signup = make_signup(shift, user=user)
+    waiting = make_signup(shift, status=SignupStatus.WAITLISTED, queued_at=NOW)
+    resp = client.get(f"/shifts/{shift.id}/cancel")
+    assert resp.headers["Location"].endswith(f"/signups/{signup.id}/cancel")
+    page = client.get(f"/signups/{signup.id}/cancel").get_data(as_text=True)
+    assert "确认取消报名" in page
+    assert db.session.get(Signup, signup.id).status == SignupStatus.CONFIRMED  # GET changes nothing
+    resp = _follow(client, client.post(f"/signups/{signup.id}/cancel"))
+    assert "已取消报名" in resp.get_data(as_text=True)
+    assert db.session.get(Signup, signup.id).status == SignupStatus.CANCELLED
+    assert db.session.get(Signup, waiting.id).status == SignupStatus.CONFIRMED
+    note = db.session.scalar(select(Notification).where(Notification.user_id == waiting.user_id))
+    assert note is not None and "候补成功" in note.title
+
+
+def test_cancel_after_deadline_is_refused(db, client, login, make_shift, make_user,
+                                          make_signup):
+    shift = make_shift(starts_in=timedelta(hours=1))
+    user = login(make_user())
+    signup = make_signup(shift, user=user)
+    page = client.get(f"/signups/{signup.id}/cancel").get_data(as_text=True)
+    assert "不能在网上取消" in page and "确认取消报名" not in page
+    resp = _follow(client, client.post(f"/signups/{signup.id}/cancel"))
+    assert "不能在网上取消" in resp.get_data(as_text=True)
+    assert db.session.get(Signup, signup.id).status == SignupStatus.CONFIRMED
+
+
+def test_cancel_twice_is_friendly(db, client, login, make_shift, make_user, make_signup):
+    user = login(make_user())
+    signup = make_signup(make_shift(), user=user)
+    client.post(f"/signups/{signup.id}/cancel")
+    resp = _follow(client, client.post(f"/signups/{signup.id}/cancel"))
+    assert resp.status_code == 200
+    assert client.get(f"/signups/{signup.id}/cancel").status_code == 302
+
+
+# --- inbox ----------------------------------------------------------------------------------
+
+
+def test_inbox_shows_and_marks_read(db, client, login, make_user, app):
+    user = login(make_user())
+    other = make_user(name="赵六")
+    notify(user, "waitlist_promoted", "候补成功：“交通劝导” 12月3日 07:00", "记得准时到岗")
+    notify(other, "signup_approved", "别人的消息")
+    db.session.commit()
+    home = _page(client, "/")
+    assert 'class="badge"' in home
+    html = _page(client, "/me/inbox")
+    assert "候补成功" in html and "记得准时到岗" in html and "别人的消息" not in html
+    assert "1 条新消息" in html
+    unread = db.session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.user_id == user.id, Notification.read_at.is_(None)
+        )
+    )
+    assert unread == 0
+    assert 'class="badge"' not in _page(client, "/")
+    other_unread = db.session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.user_id == other.id, Notification.read_at.is_(None)
+        )
+    )
+    assert other_unread == 1
