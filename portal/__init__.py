@@ -70,11 +70,13 @@ def _register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.browse.views import bp as browse_bp
     from portal.main.views import bp as main_bp
+    from portal.organize.views import bp as organize_bp
     from portal.signups.views import bp as signups_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(browse_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(organize_bp)
     app.register_blueprint(signups_bp)
 
 

@@ -26,3 +26,13 @@ def register_cli(app: Flask) -> None:
         click.echo("Demo logins (phone / password):")
         for role, phone, password in DEMO_ACCOUNTS:
             click.echo(f"  {role:<12} {phone} / {password}")
+
+    @app.cli.command("send-reminders")
+    def send_reminders_command() -> None:
+        """Remind confirmed volunteers about shifts starting within 25 hours (run from cron)."""
+        from portal.extensions import db
+        from portal.organize.services import send_due_reminders
+
+        sent = send_due_reminders()
+        db.session.commit()
+        click.echo(f"Reminders sent: {sent}")

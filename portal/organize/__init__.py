@@ -1,0 +1,1 @@
+"""Organizers run their units' activities: shifts, rosters, exports, messages."""

@@ -1,0 +1,337 @@
+"""Organizer forms: activity, shift, bulk/recurring shifts, cancel, message, walk-in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.auth.forms import PhoneField, _valid_phone
+from portal.models import MAX_CAPACITY
+from portal.organize.services import (
+    OrganizeError,
+    Occurrence,
+    expand_bulk,
+    expand_rule,
+    parse_slots,
+)
+from portal.timeutil import local_to_utc
+
+WEEKDAYS = [
+    SelectChoice(n, label)
+    for n, label in enumerate(
+        [_l("周一"), _l("周二"), _l("周三"), _l("周四"), _l("周五"), _l("周六"), _l("周日")]
+    )
+]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A multi-select shown as a list of checkboxes (usable on phones, no JS)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _capacity_field(default: int | None = None) -> IntegerField:
+    return IntegerField(
+        _l("人数上限"),
+        default=default,
+        validators=[
+            InputRequired(_l("请填写人数上限。")),
+            NumberRange(1, MAX_CAPACITY, _l("人数上限要在 1 到 %(max)d 之间。", max=MAX_CAPACITY)),
+        ],
+        render_kw={"inputmode": "numeric", "min": 1, "max": MAX_CAPACITY},
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return local_to_utc(value.date(), value.time()) if value else None
+
+
+class ActivityForm(FlaskForm):
+    title = StringField(
+        _l("活动名称"),
+        validators=[DataRequired(_l("请填写活动名称。")), Length(max=120, message=_l("活动名称最多120个字。"))],
+    )
+    kind = RadioField(
+        _l("类型"),
+        choices=[
+            SelectChoice("volunteer", _l("志愿服务（记录志愿服务时长）")),
+            SelectChoice("community", _l("社区活动（只记录参与，不计时长）")),
+        ],
+        default="volunteer",
+        validators=[DataRequired(_l("请选择类型。"))],
+    )
+    description = TextAreaField(
+        _l("活动内容"), validators=[Length(max=5000, message=_l("活动内容最多5000个字。"))]
+    )
+    programme_ids = MultiCheckboxField(
+        _l("所属项目"), coerce=int, validators=[Optional()],
+        description=_l("可多选：五进、专项整治、文明工程、省运会服务等。"),
+    )
+    unit_id = SelectField(
+        _l("组织单位"), coerce=int, validators=[DataRequired(_l("请选择组织单位。"))],
+        description=_l("只能选择你负责的单位。"),
+    )
+    zone_id = SelectField(_l("片区"), coerce=int, validators=[DataRequired(_l("请选择片区。"))])
+    place = StringField(
+        _l("地点"),
+        validators=[DataRequired(_l("请填写地点。")), Length(max=200, message=_l("地点最多200个字。"))],
+        description=_l("写清楚集合位置，例如：县一小正门东侧。"),
+    )
+    latitude = FloatField(
+        _l("纬度（可选）"),
+        validators=[Optional(), NumberRange(-90, 90, _l("纬度要在 -90 到 90 之间。"))],
+        render_kw={"inputmode": "decimal"},
+    )
+    longitude = FloatField(
+        _l("经度（可选）"),
+        validators=[Optional(), NumberRange(-180, 180, _l("经度要在 -180 到 180 之间。"))],
+        render_kw={"inputmode": "decimal"},
+    )
+    contact_name = StringField(
+        _l("负责人"), validators=[Length(max=40, message=_l("负责人姓名最多40个字。"))]
+    )
+    contact_phone = StringField(
+        _l("联系电话"),
+        validators=[Length(max=30, message=_l("联系电话最多30个字符。"))],
+        render_kw={"type": "tel", "inputmode": "tel"},
+        description=_l("会公开显示在活动页上，可填办公电话。"),
+    )
+    requirements = TextAreaField(
+        _l("参加要求"), validators=[Length(max=2000, message=_l("参加要求最多2000个字。"))]
+    )
+    risk_notice = TextAreaField(
+        _l("风险提示"), validators=[Length(max=2000, message=_l("风险提示最多2000个字。"))]
+    )
+    cancellation_deadline_hours = IntegerField(
+        _l("取消报名截止（开始前几小时）"),
+        default=2,
+        validators=[
+            InputRequired(_l("请填写取消截止时间。")),
+            NumberRange(0, 720, _l("要在 0 到 720 小时之间。")),
+        ],
+        render_kw={"inputmode": "numeric", "min": 0, "max": 720},
+    )
+    submit = SubmitField(_l("保存"))
+
+    def data_for_service(self) -> dict:
+        """Return the cleaned values the services expect."""
+        return {
+            "title": self.title.data.strip(),
+            "kind": self.kind.data,
+            "description": (self.description.data or "").strip(),
+            "programme_ids": self.programme_ids.data or [],
+            "unit_id": self.unit_id.data,
+            "zone_id": self.zone_id.data,
+            "place": self.place.data.strip(),
+            "latitude": self.latitude.data,
+            "longitude": self.longitude.data,
+            "contact_name": (self.contact_name.data or "").strip(),
+            "contact_phone": (self.contact_phone.data or "").strip(),
+            "requirements": (self.requirements.data or "").strip(),
+            "risk_notice": (self.risk_notice.data or "").strip(),
+            "cancellation_deadline_hours": self.cancellation_deadline_hours.data,
+        }
+
+
+class _ShiftOptions:
+    post_name = StringField(
+        _l("岗位（可选）"),
+        validators=[Length(max=60, message=_l("岗位名称最多60个字。"))],
+        description=_l("例如：东门劝导岗、3号服务站。"),
+    )
+    requires_approval = BooleanField(_l("报名需要审核"))
+    waitlist_enabled = BooleanField(_l("满员后允许候补"), default=True)
+
+    def options(self) -> dict:
+        return {
+            "capacity": self.capacity.data,
+            "post_name": (self.post_name.data or "").strip(),
+            "requires_approval": bool(self.requires_approval.data),
+            "waitlist_enabled": bool(self.waitlist_enabled.data),
+        }
+
+
+class ShiftForm(_ShiftOptions, FlaskForm):
+    day = DateField(_l("日期"), validators=[InputRequired(_l("请选择日期。"))])
+    start = TimeField(_l("开始时间"), validators=[InputRequired(_l("请填写开始时间。"))])
+    end = TimeField(_l("结束时间"), validators=[InputRequired(_l("请填写结束时间。"))])
+    capacity = _capacity_field(5)
+    signup_opens = DateTimeLocalField(
+        _l("报名开始（可选）"), validators=[Optional()],
+        description=_l("不填则发布后即可报名。"),
+    )
+    signup_closes = DateTimeLocalField(
+        _l("报名截止（可选）"), validators=[Optional()],
+        description=_l("不填则到班次开始为止。"),
+    )
+    submit = SubmitField(_l("保存班次"))
+
+    def validate_end(self, field):
+        if self.start.data and field.data and field.data <= self.start.data:
+            raise ValidationError(_l("结束时间要晚于开始时间。"))
+
+    def validate_signup_closes(self, field):
+        if self.signup_opens.data and field.data and field.data <= self.signup_opens.data:
+            raise ValidationError(_l("报名截止要晚于报名开始。"))
+
+    def values(self) -> dict:
+        return {
+            "starts_at": local_to_utc(self.day.data, self.start.data),
+            "ends_at": local_to_utc(self.day.data, self.end.data),
+            "signup_opens_at": _utc(self.signup_opens.data),
+            "signup_closes_at": _utc(self.signup_closes.data),
+            **self.options(),
+        }
+
+
+class BulkShiftForm(_ShiftOptions, FlaskForm):
+    """Date range × weekdays × slots, or a recurrence rule × slots; preview before saving."""
+
+    mode = RadioField(
+        _l("方式"),
+        choices=[
+            SelectChoice("range", _l("按日期范围和星期")),
+            SelectChoice("rule", _l("按重复规则（RRULE）")),
+        ],
+        default="range",
+        validators=[DataRequired()],
+    )
+    first_date = DateField(_l("开始日期"), validators=[InputRequired(_l("请选择开始日期。"))])
+    last_date = DateField(
+        _l("结束日期"), validators=[Optional()], description=_l("按日期范围时必填。")
+    )
+    weekdays = MultiCheckboxField(_l("星期"), choices=WEEKDAYS, coerce=int, validators=[Optional()])
+    rule = StringField(
+        _l("重复规则"),
+        validators=[Length(max=300, message=_l("重复规则太长了。"))],
+        description=_l(
+            "按重复规则时必填，例如 FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12 或 "
+            "FREQ=DAILY;UNTIL=20261231。"
+        ),
+        render_kw={"autocapitalize": "characters", "spellcheck": "false"},
+    )
+    slots = StringField(
+        _l("时段"),
+        validators=[DataRequired(_l("请至少填写一个时段。")), Length(max=500)],
+        description=_l("一个或多个，用逗号分开，例如 07:00-08:00, 16:30-17:30。"),
+    )
+    capacity = _capacity_field(5)
+    confirm = HiddenField()
+    preview = SubmitField(_l("预览"))
+    save = SubmitField(_l("确认创建"))
+
+    occurrences: list[Occurrence]
+
+    def validate(self, extra_validators=None) -> bool:
+        self.occurrences = []
+        ok = super().validate(extra_validators)
+        if not ok:
+            return False
+        try:
+            slots = parse_slots(self.slots.data)
+        except OrganizeError as exc:
+            self.slots.errors.append(str(exc))
+            return False
+        try:
+            if self.mode.data == "rule":
+                if not (self.rule.data or "").strip():
+                    self.rule.errors.append(str(_l("请填写重复规则。")))
+                    return False
+                self.occurrences = expand_rule(self.rule.data, self.first_date.data, slots)
+            else:
+                if self.last_date.data is None:
+                    self.last_date.errors.append(str(_l("请选择结束日期。")))
+                    return False
+                self.occurrences = expand_bulk(
+                    self.first_date.data, self.last_date.data, self.weekdays.data or [], slots
+                )
+        except OrganizeError as exc:
+            target = {"rule": self.rule}.get(self.mode.data)
+            message = str(exc)
+            if target is None:
+                target = self.weekdays if "星期" in message else self.last_date
+            target.errors.append(message)
+            return False
+        return True
+
+
+class CancelForm(FlaskForm):
+    reason = TextAreaField(
+        _l("取消原因"),
+        validators=[
+            DataRequired(_l("请填写取消原因，报名的人会收到这条说明。")),
+            Length(max=500, message=_l("取消原因最多500个字。")),
+        ],
+    )
+    submit = SubmitField(_l("确认取消"))
+
+
+class ReasonForm(FlaskForm):
+    reason = StringField(
+        _l("原因"),
+        validators=[
+            DataRequired(_l("请填写原因，对方会收到这条说明。")),
+            Length(max=500, message=_l("原因最多500个字。")),
+        ],
+    )
+
+
+class MessageForm(FlaskForm):
+    title = StringField(
+        _l("标题"),
+        validators=[DataRequired(_l("请填写标题。")), Length(max=100, message=_l("标题最多100个字。"))],
+    )
+    body = TextAreaField(
+        _l("内容"),
+        validators=[DataRequired(_l("请填写内容。")), Length(max=2000, message=_l("内容最多2000个字。"))],
+    )
+    submit = SubmitField(_l("发送"))
+
+
+class WalkInForm(FlaskForm):
+    phone = PhoneField(
+        _l("手机号"),
+        validators=[DataRequired(_l("请填写手机号。")), _valid_phone],
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
+    )
+    name = StringField(
+        _l("姓名"),
+        validators=[Length(max=40, message=_l("姓名最多40个字。"))],
+        description=_l("手机号未注册时必填，会建一个只有姓名和手机号的简单档案。"),
+    )
+    over_capacity = BooleanField(_l("已满时仍然加入（超员）"))
+    submit = SubmitField(_l("加入名单"))
+
+
+class ActionForm(FlaskForm):
+    """A bare form for one-button POST actions (CSRF only)."""
+
+    over_capacity = BooleanField(_l("超员也加入"))

@@ -1,0 +1,585 @@
+"""Organizer pages: my unit's activities, shifts, rosters, exports, messages, audit log."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from portal import permissions
+from portal.audit import services as audit
+from portal.extensions import db
+from portal.models import (
+    Activity,
+    ActivityStatus,
+    AuditEntry,
+    Programme,
+    Shift,
+    Signup,
+    SignupStatus,
+    Zone,
+)
+from portal.organize import services
+from portal.organize.forms import (
+    ActionForm,
+    ActivityForm,
+    BulkShiftForm,
+    CancelForm,
+    MessageForm,
+    ReasonForm,
+    ShiftForm,
+    WalkInForm,
+)
+from portal.organize.services import OrganizeError
+from portal.timeutil import to_local
+
+bp = Blueprint("organize", __name__, url_prefix="/organize")
+
+
+@bp.before_request
+def _organizers_only():
+    if not current_user.is_authenticated:
+        from portal.extensions import login_manager
+
+        return login_manager.unauthorized()
+    if not permissions.is_organizer(current_user):
+        abort(403)
+    return None
+
+
+def _activity_or_403(activity_id: int) -> Activity:
+    activity = db.get_or_404(Activity, activity_id)
+    if not permissions.can_manage_activity(current_user, activity):
+        abort(403)
+    return activity
+
+
+def _shift_or_403(shift_id: int) -> Shift:
+    shift = db.get_or_404(Shift, shift_id)
+    if not permissions.can_manage_shift(current_user, shift):
+        abort(403)
+    return shift
+
+
+def _signup_or_403(signup_id: int) -> Signup:
+    signup = db.get_or_404(Signup, signup_id)
+    if not permissions.can_manage_shift(current_user, signup.shift):
+        abort(403)
+    return signup
+
+
+def _fail(exc: Exception) -> None:
+    db.session.rollback()
+    flash(str(exc), "error")
+
+
+# --- activities ------------------------------------------------------------------------------
+
+
+@bp.route("/")
+def index():
+    status = request.args.get("status")
+    if status not in {s.value for s in ActivityStatus}:
+        status = None
+    activities = services.managed_activities(current_user, status)
+    counts = services.shift_counts([a.id for a in activities])
+    return render_template(
+        "organize/index.html",
+        activities=activities,
+        counts=counts,
+        status=status,
+        units=services.managed_units(current_user),
+    )
+
+
+def _activity_form(obj: Activity | None = None) -> ActivityForm:
+    form = ActivityForm(obj=obj)
+    if obj is not None and request.method == "GET":
+        form.programme_ids.data = [p.id for p in obj.programmes]
+        form.kind.data = str(obj.kind)
+    form.unit_id.choices = [
+        SelectChoice(u.id, u.name) for u in services.managed_units(current_user)
+    ]
+    form.zone_id.choices = [
+        SelectChoice(z.id, z.name) for z in db.session.scalars(select(Zone).order_by(Zone.name))
+    ]
+    programmes = db.session.scalars(
+        select(Programme).order_by(Programme.parent_id.is_not(None), Programme.position)
+    ).all()
+    form.programme_ids.choices = [
+        SelectChoice(p.id, f"{p.parent.name} · {p.name}" if p.parent else p.name)
+        for p in programmes
+    ]
+    return form
+
+
+@bp.route("/activities/new", methods=["GET", "POST"])
+def new_activity():
+    form = _activity_form()
+    if request.method == "GET":
+        units = form.unit_id.choices
+        if len(units) == 1:
+            form.unit_id.data = units[0].value
+    if not form.unit_id.choices:
+        flash(_("你还没有负责的单位，请联系指挥中心。"), "error")
+        return redirect(url_for(".index"))
+    if form.validate_on_submit():
+        try:
+            activity = services.create_activity(current_user, form.data_for_service())
+        except OrganizeError as exc:
+            _fail(exc)
+        else:
+            db.session.commit()
+            flash(_("活动已保存为草稿。下一步：添加班次，然后发布。"), "success")
+            return redirect(url_for(".activity", activity_id=activity.id))
+    return render_template("organize/activity_form.html", form=form, activity=None)
+
+
+@bp.route("/activities/<int:activity_id>")
+def activity(activity_id: int):
+    activity = _activity_or_403(activity_id)
+    counts = services.shift_counts([activity.id])
+    return render_template(
+        "organize/activity.html",
+        activity=activity,
+        shifts=activity.shifts,
+        counts=counts.get(activity.id, (0, 0, 0)),
+        action_form=ActionForm(),
+    )
+
+
+@bp.route("/activities/<int:activity_id>/edit", methods=["GET", "POST"])
+def edit_activity(activity_id: int):
+    activity = _activity_or_403(activity_id)
+    if activity.status == ActivityStatus.CANCELLED:
+        flash(_("活动已取消，不能再修改。"), "error")
+        return redirect(url_for(".activity", activity_id=activity.id))
+    form = _activity_form(activity)
+    if form.validate_on_submit():
+        try:
+            changed = services.update_activity(current_user, activity, form.data_for_service())
+        except OrganizeError as exc:
+            _fail(exc)
+        else:
+            db.session.commit()
+            flash(_("已保存修改。") if changed else _("没有修改任何内容。"), "success")
+            return redirect(url_for(".activity", activity_id=activity.id))
+    return render_template("organize/activity_form.html", form=form, activity=activity)
+
+
+@bp.route("/activities/<int:activity_id>/publish", methods=["POST"])
+def publish_activity(activity_id: int):
+    activity = _activity_or_403(activity_id)
+    if ActionForm().validate_on_submit():
+        try:
+            services.publish_activity(current_user, activity)
+        except OrganizeError as exc:
+            _fail(exc)
+        else:
+            db.session.commit()
+            flash(_("活动已发布，居民现在可以看到并报名。"), "success")
+    return redirect(url_for(".activity", activity_id=activity_id))
+
+
+@bp.route("/activities/<int:activity_id>/cancel", methods=["GET", "POST"])
+def cancel_activity(activity_id: int):
+    activity = _activity_or_403(activity_id)
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            services.cancel_activity(current_user, activity, form.reason.data)
+        except OrganizeError as exc:
+            _fail(exc)
+        else:
+            db.session.commit()
+            flash(_("活动已取消，所有报名的人都会收到通知，日历中显示为已取消。"), "success")
+            return redirect(url_for(".activity", activity_id=activity_id))
+    people = services.recipients(activity.shifts)
+    return render_template(
+        "organize/cancel.html", form=form, activity=activity, shift=None, people=len(people)
+    )
+
+
+@bp.route("/activities/<int:activity_id>/duplicate", methods=["POST"])
+def duplicate_activity(activity_id: int):
+    activity = _activity_or_403(activity_id)
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for(".activity", activity_id=activity_id))
+    try:
+        copy = services.duplicate_activity(current_user, activity)
+    except OrganizeError as exc:
+        _fail(exc)
+        return redirect(url_for(".activity", activity_id=activity_id))
+    db.session.commit()
+    flash(
+        _("已复制为新的草稿（含 %(n)d 个未开始的班次，不含报名）。请修改后发布。", n=len(copy.shifts)),
+        "success",
+    )
+    return redirect(url_for(".activity", activity_id=copy.id))
+
+
+# --- shifts ----------------------------------------------------------------------------------
+
+
+@bp.route("/activities/<int:activity_id>/shifts/new", methods=["GET", "POST"])
+def new_shift(activity_id: int):
+    activity = _activity_or_403(activity_id)
+    form = ShiftForm()
+    if form.validate_on_submit():
+        try:
+            shift = services.add_shift(current_user, activity, form.values())
+        except OrganizeError as exc:
+            _fail(exc)
+        else:
+            db.session.commit()
+            flash(
+                _("已添加班次 %(range)s。", range=_range(shift)), "success"
+            )
+            return redirect(url_for(".activity", activity_id=activity.id))
+    return render_template("organize/shift_form.html", form=form, activity=activity, shift=None)
+
+
+def _range(shift: Shift) -> str:
+    from portal.timeutil import fmt_range
+
+    return fmt_range(shift.starts_at, shift.ends_at)
+
+
+@bp.route("/activities/<int:activity_id>/shifts/bulk", methods=["GET", "POST"])
+def bulk_shifts(activity_id: int):
+    activity = _activity_or_403(activity_id)
+    form = BulkShiftForm()
+    if request.method == "GET":
+        form.mode.data = "rule" if request.args.get("mode") == "rule" else "range"
+    if form.validate_on_submit():
+        if form.save.data and form.confirm.data == "1":
+            try:
+                shifts = services.create_shifts(
+                    current_user, activity, form.occurrences, form.options()
+                )
+            except OrganizeError as exc:
+                _fail(exc)
+            else:
+                db.session.commit()
+                flash(_("已创建 %(n)d 个班次。", n=len(shifts)), "success")
+                return redirect(url_for(".activity", activity_id=activity.id))
+        form.confirm.data = "1"
+        return render_template(
+            "organize/bulk.html", form=form, activity=activity, preview=form.occurrences
+        )
+    form.confirm.data = ""
+    return render_template("organize/bulk.html", form=form, activity=activity, preview=None)
+
+
+@bp.route("/shifts/<int:shift_id>/edit", methods=["GET", "POST"])
+def edit_shift(shift_id: int):
+    shift = _shift_or_403(shift_id)
+    activity_id = shift.activity_id
+    form = ShiftForm(obj=shift)
+    if request.method == "GET":
+        start, end = to_local(shift.starts_at), to_local(shift.ends_at)
+        form.day.data, form.start.data, form.end.data = start.date(), start.time(), end.time()
+        for field, value in (
+            (form.signup_opens, shift.signup_opens_at),
+            (form.signup_closes, shift.signup_closes_at),
+        ):
+            field.data = to_local(value).replace(tzinfo=None) if value else None
+    if shift.is_cancelled:
+        flash(_("班次已取消，不能再修改。"), "error")
+        return redirect(url_for(".activity", activity_id=activity_id))
+    if form.validate_on_submit():
+        try:
+            services.update_shift(current_user, shift, form.values())
+        except OrganizeError as exc:
+            _fail(exc)
+            form.capacity.errors = [*form.capacity.errors, str(exc)]
+            shift = db.session.get(Shift, shift_id)
+        else:
+            db.session.commit()
+            flash(_("班次已更新；时间变动会通知班次上的每个人。"), "success")
+            return redirect(url_for(".activity", activity_id=activity_id))
+    return render_template(
+        "organize/shift_form.html", form=form, activity=shift.activity, shift=shift
+    )
+
+
+@bp.route("/shifts/<int:shift_id>/cancel", methods=["GET", "POST"])
+def cancel_shift(shift_id: int):
+    shift = _shift_or_403(shift_id)
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            services.cancel_shift(current_user, shift, form.reason.data)
+        except OrganizeError as exc:
+            _fail(exc)
+        else:
+            db.session.commit()
+            flash(_("班次已取消，报名的人都会收到通知。"), "success")
+            return redirect(url_for(".activity", activity_id=shift.activity_id))
+    people = services.recipients([shift])
+    return render_template(
+        "organize/cancel.html", form=form, activity=shift.activity, shift=shift, people=len(people)
+    )
+
+
+@bp.route("/shifts/<int:shift_id>/delete", methods=["POST"])
+def delete_shift(shift_id: int):
+    shift = _shift_or_403(shift_id)
+    activity_id = shift.activity_id
+    if ActionForm().validate_on_submit():
+        try:
+            services.delete_shift(current_user, shift)
+        except OrganizeError as exc:
+            _fail(exc)
+        else:
+            db.session.commit()
+            flash(_("班次已删除。"), "success")
+    return redirect(url_for(".activity", activity_id=activity_id))
+
+
+# --- roster ----------------------------------------------------------------------------------
+
+
+@bp.route("/shifts/<int:shift_id>/roster")
+def roster(shift_id: int):
+    shift = _shift_or_403(shift_id)
+    rows = services.roster(shift)
+    audit.record(
+        "roster.view_full", shift, shift.activity.title, after={"rows": len(rows)}
+    )
+    db.session.commit()
+    return render_template(
+        "organize/roster.html",
+        shift=shift,
+        activity=shift.activity,
+        rows=rows,
+        action_form=ActionForm(),
+        reason_form=ReasonForm(),
+        walk_in_form=WalkInForm(),
+        S=SignupStatus,
+    )
+
+
+def _roster_action(signup_id: int, action: str):
+    from portal.signups import services as signups
+
+    signup = _signup_or_403(signup_id)
+    shift_id = signup.shift_id
+    back = redirect(url_for(".roster", shift_id=shift_id))
+    if action in ("reject", "remove"):
+        form = ReasonForm()
+        if not form.validate_on_submit():
+            flash(
+                (form.reason.errors or [_("请填写原因。")])[0], "error"
+            )
+            return back
+    else:
+        form = ActionForm()
+        if not form.validate_on_submit():
+            return back
+    name = signup.user.real_name
+    try:
+        if action == "approve":
+            signups.approve(current_user, signup)
+            message = _("已通过 %(name)s 的报名，已通知本人。", name=name)
+        elif action == "reject":
+            signups.reject(current_user, signup, form.reason.data.strip())
+            message = _("已拒绝 %(name)s 的报名，已通知本人。", name=name)
+        elif action == "promote":
+            signups.promote(current_user, signup, over_capacity=bool(form.over_capacity.data))
+            message = _("已把 %(name)s 从候补转为正式，已通知本人。", name=name)
+        else:
+            signups.remove(current_user, signup, form.reason.data.strip())
+            message = _("已将 %(name)s 移出名单，已通知本人。", name=name)
+    except signups.SignupError as exc:
+        _fail(exc)
+        return back
+    db.session.commit()
+    flash(message, "success")
+    return back
+
+
+@bp.route("/signups/<int:signup_id>/approve", methods=["POST"])
+def approve(signup_id: int):
+    return _roster_action(signup_id, "approve")
+
+
+@bp.route("/signups/<int:signup_id>/reject", methods=["POST"])
+def reject(signup_id: int):
+    return _roster_action(signup_id, "reject")
+
+
+@bp.route("/signups/<int:signup_id>/promote", methods=["POST"])
+def promote(signup_id: int):
+    return _roster_action(signup_id, "promote")
+
+
+@bp.route("/signups/<int:signup_id>/remove", methods=["POST"])
+def remove(signup_id: int):
+    return _roster_action(signup_id, "remove")
+
+
+@bp.route("/shifts/<int:shift_id>/walk-in", methods=["POST"])
+def walk_in(shift_id: int):
+    from portal.signups import services as signups
+
+    shift = _shift_or_403(shift_id)
+    form = WalkInForm()
+    back = redirect(url_for(".roster", shift_id=shift_id))
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            flash(errors[0], "error")
+        return back
+    if not form.over_capacity.data and shift.is_full:
+        flash(_("班次已满，没有空余名额。如确需超员，请勾选“已满时仍然加入”。"), "error")
+        return back
+    try:
+        user, created = services.find_or_create_walk_in(form.phone.data, form.name.data)
+        signups.add_walk_in(
+            current_user, shift, user, over_capacity=bool(form.over_capacity.data)
+        )
+    except (OrganizeError, signups.SignupError) as exc:
+        _fail(exc)
+        return back
+    db.session.commit()
+    flash(
+        _("已把 %(name)s 加入名单%(new)s。", name=user.real_name,
+          new=_("（新建了简单档案）") if created else ""),
+        "success",
+    )
+    return back
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+def _download(data: bytes, filename: str, mimetype: str) -> Response:
+    from urllib.parse import quote
+
+    response = Response(data, mimetype=mimetype)
+    ascii_name = filename.encode("ascii", "ignore").decode() or "export"
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _export(target, shifts, kind: str, fmt: str, stem: str):
+    header = services.export_header()
+    rows = services.export_rows(shifts)
+    audit.record(f"export.{kind}.{fmt}", target, stem, after={"rows": len(rows), "format": fmt})
+    db.session.commit()
+    if fmt == "xlsx":
+        return _download(
+            services.to_xlsx(stem, header, rows),
+            f"{stem}.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    return _download(services.to_csv(header, rows), f"{stem}.csv", "text/csv; charset=utf-8")
+
+
+def _stem(shift: Shift) -> str:
+    return f"roster-{shift.id}-{to_local(shift.starts_at):%Y%m%d-%H%M}"
+
+
+@bp.route("/shifts/<int:shift_id>/roster.<any(xlsx, csv):fmt>")
+def export_roster(shift_id: int, fmt: str):
+    shift = _shift_or_403(shift_id)
+    return _export(shift, [shift], "roster", fmt, _stem(shift))
+
+
+@bp.route("/activities/<int:activity_id>/attendance.<any(xlsx, csv):fmt>")
+def export_attendance(activity_id: int, fmt: str):
+    activity = _activity_or_403(activity_id)
+    stem = f"attendance-{activity.id}-{date.today():%Y%m%d}"
+    return _export(activity, list(activity.shifts), "attendance", fmt, stem)
+
+
+@bp.route("/shifts/<int:shift_id>/sign-in-sheet")
+def sign_in_sheet(shift_id: int):
+    shift = _shift_or_403(shift_id)
+    rows = [s for s in services.roster(shift) if s.status == SignupStatus.CONFIRMED]
+    audit.record("export.sign_in_sheet", shift, shift.activity.title, after={"rows": len(rows)})
+    db.session.commit()
+    blank = max(5, min(shift.capacity - len(rows), 10))
+    return render_template(
+        "organize/sign_in_sheet.html", shift=shift, activity=shift.activity, rows=rows,
+        blank=blank,
+    )
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def _message(target, activity: Activity, shift: Shift | None):
+    form = MessageForm()
+    shifts = [shift] if shift is not None else list(activity.shifts)
+    people = services.recipients(shifts)
+    if form.validate_on_submit():
+        try:
+            count = services.send_notice(
+                current_user, target, form.title.data.strip(), form.body.data.strip()
+            )
+        except OrganizeError as exc:
+            _fail(exc)
+        else:
+            db.session.commit()
+            flash(_("消息已发送给 %(n)d 人。", n=count), "success")
+            if shift is not None:
+                return redirect(url_for(".roster", shift_id=shift.id))
+            return redirect(url_for(".activity", activity_id=activity.id))
+    return render_template(
+        "organize/message.html", form=form, activity=activity, shift=shift, people=len(people)
+    )
+
+
+@bp.route("/shifts/<int:shift_id>/message", methods=["GET", "POST"])
+def message_shift(shift_id: int):
+    shift = _shift_or_403(shift_id)
+    return _message(shift, shift.activity, shift)
+
+
+@bp.route("/activities/<int:activity_id>/message", methods=["GET", "POST"])
+def message_activity(activity_id: int):
+    activity = _activity_or_403(activity_id)
+    return _message(activity, activity, None)
+
+
+# --- audit log (admins) ----------------------------------------------------------------------
+
+
+@bp.route("/audit")
+def audit_log():
+    if not permissions.is_admin(current_user):
+        abort(403)
+    try:
+        page = max(int(request.args.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    action = (request.args.get("action") or "").strip()[:64]
+    stmt = select(AuditEntry).order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+    if action:
+        stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))
+    size = 50
+    entries = db.session.scalars(stmt.offset((page - 1) * size).limit(size + 1)).all()
+    return render_template(
+        "organize/audit.html",
+        entries=entries[:size],
+        page=page,
+        has_next=len(entries) > size,
+        action=action,
+    )
