@@ -67,8 +67,10 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal.api.views import bp as api_bp
     from portal.auth.views import bp as auth_bp
     from portal.browse.views import bp as browse_bp
+    from portal.feeds.views import bp as feeds_bp
     from portal.main.views import bp as main_bp
     from portal.organize.views import bp as organize_bp
     from portal.signups.views import bp as signups_bp
@@ -76,6 +78,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(browse_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(feeds_bp)
+    app.register_blueprint(api_bp)
     app.register_blueprint(organize_bp)
     app.register_blueprint(signups_bp)
 

@@ -1,0 +1,1 @@
+"""Read-only open-data JSON API, version 1."""

@@ -1,0 +1,224 @@
+"""The one calendar module: model objects in, ``icalendar.Calendar`` or bytes out.
+
+Pure functions: no database, no request, no clock. Every feed (public, personal, unit and
+the single-shift download) is produced here so that all of them obey CALENDAR.md alike.
+
+Decisions (see CALENDAR.md):
+- Times are written in UTC (``…Z``): no floating times, no VTIMEZONE to get wrong, no
+  historic Shanghai daylight-saving block. Clients show them in the phone's own zone.
+- DTSTAMP and LAST-MODIFIED are the event's last change, never "now", so an unchanged feed is
+  byte-identical.
+- Calendar-level NAME / X-WR-CALNAME / X-WR-CALDESC are set as ``vText``: icalendar 7.3.x
+  writes them unescaped (and crashes on a newline) when set with ``Calendar.add``.
+- Text for the calendar itself is Chinese and fixed: calendar programs send no language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from icalendar import Alarm, Calendar, Event, vCalAddress, vDatetime, vDuration, vGeo, vInt, vText
+
+from portal.models import Activity, ActivityStatus, Shift, SignupStatus
+
+PRODID = "-//Chuangwen Civic Portal//Volunteer Calendar Feeds 1.0//ZH"
+SITE_TZ_HINT = "Asia/Shanghai"
+
+PREFIX_CANCELLED = "【已取消】"
+PREFIX_PENDING = "【待审核】"
+PREFIX_WAITLISTED = "【候补】"
+
+
+@dataclass(frozen=True)
+class EventOptions:
+    """How to render one shift: where links point and what the viewer needs to see."""
+
+    host: str  # PORTAL_HOST: UIDs and the ORGANIZER address
+    base_url: str  # absolute site root for the event URL, e.g. "https://example.org"
+    signup_status: SignupStatus | None = None  # personal feeds: the person's own status
+    signup_changed_at: datetime | None = None
+    counts: tuple[int, int, int] | None = None  # unit feeds: (taken, capacity, waitlist)
+    alarm_minutes: int | None = None  # personal feeds: VALARM N minutes before
+
+
+def _utc(value: datetime) -> datetime:
+    """Drop microseconds and convert to UTC (an aware datetime is required)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime in a calendar event")
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def is_cancelled(shift: Shift) -> bool:
+    """A shift is off for calendars when it or its whole activity is cancelled."""
+    return shift.is_cancelled or shift.activity.status == ActivityStatus.CANCELLED
+
+
+def sequence_of(shift: Shift) -> int:
+    """SEQUENCE: the stored counter, and at least 1 once the shift is cancelled."""
+    seq = shift.sequence or 0
+    return max(seq, 1) if is_cancelled(shift) else seq
+
+
+def changed_at(shift: Shift, extra: datetime | None = None) -> datetime:
+    """The event's last change: the latest of shift, activity (and sign-up) updates."""
+    stamps = [shift.updated_at, shift.activity.updated_at]
+    if extra is not None:
+        stamps.append(extra)
+    return _utc(max(s for s in stamps if s is not None))
+
+
+def _param_text(value: str) -> str:
+    """A parameter value every parser reads alike: one line, no quote or caret escapes."""
+    return " ".join(value.replace('"', "'").replace("^", " ").split())
+
+
+def uid_of(shift: Shift, host: str) -> str:
+    return f"shift-{shift.id}@{host}"
+
+
+def summary_of(shift: Shift, signup_status: SignupStatus | None = None) -> str:
+    """Title with the prefix that tells cancelled, pending and waitlisted apart."""
+    title = shift.activity.title
+    if shift.post_name:
+        title = f"{title}（{shift.post_name}）"
+    if is_cancelled(shift):
+        return PREFIX_CANCELLED + title
+    if signup_status == SignupStatus.PENDING:
+        return PREFIX_PENDING + title
+    if signup_status == SignupStatus.WAITLISTED:
+        return PREFIX_WAITLISTED + title
+    return title
+
+
+def status_of(shift: Shift, signup_status: SignupStatus | None = None) -> str:
+    if is_cancelled(shift):
+        return "CANCELLED"
+    if signup_status in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
+        return "TENTATIVE"
+    return "CONFIRMED"
+
+
+def description_of(shift: Shift, opts: EventOptions) -> str:
+    """Plain-text details: no names, phone numbers or e-mail addresses of people."""
+    activity: Activity = shift.activity
+    lines: list[str] = []
+    if is_cancelled(shift):
+        reason = shift.cancel_reason if shift.is_cancelled else activity.cancel_reason
+        lines.append("此班次已取消。" + (f"原因：{reason}" if reason else ""))
+    if opts.signup_status == SignupStatus.PENDING:
+        lines.append("你的报名正在等待组织方审核。")
+    elif opts.signup_status == SignupStatus.WAITLISTED:
+        lines.append("你在候补名单上，有空位时会通知你。")
+    if shift.post_name:
+        lines.append(f"岗位：{shift.post_name}")
+    lines.append(f"片区：{activity.zone.name}")
+    lines.append(f"组织单位：{activity.unit.name}")
+    if opts.counts is not None:
+        taken, capacity, waitlist = opts.counts
+        lines.append(f"已报名：{taken}/{capacity}（含待审核）；候补：{waitlist}")
+    lines.append(f"详情：{event_url(shift, opts.base_url)}")
+    return "\n".join(lines)
+
+
+def event_url(shift: Shift, base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/activities/{shift.activity_id}#shift-{shift.id}"
+
+
+def shift_event(shift: Shift, opts: EventOptions) -> Event:
+    """One VEVENT for a shift; the shift's activity, zone and unit must be loaded."""
+    activity = shift.activity
+    stamp = changed_at(shift, opts.signup_changed_at)
+    event = Event()
+    event["UID"] = vText(uid_of(shift, opts.host))
+    event["DTSTAMP"] = vDatetime(stamp)
+    event["LAST-MODIFIED"] = vDatetime(stamp)
+    event["SEQUENCE"] = vInt(sequence_of(shift))
+    event["DTSTART"] = vDatetime(_utc(shift.starts_at))
+    event["DTEND"] = vDatetime(_utc(shift.ends_at))
+    event["SUMMARY"] = vText(summary_of(shift, opts.signup_status))
+    event["LOCATION"] = vText(activity.place)
+    event["DESCRIPTION"] = vText(description_of(shift, opts))
+    event["STATUS"] = vText(status_of(shift, opts.signup_status))
+    event["URL"] = vText(event_url(shift, opts.base_url))
+    if activity.latitude is not None and activity.longitude is not None:
+        event["GEO"] = vGeo((activity.latitude, activity.longitude))
+    organizer = vCalAddress(f"mailto:noreply@{opts.host}")
+    organizer.params["CN"] = _param_text(activity.unit.name)
+    event["ORGANIZER"] = organizer
+    if opts.alarm_minutes and not is_cancelled(shift):
+        alarm = Alarm()
+        alarm["ACTION"] = vText("DISPLAY")
+        alarm["DESCRIPTION"] = vText(summary_of(shift, opts.signup_status))
+        trigger = vDuration(-timedelta(minutes=opts.alarm_minutes))
+        alarm["TRIGGER"] = trigger
+        event.add_component(alarm)
+    return event
+
+
+def calendar_frame(
+    name: str, *, refresh_minutes: int | None = None, description: str | None = None
+) -> Calendar:
+    """The VCALENDAR wrapper without events; refresh hints only for subscribed feeds."""
+    cal = Calendar()
+    cal["PRODID"] = vText(PRODID)
+    cal["VERSION"] = vText("2.0")
+    cal["CALSCALE"] = vText("GREGORIAN")
+    cal["METHOD"] = vText("PUBLISH")
+    cal["NAME"] = vText(name)
+    cal["X-WR-CALNAME"] = vText(name)
+    if description:
+        cal["X-WR-CALDESC"] = vText(description)
+    cal["X-WR-TIMEZONE"] = vText(SITE_TZ_HINT)
+    if refresh_minutes:
+        interval = vDuration(timedelta(minutes=refresh_minutes))
+        interval.params["VALUE"] = "DURATION"
+        cal["REFRESH-INTERVAL"] = interval
+        cal["X-PUBLISHED-TTL"] = vDuration(timedelta(minutes=refresh_minutes))
+    return cal
+
+
+def feed_calendar(
+    name: str,
+    items: Iterable[tuple[Shift, EventOptions]],
+    *,
+    refresh_minutes: int = 60,
+    description: str | None = None,
+) -> Calendar:
+    """A subscribable feed: the frame plus one VEVENT per (shift, options), in given order."""
+    cal = calendar_frame(name, refresh_minutes=refresh_minutes, description=description)
+    for shift, opts in items:
+        cal.add_component(shift_event(shift, opts))
+    return cal
+
+
+def single_shift_calendar(shift: Shift, opts: EventOptions) -> Calendar:
+    """A one-shot import file: one VEVENT, no refresh hints."""
+    cal = calendar_frame(shift.activity.title)
+    cal.add_component(shift_event(shift, opts))
+    return cal
+
+
+def to_bytes(cal: Calendar) -> bytes:
+    """Serialize with icalendar (it escapes and folds at 75 octets, CRLF endings)."""
+    return cal.to_ical()
+
+
+_END = b"END:VCALENDAR\r\n"
+
+
+def assemble(frame: Calendar, event_chunks: Sequence[bytes]) -> bytes:
+    """Splice pre-serialized VEVENTs into a serialized frame.
+
+    Gives exactly ``to_bytes`` of the full calendar (a test checks it) while letting the
+    caller reuse each event's bytes across builds.
+    """
+    head = to_bytes(frame)
+    if not head.endswith(_END):  # pragma: no cover - icalendar always ends like this
+        raise ValueError("unexpected calendar serialization")
+    return head[: -len(_END)] + b"".join(event_chunks) + _END
+
+
+def event_bytes(shift: Shift, opts: EventOptions) -> bytes:
+    return shift_event(shift, opts).to_ical()
