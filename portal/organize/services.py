@@ -342,15 +342,15 @@ def expand_rule(rule: str, first: date, slots: Sequence[Slot]) -> list[Occurrenc
         text = text[6:]
     if not text or len(text) > 300 or "\n" in text:
         raise OrganizeError(_("重复规则看不懂，请写成 FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12。"))
-    upper = text.upper()
-    if "COUNT=" not in upper and "UNTIL=" not in upper:
-        raise OrganizeError(_("重复规则需要 COUNT（次数）或 UNTIL（截止日期），否则会无限重复。"))
     try:
         parsed = rrulestr(text, dtstart=datetime.combine(first, time(0, 0)), ignoretz=True)
-    except (ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError, AttributeError, KeyError):
         raise OrganizeError(
             _("重复规则看不懂，请写成 FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12。")
         ) from None
+    upper = text.upper()
+    if "COUNT=" not in upper and "UNTIL=" not in upper:
+        raise OrganizeError(_("重复规则需要 COUNT（次数）或 UNTIL（截止日期），否则会无限重复。"))
     if getattr(parsed, "_freq", None) not in (DAILY, WEEKLY, MONTHLY):
         raise OrganizeError(_("重复规则只支持按天（DAILY）、按周（WEEKLY）或按月（MONTHLY）。"))
     try:
