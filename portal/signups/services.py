@@ -328,8 +328,10 @@ def sign_up(user: User, shift_id: int, now: datetime | None = None) -> SignupRes
 
     :raises SignupError: when the shift does not take this sign-up, with the reason.
     """
-    now = now or now_utc()
     _lock(user_ids=[user.id], shift_ids=[shift_id])
+    # Read the clock only once the lock is held: the waitlist is ordered by queued_at, so a
+    # request that waited for the lock must not queue ahead of those who got it first.
+    now = now or now_utc()
     shift = _fresh_shift(shift_id)
     if shift is None:
         raise SignupError(_("没有找到这个班次，它可能已被删除。"))
