@@ -28,6 +28,8 @@ class User(UserMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     real_name: Mapped[str] = mapped_column(String(40))
+    # Optional: notices and reminders are also e-mailed when SMTP is configured.
+    email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
