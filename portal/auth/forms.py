@@ -102,7 +102,10 @@ class ChangePasswordForm(FlaskForm):
     )
     new2 = PasswordField(
         _l("再次输入新密码"),
-        validators=[DataRequired(_l("请再次输入新密码。")), EqualTo("new", _l("两次输入的密码不一致。"))],
+        validators=[
+            DataRequired(_l("请再次输入新密码。")),
+            EqualTo("new", _l("两次输入的密码不一致。")),
+        ],
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField(_l("修改密码"))

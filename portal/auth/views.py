@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
 
 from portal.auth import services
 from portal.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
@@ -39,7 +40,14 @@ def register():
             db.session.rollback()
             flash(str(exc), "error")
         else:
-            db.session.commit()
+            try:
+                db.session.commit()
+            except IntegrityError:  # the same phone registered a moment ago elsewhere
+                db.session.rollback()
+                form.phone.errors.append(_("这个手机号已经注册过，请直接登录。"))
+                return render_template(
+                    "auth/register.html", form=form, next=request.args.get("next", "")
+                )
             login_user(user)
             flash(_("注册成功，欢迎加入！现在可以报名参加活动了。"), "success")
             return redirect(_next_url())
