@@ -207,6 +207,8 @@ def test_point_05_calendar_properties(client, world, feed):
     assert str(cal["PRODID"]) == ical.PRODID
     assert str(cal["METHOD"]) == "PUBLISH"
     assert str(cal["NAME"]) == str(cal["X-WR-CALNAME"]) and str(cal["NAME"])
+    v = vobject.readOne(body.decode())
+    assert v.contents["name"][0].value == v.contents["x-wr-calname"][0].value
     assert b"REFRESH-INTERVAL;VALUE=DURATION:PT1H\r\n" in body
     assert b"X-PUBLISHED-TTL:PT1H\r\n" in body
     # every value valid (a bad duration made Xiaomi reject the whole import)
@@ -221,10 +223,13 @@ def test_point_05_calendar_name_with_separators_regression(name):
     """icalendar 7.3.x: Calendar.add('NAME', …) writes it unescaped and crashes on "\\n"."""
     body = ical.to_bytes(ical.calendar_frame(name, refresh_minutes=60))
     cal = parse(body)
-    assert str(cal["NAME"]) == name
-    assert str(cal["X-WR-CALNAME"]) == name
+    # icalendar 7.3 reads these calendar-level properties back raw: still escaped
+    escaped = icalendar.vText(name).to_ical().decode()
+    assert str(cal["NAME"]) == escaped and str(cal["X-WR-CALNAME"]) == escaped
     v = vobject.readOne(body.decode())
     assert v.contents["x-wr-calname"][0].value == name
+    assert v.contents["name"][0].value == name
+    assert b"\r\nNAME:" in body and b"\r\nX-WR-CALNAME:" in body
 
 
 def test_point_05_single_shift_download_has_no_refresh_hints(client, world):

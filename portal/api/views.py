@@ -166,7 +166,7 @@ def activities():
     return jsonify(_page_body(items, page, per_page, result.total))
 
 
-@bp.route("/activities/<int:activity_id>")
+@bp.route("/activities/<int(max=2147483647):activity_id>")
 def activity(activity_id: int):
     a = db.session.scalar(
         select(Activity)
@@ -229,7 +229,7 @@ def shifts():
     return jsonify(_page_body(items, page, per_page, total or 0))
 
 
-@bp.route("/shifts/<int:shift_id>")
+@bp.route("/shifts/<int(max=2147483647):shift_id>")
 def shift(shift_id: int):
     s = db.session.scalar(
         select(Shift)

@@ -91,17 +91,17 @@ def all_feed():
     return _serve(FeedScope("all"))
 
 
-@bp.route("/zones/<int:zone_id>.ics")
+@bp.route("/zones/<int(max=2147483647):zone_id>.ics")
 def zone_feed(zone_id: int):
     return _serve(FeedScope("zone", zone_id))
 
 
-@bp.route("/programmes/<int:programme_id>.ics")
+@bp.route("/programmes/<int(max=2147483647):programme_id>.ics")
 def programme_feed(programme_id: int):
     return _serve(FeedScope("programme", programme_id))
 
 
-@bp.route("/activities/<int:activity_id>.ics")
+@bp.route("/activities/<int(max=2147483647):activity_id>.ics")
 def activity_feed(activity_id: int):
     return _serve(FeedScope("activity", activity_id))
 
@@ -111,12 +111,12 @@ def personal_feed(token: str):
     return _serve(FeedScope("personal", token=token))
 
 
-@bp.route("/units/<int:unit_id>/<token>.ics")
+@bp.route("/units/<int(max=2147483647):unit_id>/<token>.ics")
 def unit_feed(unit_id: int, token: str):
     return _serve(FeedScope("unit", unit_id, token=token))
 
 
-@bp.route("/shifts/<int:shift_id>.ics")
+@bp.route("/shifts/<int(max=2147483647):shift_id>.ics")
 def shift_download(shift_id: int):
     try:
         shift = services.single_shift(shift_id)

@@ -1,0 +1,154 @@
+"""Time a 1,000-event calendar feed: cold build, warm build, one-edit rebuild and the 304 path.
+
+Run with ``make bench`` (or ``.venv/bin/python bench/feed_bench.py``). Uses a throw-away
+SQLite file; prints the figures and fails (exit 1) when the cold build's median is over budget.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import event  # noqa: E402
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.feeds import services  # noqa: E402
+from portal.models import (  # noqa: E402
+    Activity,
+    ActivityKind,
+    ActivityStatus,
+    Shift,
+    Unit,
+    UnitKind,
+    Zone,
+)
+
+EVENTS = 1000
+BUDGET_COLD_MS = 150.0
+RUNS = 7
+
+
+def _seed() -> None:
+    zones = [Zone(name=f"片区{i}", population=10_000) for i in range(6)]
+    units = [Unit(name=f"区文明办第{i}工作组", kind=UnitKind.DEPARTMENT) for i in range(5)]
+    db.session.add_all(zones + units)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    activities = []
+    for i in range(50):
+        activities.append(
+            Activity(
+                title=f"省运会城市志愿者服务站（高铁站）交通文明劝导 第{i}期",
+                kind=ActivityKind.VOLUNTEER,
+                status=ActivityStatus.PUBLISHED,
+                zone=zones[i % len(zones)],
+                unit=units[i % len(units)],
+                place="新城高铁站出站口东侧广场，志愿服务站；近公交枢纽",
+                contact_name="联系人",
+                contact_phone="13800000000",
+            )
+        )
+    db.session.add_all(activities)
+    for n in range(EVENTS):
+        s = start + timedelta(hours=7 * n)
+        db.session.add(
+            Shift(activity=activities[n % len(activities)], starts_at=s,
+                  ends_at=s + timedelta(hours=3), capacity=20, post_name="引导员")
+        )
+    db.session.commit()
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+def main() -> int:
+    tmp = tempfile.mkdtemp(prefix="feed-bench-")
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "bench",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.sqlite3",
+            "RATELIMIT_ENABLED": False,
+            "PORTAL_HOST": "portal.example",
+        }
+    )
+    base = "https://portal.example"
+    with app.app_context():
+        db.create_all()
+        _seed()
+
+    def build() -> tuple[bytes, float]:
+        with app.test_request_context("/calendar/all.ics"):
+            t0 = time.perf_counter()
+            scope = services.probe(services.FeedScope("all"), base)
+            body = services.feed_body(scope, base)
+            elapsed = time.perf_counter() - t0
+            db.session.remove()
+        return body, elapsed
+
+    services.clear_caches()
+    body, first = build()
+    colds = []
+    for _ in range(RUNS):
+        services.clear_caches()
+        body, t = build()
+        colds.append(t)
+    warms = [build()[1] for _ in range(RUNS)]
+
+    # One shift edited: the body cache misses, every other event comes from the event cache.
+    partials = []
+    for i in range(RUNS):
+        with app.app_context():
+            shift = db.session.get(Shift, 1 + i)
+            shift.post_name = f"引导员（已调整 {i}）"
+            shift.sequence += 1
+            db.session.commit()
+        partials.append(build()[1])
+
+    client = app.test_client()
+    etag = client.get("/calendar/all.ics").headers["ETag"]
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", count)
+        t304 = []
+        for _ in range(RUNS):
+            statements.clear()
+            t0 = time.perf_counter()
+            r = client.get("/calendar/all.ics", headers={"If-None-Match": etag})
+            t304.append(time.perf_counter() - t0)
+            assert r.status_code == 304, r.status_code
+        event.remove(db.engine, "before_cursor_execute", count)
+    t200 = []
+    for _ in range(RUNS):
+        t0 = time.perf_counter()
+        r = client.get("/calendar/all.ics")
+        t200.append(time.perf_counter() - t0)
+
+    events = body.count(b"BEGIN:VEVENT")
+    cold = statistics.median(colds)
+    print(f"feed: {events} events, {len(body):,} bytes ({len(body) / 1e6:.2f} MB)")
+    print(f"cold build (first in process):      {_ms(first):7.1f} ms")
+    print(f"cold build (empty caches, median):  {_ms(cold):7.1f} ms  (budget {BUDGET_COLD_MS:.0f} ms)")
+    print(f"warm build (same ETag, median):     {_ms(statistics.median(warms)):7.1f} ms")
+    print(f"rebuild after one edit (median):    {_ms(statistics.median(partials)):7.1f} ms")
+    print(f"HTTP 200 from warm cache (median):  {_ms(statistics.median(t200)):7.1f} ms")
+    print(f"HTTP 304 (median):                  {_ms(statistics.median(t304)):7.1f} ms, "
+          f"{len(statements)} SQL statement(s)")
+    ok = _ms(cold) <= BUDGET_COLD_MS and len(statements) <= 1 and events == EVENTS
+    print("OK" if ok else "OVER BUDGET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""Feed routes: tokens, access for every route and role, bad input, logs, subscription page."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+import icalendar
+import pytest
+
+from portal.feeds import RedactFeedTokens, redact, services
+from portal.feeds.views import platform_of
+from portal.models import ActivityStatus, AuditEntry, CalendarToken
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    services.clear_caches()
+    yield
+    services.clear_caches()
+
+
+@pytest.fixture
+def token_for(db):
+    def make(user, alarm=None) -> str:
+        plain = services.issue_token(user, alarm_minutes=alarm)
+        db.session.commit()
+        return plain
+
+    return make
+
+
+@pytest.fixture
+def setup(make_unit, make_activity, make_shift, make_user, make_signup, token_for):
+    unit = make_unit("区文明办")
+    other_unit = make_unit("别的单位")
+    activity = make_activity(unit=unit)
+    shift = make_shift(activity=activity)
+    resident = make_user("王居民")
+    organizer = make_user("李组织", units=[unit])
+    admin = make_user("管理员", is_admin=True)
+    make_signup(shift, user=resident)
+    return {
+        "unit": unit, "other_unit": other_unit, "activity": activity, "shift": shift,
+        "resident": resident, "organizer": organizer, "admin": admin,
+        "tokens": {
+            "resident": token_for(resident),
+            "organizer": token_for(organizer),
+            "admin": token_for(admin),
+        },
+    }
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+def test_reset_kills_old_link_with_410(client, db, setup, token_for):
+    old = setup["tokens"]["resident"]
+    assert client.get(f"/calendar/me/{old}.ics").status_code == 200
+    new = token_for(setup["resident"])
+    gone = client.get(f"/calendar/me/{old}.ics")
+    assert gone.status_code == 410
+    assert gone.headers["Content-Type"].startswith("text/plain")
+    assert "Location" not in gone.headers
+    assert b"BEGIN:VCALENDAR" not in gone.data
+    assert client.get(f"/calendar/me/{new}.ics").status_code == 200
+    live = db.session.scalars(
+        db.select(CalendarToken).where(CalendarToken.revoked_at.is_(None))
+    ).all()
+    assert len([t for t in live if t.user_id == setup["resident"].id]) == 1
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["x" * 43, "short", "a" * 500, "%00", "..%2F..%2Fetc", "A" * 42 + "!", "令牌" * 20],
+)
+def test_unknown_or_malformed_token_is_410(client, setup, token):
+    expected = {404, 410} if "%2F" in token else {410}  # a "/" leaves the route: 404
+    r = client.get(f"/calendar/me/{token}.ics")
+    assert r.status_code in expected
+    r = client.get(f"/calendar/units/{setup['unit'].id}/{token}.ics")
+    assert r.status_code in expected
+
+
+def test_token_of_deleted_user_is_410(client, db, setup):
+    from datetime import UTC, datetime
+
+    setup["resident"].deleted_at = datetime.now(UTC)
+    db.session.commit()
+    assert client.get(f"/calendar/me/{setup['tokens']['resident']}.ics").status_code == 410
+
+
+def test_token_opens_nothing_else(client, setup):
+    """The feed secret is not a login: other pages do not accept it in any form."""
+    token = setup["tokens"]["resident"]
+    for url in [f"/calendar/subscribe?token={token}", f"/my?token={token}",
+                f"/calendar/subscribe/new?token={token}"]:
+        r = client.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code in (302, 401, 404, 405)
+        if r.status_code == 302:
+            assert "/login" in r.headers["Location"]
+
+
+# --- access for each route ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who,expected", [
+    ("resident", 403), ("organizer", 200), ("admin", 200),
+])
+def test_unit_feed_only_for_the_units_organizers(client, setup, who, expected):
+    token = setup["tokens"][who]
+    r = client.get(f"/calendar/units/{setup['unit'].id}/{token}.ics")
+    assert r.status_code == expected
+    if expected == 200:
+        assert r.headers["Content-Type"] == "text/calendar; charset=utf-8"
+
+
+def test_unit_feed_other_unit_and_unknown_unit(client, setup):
+    token = setup["tokens"]["organizer"]
+    assert client.get(f"/calendar/units/{setup['other_unit'].id}/{token}.ics").status_code == 403
+    assert client.get(f"/calendar/units/999999/{token}.ics").status_code == 404
+
+
+@pytest.mark.parametrize("url", [
+    "/calendar/zones/999999.ics", "/calendar/programmes/999999.ics",
+    "/calendar/activities/999999.ics", "/calendar/shifts/999999.ics",
+    "/calendar/zones/abc.ics", "/calendar/zones/-1.ics", "/calendar/shifts/1.5.ics",
+    "/calendar/activities/99999999999999999999999.ics", "/calendar/units/abc/x.ics",
+    "/calendar/nothing.ics",
+])
+def test_bad_ids_are_404_never_500(client, setup, url):
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("status", [ActivityStatus.DRAFT])
+def test_draft_activity_has_no_public_feed(client, db, setup, status):
+    setup["activity"].status = status
+    db.session.commit()
+    assert client.get(f"/calendar/activities/{setup['activity'].id}.ics").status_code == 404
+    assert client.get(f"/calendar/shifts/{setup['shift'].id}.ics").status_code == 404
+
+
+@pytest.mark.parametrize("role", [None, "resident", "organizer", "admin"])
+def test_public_feeds_open_to_everyone(client, setup, login, role):
+    if role:
+        login(setup[role])
+    for url in ["/calendar/all.ics", f"/calendar/activities/{setup['activity'].id}.ics",
+                f"/calendar/shifts/{setup['shift'].id}.ics"]:
+        assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_feeds_are_read_only(client, setup, method):
+    r = getattr(client, method)(f"/calendar/me/{setup['tokens']['resident']}.ics")
+    assert r.status_code == 405
+
+
+def test_personal_feed_shows_only_own_signups(client, setup, make_shift, make_signup,
+                                              make_user):
+    other = make_shift(activity=setup["activity"], starts_in=timedelta(days=3))
+    make_signup(other, user=make_user("别人"))
+    cal = icalendar.Calendar.from_ical(
+        client.get(f"/calendar/me/{setup['tokens']['resident']}.ics").data
+    )
+    uids = {str(e["UID"]) for e in cal.walk("VEVENT")}
+    assert uids == {f"shift-{setup['shift'].id}@portal.test"}
+
+
+def test_signup_change_changes_personal_etag(client, db, setup, make_shift, make_signup):
+    url = f"/calendar/me/{setup['tokens']['resident']}.ics"
+    first = client.get(url).headers["ETag"]
+    make_signup(make_shift(activity=setup["activity"], starts_in=timedelta(days=9)),
+                user=setup["resident"])
+    assert client.get(url).headers["ETag"] != first
+
+
+def test_unit_feed_etag_follows_signups(client, setup, make_signup, make_user):
+    url = f"/calendar/units/{setup['unit'].id}/{setup['tokens']['organizer']}.ics"
+    first = client.get(url)
+    make_signup(setup["shift"], user=make_user("新人"))
+    second = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert second.status_code == 200
+    assert "已报名：2/3" in second.data.decode().replace("\r\n ", "")
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+
+def test_redact_filter_hides_tokens_in_werkzeug_style_lines():
+    token = "abcDEF123_-" * 4
+    record = logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, '%s - - [%s] "%s" %s %s',
+        ("127.0.0.1", "now", f"GET /calendar/me/{token}.ics HTTP/1.1", 200, "-"), None,
+    )
+    RedactFeedTokens().filter(record)
+    assert token not in record.getMessage()
+    assert "/calendar/me/***.ics" in record.getMessage()
+    assert redact(f"/calendar/units/3/{token}.ics") == "/calendar/units/3/***.ics"
+
+
+def test_app_logs_never_print_the_token(client, app, setup, caplog, monkeypatch):
+    token = setup["tokens"]["resident"]
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("feed failed")
+
+    monkeypatch.setattr(services, "feed_body", boom)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    with caplog.at_level(logging.DEBUG):
+        r = client.get(f"/calendar/me/{token}.ics")
+    assert r.status_code == 500
+    assert "/calendar/me/***.ics" in caplog.text
+    assert token not in caplog.text
+    assert logging.getLogger("werkzeug").filters  # the request log is filtered too
+
+
+# --- single shift ---------------------------------------------------------------------------
+
+
+def test_single_shift_download(client, setup):
+    r = client.get(f"/calendar/shifts/{setup['shift'].id}.ics")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert r.headers["Content-Disposition"].startswith("attachment; filename=")
+    cal = icalendar.Calendar.from_ical(r.data)
+    assert len(list(cal.walk("VEVENT"))) == 1
+    assert b"REFRESH-INTERVAL" not in r.data
+    again = client.get(f"/calendar/shifts/{setup['shift'].id}.ics",
+                       headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_activity_page_links_single_shift_and_advertises_feed(client, setup):
+    html = client.get(f"/activities/{setup['activity'].id}").get_data(as_text=True)
+    assert f"/calendar/shifts/{setup['shift'].id}.ics" in html
+    assert re.search(r'<link rel="alternate" type="text/calendar" title="[^"]+" href="[^"]*'
+                     rf'/calendar/activities/{setup["activity"].id}\.ics">', html)
+
+
+@pytest.mark.parametrize("page,feed", [
+    ("/", "/calendar/all.ics"),
+    ("zone", "/calendar/zones/{id}.ics"),
+    ("programme", "/calendar/programmes/{id}.ics"),
+])
+def test_pages_advertise_their_feed(client, setup, make_zone, make_programme, page, feed):
+    if page == "zone":
+        obj = make_zone()
+        page, feed = f"/zones/{obj.id}", feed.format(id=obj.id)
+    elif page == "programme":
+        obj = make_programme()
+        page, feed = f"/programmes/{obj.id}", feed.format(id=obj.id)
+    html = client.get(page).get_data(as_text=True)
+    links = re.findall(r'<link rel="alternate" type="text/calendar" title="([^"]+)" href="([^"]+)"',
+                       html)
+    assert links and links[0][1].endswith(feed)
+    assert client.get(links[0][1]).status_code == 200
+
+
+# --- subscription page ----------------------------------------------------------------------
+
+
+def test_subscribe_requires_login(client):
+    r = client.get("/calendar/subscribe")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert client.post("/calendar/subscribe/new").status_code == 302
+    assert client.post("/calendar/subscribe/reminder", data={"minutes": "30"}).status_code == 302
+
+
+def test_subscribe_flow_shows_link_once(client, db, login, make_user):
+    user = login(make_user("王居民"))
+    page = client.get("/calendar/subscribe").get_data(as_text=True)
+    assert "生成我的订阅链接" in page
+    r = client.post("/calendar/subscribe/new")
+    assert r.status_code == 302
+    page = client.get("/calendar/subscribe").get_data(as_text=True)
+    match = re.search(r'value="(http://localhost/calendar/me/([A-Za-z0-9_-]+)\.ics)"', page)
+    assert match, page
+    https, token = match.groups()
+    assert f'href="webcal://localhost/calendar/me/{token}.ics"' in page
+    assert "<svg" in page  # the QR code, inline
+    assert client.get(f"/calendar/me/{token}.ics").status_code == 200
+    # later visits: no secret shown, only the state and the reset button
+    later = client.get("/calendar/subscribe")
+    assert token not in later.get_data(as_text=True)
+    assert "已订阅" in later.get_data(as_text=True)
+    assert later.headers["Cache-Control"] == "no-store"
+    # reset: old link dies at once
+    client.post("/calendar/subscribe/new")
+    assert client.get(f"/calendar/me/{token}.ics").status_code == 410
+    actions = [a.action for a in db.session.scalars(db.select(AuditEntry))]
+    assert actions == ["calendar.token_create", "calendar.token_reset"]
+    assert user.id
+
+
+def test_reset_needs_csrf(app, client, login, make_user, db):
+    app.config["WTF_CSRF_ENABLED"] = True
+    login(make_user())
+    r = client.post("/calendar/subscribe/new")
+    assert r.status_code == 400
+    assert db.session.scalars(db.select(CalendarToken)).all() == []
+
+
+@pytest.mark.parametrize("value,ok", [
+    ("30", True), ("0", True), ("1440", True), ("7", False), ("abc", False), ("", False),
+    ("-30", False), ("9" * 50, False),
+])
+def test_reminder_form_bad_input(client, db, login, make_user, token_for, value, ok):
+    user = login(make_user())
+    token_for(user)
+    r = client.post("/calendar/subscribe/reminder", data={"minutes": value})
+    assert r.status_code == 302
+    token = services.active_token(user)
+    db.session.refresh(token)
+    if ok:
+        assert token.alarm_minutes == (int(value) or None)
+    else:
+        assert token.alarm_minutes is None
+
+
+def test_reminder_without_link_is_refused(client, db, login, make_user):
+    login(make_user())
+    r = client.post("/calendar/subscribe/reminder", data={"minutes": "30"})
+    assert r.status_code == 302
+    assert "请先生成日历订阅链接" in client.get("/calendar/subscribe").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("ua,platform", [
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40", "wechat"),
+    ("Mozilla/5.0 (Linux; Android 13; 22081212C Build/TKQ1) MicroMessenger/8.0", "wechat"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1", "iphone"),
+    ("Mozilla/5.0 (Linux; U; Android 13; zh-cn; Redmi Note 12) XiaoMi/MiuiBrowser/17", "xiaomi"),
+    ("Mozilla/5.0 (Linux; Android 12; HUAWEI P50) HuaweiBrowser/13", "android"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120", "desktop"),
+    ("", "desktop"),
+])
+def test_platform_from_user_agent(ua, platform):
+    assert platform_of(ua) == platform
+
+
+def test_wechat_page_shows_open_in_browser_and_copy_box(client, login, make_user):
+    login(make_user())
+    client.post("/calendar/subscribe/new")
+    ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40"
+    page = client.get("/calendar/subscribe", headers={"User-Agent": ua}).get_data(as_text=True)
+    assert "点击右上角 ··· 选择在浏览器打开" in page
+    assert 'readonly value="http://localhost/calendar/me/' in page
+    assert "data-copy" in page and "<svg" in page
+    assert 'href="webcal://' not in page  # a link that silently fails is not offered
+    assert page.count("<details>") == 4
+
+
+def test_organizer_sees_unit_feed_links(client, login, make_user, make_unit):
+    unit = make_unit("区文明办")
+    login(make_user(units=[unit]))
+    client.post("/calendar/subscribe/new")
+    page = client.get("/calendar/subscribe").get_data(as_text=True)
+    match = re.search(rf'value="(http://localhost/calendar/units/{unit.id}/[^"]+\.ics)"', page)
+    assert match
+    assert client.get(match.group(1)).status_code == 200
+
