@@ -131,12 +131,15 @@ def test_activity_page_shows_buttons_for_each_state(db, client, login, make_acti
 def test_sign_up_from_page_flashes_what_happened(db, client, login, make_shift, make_user):
     shift = make_shift(capacity=1)
     user = login(make_user())
-    resp = client.post(f"/shifts/{shift.id}/signup",
-                       data={"next": f"/activities/{shift.activity_id}#shift-{shift.id}"})
+    back = f"/activities/{shift.activity_id}?shift={shift.id}#shift-{shift.id}"
+    resp = client.post(f"/shifts/{shift.id}/signup", data={"next": back})
     assert resp.status_code == 302
-    assert resp.headers["Location"].endswith(f"/activities/{shift.activity_id}#shift-{shift.id}")
-    html = _page(client, f"/activities/{shift.activity_id}")
-    assert "你已报名" in html and "开始前2小时内不可取消" in html
+    assert resp.headers["Location"] == back
+    html = _page(client, back)
+    # the message shows at the top and again inside the card the page scrolls to
+    assert html.count("开始前2小时内不可取消") == 2
+    card = html.split(f'id="shift-{shift.id}"', 1)[1]
+    assert "你已报名" in card
     assert _signups(db, user_id=user.id, status=SignupStatus.CONFIRMED) == 1
 
     other = login(make_user(name="王五"))
@@ -194,7 +197,9 @@ def test_unsafe_next_is_ignored(db, client, login, make_shift, make_user):
     shift = make_shift()
     login(make_user())
     resp = client.post(f"/shifts/{shift.id}/signup", data={"next": "https://evil.example/x"})
-    assert resp.headers["Location"].startswith(f"/activities/{shift.activity_id}")
+    assert resp.headers["Location"] == (
+        f"/activities/{shift.activity_id}?shift={shift.id}#shift-{shift.id}"
+    )
 
 
 @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])

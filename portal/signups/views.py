@@ -33,7 +33,8 @@ def can_still_cancel(shift: Shift) -> bool:
 
 def _shift_page(shift: Shift) -> str:
     if permissions.can_view_activity(current_user, shift.activity):
-        return url_for("browse.activity", activity_id=shift.activity_id) + f"#shift-{shift.id}"
+        url = url_for("browse.activity", activity_id=shift.activity_id, shift=shift.id)
+        return f"{url}#shift-{shift.id}"
     return url_for("browse.activities")
 
 
