@@ -68,6 +68,15 @@ def _ms(seconds: float) -> float:
     return seconds * 1000
 
 
+def _load() -> str:
+    try:
+        import os
+
+        return ", ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+    except OSError:  # pragma: no cover
+        return "unknown"
+
+
 def main() -> int:
     tmp = tempfile.mkdtemp(prefix="feed-bench-")
     app = create_app(
@@ -84,22 +93,27 @@ def main() -> int:
         db.create_all()
         _seed()
 
+    cpu_times: list[float] = []
+
     def build() -> tuple[bytes, float]:
         with app.test_request_context("/calendar/all.ics"):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             scope = services.probe(services.FeedScope("all"), base)
             body = services.feed_body(scope, base)
             elapsed = time.perf_counter() - t0
+            cpu_times.append(time.process_time() - c0)
             db.session.remove()
         return body, elapsed
 
     services.clear_caches()
     body, first = build()
     colds = []
+    cpu_times.clear()
     for _ in range(RUNS):
         services.clear_caches()
         body, t = build()
         colds.append(t)
+    cold_cpu = statistics.median(cpu_times)
     warms = [build()[1] for _ in range(RUNS)]
 
     # One shift edited: the body cache misses, every other event comes from the event cache.
@@ -140,6 +154,7 @@ def main() -> int:
     print(f"feed: {events} events, {len(body):,} bytes ({len(body) / 1e6:.2f} MB)")
     print(f"cold build (first in process):      {_ms(first):7.1f} ms")
     print(f"cold build (empty caches, median):  {_ms(cold):7.1f} ms  (budget {BUDGET_COLD_MS:.0f} ms)")
+    print(f"cold build CPU time (median):       {_ms(cold_cpu):7.1f} ms  (load: {_load()})")
     print(f"warm build (same ETag, median):     {_ms(statistics.median(warms)):7.1f} ms")
     print(f"rebuild after one edit (median):    {_ms(statistics.median(partials)):7.1f} ms")
     print(f"HTTP 200 from warm cache (median):  {_ms(statistics.median(t200)):7.1f} ms")

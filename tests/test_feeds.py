@@ -359,3 +359,48 @@ def test_organizer_sees_unit_feed_links(client, login, make_user, make_unit):
     assert match
     assert client.get(match.group(1)).status_code == 200
 
+
+
+# --- a subscriber sees a cancellation arrive, through the real services ---------------------
+
+
+def test_subscriber_sees_cancellation_arrive(client, db, make_shift, make_user, token_for):
+    """Sign up with the sign-up service, subscribe, cancel with the organizer service."""
+    import recurring_ical_events
+
+    from portal.organize import services as organize
+    from portal.signups import services as signups
+
+    shift = make_shift(starts_in=timedelta(days=2))
+    organizer = make_user("李组织", units=[shift.activity.unit])
+    resident = make_user("王居民")
+    signups.sign_up(resident, shift.id)
+    db.session.commit()
+    url = f"/calendar/me/{token_for(resident)}.ics"
+
+    def fetch(etag=None):
+        headers = {"If-None-Match": etag} if etag else {}
+        return client.get(url, headers=headers)
+
+    def seen(body):
+        cal = icalendar.Calendar.from_ical(body)
+        start = shift.starts_at.date() - timedelta(days=1)
+        return {
+            str(e["UID"]): e
+            for e in recurring_ical_events.of(cal).between(start, start + timedelta(days=3))
+        }
+
+    first = fetch()
+    uid = f"shift-{shift.id}@portal.test"
+    assert str(seen(first.data)[uid]["STATUS"]) == "CONFIRMED"
+    assert fetch(first.headers["ETag"]).status_code == 304  # nothing changed: cheap
+
+    organize.cancel_shift(organizer, db.session.get(type(shift), shift.id), "暴雨预警")
+    db.session.commit()
+    second = fetch(first.headers["ETag"])
+    assert second.status_code == 200  # the calendar program's conditional GET gets news
+    event = seen(second.data)[uid]
+    assert str(event["STATUS"]) == "CANCELLED"
+    assert str(event["SUMMARY"]).startswith("【已取消】")
+    assert int(event["SEQUENCE"]) > int(seen(first.data)[uid]["SEQUENCE"])
+    assert "暴雨预警" in str(event["DESCRIPTION"])
