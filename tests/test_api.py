@@ -69,7 +69,7 @@ def test_openapi_document_is_served_and_valid(client):
     assert r.status_code == 200
     doc = r.get_json()
     assert doc["openapi"].startswith("3.0")
-    for name, schema in doc["components"]["schemas"].items():
+    for _name, schema in doc["components"]["schemas"].items():
         OAS30Validator.check_schema(schema)
     assert set(doc["paths"]) == {"/activities", "/activities/{activity_id}", "/shifts",
                                  "/shifts/{shift_id}", "/zones", "/programmes"}

@@ -23,7 +23,6 @@ from portal.models import (
     Signup,
     SignupStatus,
 )
-from portal.timeutil import now_utc
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -111,8 +111,6 @@ def description_of(shift: Shift, opts: EventOptions) -> str:
         lines.append("你的报名正在等待组织方审核。")
     elif opts.signup_status == SignupStatus.WAITLISTED:
         lines.append("你在候补名单上，有空位时会通知你。")
-    if shift.post_name:
-        lines.append(f"岗位：{shift.post_name}")
     lines.append(f"片区：{activity.zone.name}")
     lines.append(f"组织单位：{activity.unit.name}")
     if opts.counts is not None:
