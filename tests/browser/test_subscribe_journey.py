@@ -1,0 +1,70 @@
+"""Phone journey: a resident signs up, opens the subscription page, gets the link and QR,
+and a calendar client fetching that link sees the shift; inside WeChat the page says how to
+open it in the browser instead of offering a link that silently fails."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import icalendar
+
+from tests.browser.conftest import screenshot
+
+WECHAT_UA = (
+    "Mozilla/5.0 (Linux; Android 13; 22081212C) AppleWebKit/537.36 Chrome/116 Mobile "
+    "Safari/537.36 XWEB/1160065 MMWEBSDK/20231202 MicroMessenger/8.0.47"
+)
+
+
+def _login(page, base: str) -> None:
+    page.goto(base + "/account/login")
+    page.fill("input[name=phone]", "13800000002")
+    page.fill("input[name=password]", "Demo-resident-2026")
+    page.click("#submit")
+    page.wait_for_load_state()
+
+
+def test_subscribe_on_a_phone(live_server, phone_page):
+    page, base = phone_page, live_server.url
+    _login(page, base)
+    page.goto(base + "/activities/1")
+    page.locator("form[action$='/signup'] button").first.click()
+    page.wait_for_load_state()
+    page.goto(base + "/calendar/subscribe")
+    page.get_by_role("button", name=re.compile("生成我的订阅链接")).click()
+    page.wait_for_load_state()
+    link = page.locator("#feed-url").input_value()
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/calendar/me/[A-Za-z0-9_-]{43}\.ics", link)
+    webcal = page.get_by_role("link", name=re.compile("一键订阅")).get_attribute("href")
+    assert webcal == "webcal://" + link.split("://", 1)[1]
+    assert page.locator("figure.qr svg").count() == 1
+    screenshot(page, "subscribe-phone")
+
+    with urllib.request.urlopen(link) as response:  # what a calendar program does
+        assert response.headers["Content-Type"] == "text/calendar; charset=utf-8"
+        cal = icalendar.Calendar.from_ical(response.read())
+    assert len(list(cal.walk("VEVENT"))) == 1
+
+    page.reload()  # the secret is shown once only
+    assert page.locator("#feed-url").count() == 0
+    assert page.get_by_text("已订阅").count() >= 1
+
+
+def test_subscribe_inside_wechat(live_server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=WECHAT_UA,
+                                  locale="zh-CN", is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        _login(page, live_server.url)
+        page.goto(live_server.url + "/calendar/subscribe")
+        page.get_by_role("button", name=re.compile("生成我的订阅链接")).click()
+        page.wait_for_load_state()
+        assert page.get_by_text("点击右上角 ··· 选择在浏览器打开").count() >= 1
+        assert page.locator("a[href^='webcal:']").count() == 0
+        box = page.locator("#feed-url")
+        assert box.get_attribute("readonly") is not None
+        assert page.get_by_role("button", name="复制链接").count() == 1
+        screenshot(page, "subscribe-wechat")
+    finally:
+        context.close()
