@@ -589,3 +589,17 @@ def test_walk_in(
         expected = {"needs_name": "请同时填写姓名", "bad_phone": "11位", "full": "班次已满",
                     "bad_name": "最多40个字"}[outcome]
         assert expected in page
+
+
+def test_place_change_on_a_published_activity_tells_people(
+    db, as_org, org, make_activity, make_shift, make_signup
+):
+    activity = make_activity(unit=org.unit, zone=org.zone, place="县一小正门")
+    shift = make_shift(activity=activity)
+    person = make_signup(shift).user
+    as_org.post(f"/organize/activities/{activity.id}/edit",
+                data=_activity_form(org, place="县一小北门", title=activity.title))
+    db.session.expire_all()
+    assert db.session.get(Shift, shift.id).sequence == 1
+    notes = db.session.scalars(select(Notification).where(Notification.user_id == person.id)).all()
+    assert [n.kind for n in notes] == ["shift_changed"] and "县一小北门" in notes[0].body

@@ -165,7 +165,26 @@ def update_activity(actor: User, activity: Activity, data: dict) -> dict:
     old, new = _diff(before, activity_snapshot(activity))
     if new:
         audit.record("activity.update", activity, activity.title, old, new, actor=actor)
+    if set(new) & _CALENDAR_FIELDS and activity.status != ActivityStatus.DRAFT:
+        _activity_changed(activity, new)
     return new
+
+
+# Fields that appear in calendar events: a change raises the SEQUENCE of upcoming shifts.
+_CALENDAR_FIELDS = {"title", "place", "description", "latitude", "longitude"}
+
+
+def _activity_changed(activity: Activity, new: dict) -> None:
+    from portal.signups import services as signups
+
+    now = now_utc()
+    for shift in activity.shifts:
+        if shift.is_cancelled or shift.ends_at <= now:
+            continue
+        shift.sequence += 1
+        if "place" in new:
+            signups.notify_shift_changed(shift, _("地点改为：%(place)s", place=activity.place))
+    db.session.flush()
 
 
 def publish_activity(actor: User, activity: Activity) -> None:

@@ -116,13 +116,17 @@ def _activity_form(obj: Activity | None = None) -> ActivityForm:
     form.zone_id.choices = [
         SelectChoice(z.id, z.name) for z in db.session.scalars(select(Zone).order_by(Zone.name))
     ]
-    programmes = db.session.scalars(
-        select(Programme).order_by(Programme.parent_id.is_not(None), Programme.position)
-    ).all()
-    form.programme_ids.choices = [
-        SelectChoice(p.id, f"{p.parent.name} · {p.name}" if p.parent else p.name)
-        for p in programmes
-    ]
+    programmes = db.session.scalars(select(Programme).order_by(Programme.position, Programme.id))
+    children: dict[int | None, list[Programme]] = {}
+    for programme in programmes:
+        children.setdefault(programme.parent_id, []).append(programme)
+
+    def walk(parent_id: int | None, prefix: str):
+        for programme in children.get(parent_id, []):
+            yield SelectChoice(programme.id, prefix + programme.name)
+            yield from walk(programme.id, prefix + programme.name + " · ")
+
+    form.programme_ids.choices = list(walk(None, ""))
     return form
 
 
@@ -304,8 +308,9 @@ def edit_shift(shift_id: int):
         try:
             services.update_shift(current_user, shift, form.values())
         except OrganizeError as exc:
-            _fail(exc)
-            form.capacity.errors = [*form.capacity.errors, str(exc)]
+            db.session.rollback()
+            field = form.capacity if "人数" in str(exc) else form.end
+            field.errors = [*field.errors, str(exc)]
             shift = db.session.get(Shift, shift_id)
         else:
             db.session.commit()
