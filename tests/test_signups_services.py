@@ -464,6 +464,25 @@ def test_shift_states(db, make_shift, make_user, make_signup, shift_kw, taken, m
     assert services.shift_states_for(user, [shift])[shift.id] == expected
 
 
+@pytest.mark.parametrize(
+    ("activity_status", "mine", "expected"),
+    [
+        (ActivityStatus.CANCELLED, None, "cancelled"),
+        (ActivityStatus.CANCELLED, SignupStatus.CONFIRMED, "cancelled"),
+        (ActivityStatus.FINISHED, None, "closed"),
+        (ActivityStatus.FINISHED, SignupStatus.CONFIRMED, "signed_up"),
+        (ActivityStatus.DRAFT, None, "not_yet_open"),
+    ],
+)
+def test_shift_states_follow_the_activity(db, make_activity, make_shift, make_user, make_signup,
+                                          activity_status, mine, expected):
+    shift = make_shift(activity=make_activity(status=activity_status))
+    user = make_user()
+    if mine is not None:
+        make_signup(shift, user=user, status=mine)
+    assert services.shift_states_for(user, [shift])[shift.id] == expected
+
+
 def test_my_schedule_groups(db, make_activity, make_shift, make_user, make_signup):
     user = make_user()
     up = make_signup(make_shift(starts_in=timedelta(days=1)), user=user)

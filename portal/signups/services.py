@@ -81,7 +81,7 @@ def shift_state(
 ) -> ShiftState:
     """What a visitor should see for a shift, given their own sign-up (if any)."""
     now = now or now_utc()
-    if shift.is_cancelled or not shift.activity.is_published:
+    if shift.is_cancelled or shift.activity.status == ActivityStatus.CANCELLED:
         return ShiftState.CANCELLED
     if signup is not None and signup.status == SignupStatus.CONFIRMED:
         return ShiftState.SIGNED_UP
@@ -89,8 +89,10 @@ def shift_state(
         return ShiftState.PENDING
     if signup is not None and signup.status == SignupStatus.WAITLISTED:
         return ShiftState.WAITLISTED
+    if shift.activity.status == ActivityStatus.DRAFT:
+        return ShiftState.NOT_YET_OPEN  # only organizers see drafts
     closes = shift.signup_closes_at or shift.starts_at
-    if now >= closes or now >= shift.starts_at:
+    if shift.activity.status == ActivityStatus.FINISHED or now >= closes or now >= shift.starts_at:
         return ShiftState.CLOSED
     if shift.signup_opens_at and now < shift.signup_opens_at:
         return ShiftState.NOT_YET_OPEN

@@ -97,6 +97,9 @@ def test_register_sign_up_find_and_cancel(live_server, phone_page):
     with page.expect_navigation():
         upcoming.get_by_role("link", name="取消报名").first.click()
     page.get_by_role("button", name="确认取消报名").wait_for()
+    page.set_viewport_size({"width": 360, "height": 740})  # the narrowest phones we design for
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.set_viewport_size(PHONE)
     _no_sideways_scroll(page)
     screenshot(page, "signup-04-confirm-cancel")
     _view(page, "signup-04-confirm-cancel")
@@ -105,6 +108,12 @@ def test_register_sign_up_find_and_cancel(live_server, phone_page):
     page.wait_for_url("**/me")
     assert "已取消报名" in page.locator(".flash-success").first.inner_text()
     assert title in page.locator("section[aria-labelledby=cancelled]").inner_text()
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.goto(f"{live_server.url}/activities/{activity_id}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.go_back()
+    page.set_viewport_size(PHONE)
     _no_sideways_scroll(page)
     screenshot(page, "signup-05-cancelled")
     _view(page, "signup-05-cancelled")
