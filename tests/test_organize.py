@@ -176,7 +176,9 @@ def test_edit_activity_records_before_and_after(db, as_org, org, make_activity):
     activity = make_activity(unit=org.unit, zone=org.zone, title="旧标题")
     response = as_org.get(f"/organize/activities/{activity.id}/edit")
     assert "旧标题" in response.get_data(as_text=True)
-    as_org.post(f"/organize/activities/{activity.id}/edit", data=_activity_form(org, title="新标题"))
+    as_org.post(
+        f"/organize/activities/{activity.id}/edit", data=_activity_form(org, title="新标题")
+    )
     db.session.expire_all()
     assert db.session.get(Activity, activity.id).title == "新标题"
     entry = _actions(db, "activity.update")[0]
@@ -187,8 +189,13 @@ def test_cancel_activity_notifies_and_keeps_shifts_in_feeds(
     db, as_org, org, make_activity, make_shift, make_signup
 ):
     activity = make_activity(unit=org.unit, zone=org.zone)
-    one, two = make_shift(activity=activity), make_shift(activity=activity, starts_in=timedelta(days=3))
-    people = [make_signup(one).user, make_signup(two).user, make_signup(two, status=SignupStatus.WAITLISTED).user]
+    one = make_shift(activity=activity)
+    two = make_shift(activity=activity, starts_in=timedelta(days=3))
+    people = [
+        make_signup(one).user,
+        make_signup(two).user,
+        make_signup(two, status=SignupStatus.WAITLISTED).user,
+    ]
     response = as_org.post(f"/organize/activities/{activity.id}/cancel", data={"reason": ""})
     assert response.status_code == 200 and "请填写取消原因" in response.get_data(as_text=True)
     as_org.post(f"/organize/activities/{activity.id}/cancel", data={"reason": "台风预警"})
@@ -198,7 +205,9 @@ def test_cancel_activity_notifies_and_keeps_shifts_in_feeds(
     for shift in activity.shifts:
         assert shift.status == ShiftStatus.CANCELLED and shift.sequence == 1
     for person in people:
-        notes = db.session.scalars(select(Notification).where(Notification.user_id == person.id)).all()
+        notes = db.session.scalars(
+            select(Notification).where(Notification.user_id == person.id)
+        ).all()
         assert any("台风预警" in n.body for n in notes)
     # sign-ups keep their status so personal feeds show the event as cancelled
     assert _count(db, Signup) == 3
@@ -261,7 +270,10 @@ def test_add_one_shift_in_site_time(db, as_org, org, make_activity):
         ({"day": "2030-02-30"}, ""),
         ({"start": "25:00"}, ""),
         ({"post_name": "岗" * 61}, "最多60个字"),
-        ({"signup_opens": "2030-01-05T10:00", "signup_closes": "2030-01-04T10:00"}, "报名截止要晚于"),
+        (
+            {"signup_opens": "2030-01-05T10:00", "signup_closes": "2030-01-04T10:00"},
+            "报名截止要晚于",
+        ),
     ],
 )
 def test_shift_form_bad_input(db, as_org, org, make_activity, override, message):
@@ -305,7 +317,9 @@ def test_capacity_only_change_keeps_sequence(db, as_org, org, make_activity, mak
     assert (shift.capacity, shift.sequence) == (8, 0)
 
 
-@pytest.mark.parametrize(("taken", "new_capacity", "ok"), [(3, 2, False), (3, 3, True), (2, 1, False), (0, 1, True)])
+@pytest.mark.parametrize(
+    ("taken", "new_capacity", "ok"), [(3, 2, False), (3, 3, True), (2, 1, False), (0, 1, True)]
+)
 def test_lowering_capacity_never_evicts(
     db, as_org, org, make_activity, make_shift, make_signup, taken, new_capacity, ok
 ):
@@ -415,7 +429,7 @@ def test_bulk_preview_then_confirm(db, as_org, org, make_activity):
     ("override", "message"),
     [
         ({"last_date": "2031-12-31", "weekdays": [str(d) for d in range(7)]}, "最长一年"),
-        ({"last_date": "2030-12-31", "weekdays": [str(d) for d in range(7)]}, "最多创建 500 个班次"),
+        ({"last_date": "2030-12-31", "weekdays": [str(d) for d in range(7)]}, "最多创建 500"),
         ({"last_date": "2030-01-01"}, "结束日期不能早于开始日期"),
         ({"weekdays": None}, "请至少选择一个星期几"),
         ({"last_date": "2030-01-08", "weekdays": ["6"]}, "没有所选的星期几"),
@@ -451,7 +465,8 @@ def test_bulk_bad_input(db, as_org, org, make_activity, override, message):
 
 def test_recurrence_rule_expands_into_rows(db, as_org, org, make_activity):
     activity = make_activity(unit=org.unit, zone=org.zone)
-    data = {"mode": "rule", "first_date": "2030-01-07", "rule": "FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12",
+    data = {"mode": "rule", "first_date": "2030-01-07",
+            "rule": "FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12",
             "slots": "07:00-08:00", "capacity": "3", "confirm": "1", "save": "1"}
     response = as_org.post(f"/organize/activities/{activity.id}/shifts/bulk", data=data)
     assert response.status_code == 302
@@ -511,7 +526,9 @@ def test_roster_actions_change_status_and_notify(
     other = make_signup(shift, status=SignupStatus.PENDING)
     waiting = make_signup(shift, status=SignupStatus.WAITLISTED, queued_at=datetime.now(UTC))
     as_org.post(f"/organize/signups/{pending.id}/approve")
-    response = _follow(as_org, as_org.post(f"/organize/signups/{other.id}/reject", data={"reason": ""}))
+    response = _follow(
+        as_org, as_org.post(f"/organize/signups/{other.id}/reject", data={"reason": ""})
+    )
     assert "请填写原因" in response.get_data(as_text=True)
     as_org.post(f"/organize/signups/{other.id}/reject", data={"reason": "年龄不符"})
     db.session.expire_all()

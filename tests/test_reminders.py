@@ -1,4 +1,4 @@
-"""``flask send-reminders``: one reminder per confirmed volunteer about 24 hours ahead, never twice."""
+"""``flask send-reminders``: one reminder per confirmed volunteer about 24 h ahead, never twice."""
 
 from __future__ import annotations
 
@@ -13,34 +13,38 @@ from portal.organize.services import send_due_reminders
 NOW = datetime(2030, 3, 1, 1, 0, tzinfo=UTC)
 
 
+H = timedelta(hours=1)
+
+
 @pytest.mark.parametrize(
     ("starts_in", "status", "shift_status", "activity_status", "already", "reminded"),
     [
-        (timedelta(hours=24), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, True),
-        (timedelta(hours=23), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, True),
-        (timedelta(hours=25), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, True),
-        (timedelta(hours=2), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, True),
-        (timedelta(hours=25, minutes=1), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, False),
-        (timedelta(days=3), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, False),
-        (timedelta(hours=-1), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, False),
-        (timedelta(0), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, False),
-        (timedelta(hours=24), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, True, False),
-        (timedelta(hours=24), SignupStatus.PENDING, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, False),
-        (timedelta(hours=24), SignupStatus.WAITLISTED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, False),
-        (timedelta(hours=24), SignupStatus.CANCELLED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, False),
-        (timedelta(hours=24), SignupStatus.REJECTED, ShiftStatus.SCHEDULED, ActivityStatus.PUBLISHED, False, False),
-        (timedelta(hours=24), SignupStatus.CONFIRMED, ShiftStatus.CANCELLED, ActivityStatus.PUBLISHED, False, False),
-        (timedelta(hours=24), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.CANCELLED, False, False),
-        (timedelta(hours=24), SignupStatus.CONFIRMED, ShiftStatus.SCHEDULED, ActivityStatus.DRAFT, False, False),
+        (24 * H, "confirmed", "scheduled", "published", False, True),
+        (23 * H, "confirmed", "scheduled", "published", False, True),
+        (25 * H, "confirmed", "scheduled", "published", False, True),
+        (2 * H, "confirmed", "scheduled", "published", False, True),  # signed up late
+        (25 * H + timedelta(minutes=1), "confirmed", "scheduled", "published", False, False),
+        (72 * H, "confirmed", "scheduled", "published", False, False),
+        (-1 * H, "confirmed", "scheduled", "published", False, False),  # already started
+        (0 * H, "confirmed", "scheduled", "published", False, False),
+        (24 * H, "confirmed", "scheduled", "published", True, False),  # never twice
+        (24 * H, "pending", "scheduled", "published", False, False),
+        (24 * H, "waitlisted", "scheduled", "published", False, False),
+        (24 * H, "cancelled", "scheduled", "published", False, False),
+        (24 * H, "rejected", "scheduled", "published", False, False),
+        (24 * H, "confirmed", "cancelled", "published", False, False),
+        (24 * H, "confirmed", "scheduled", "cancelled", False, False),
+        (24 * H, "confirmed", "scheduled", "draft", False, False),
     ],
 )
 def test_who_gets_a_reminder(
     db, make_activity, make_shift, make_signup,
     starts_in, status, shift_status, activity_status, already, reminded,
 ):
-    activity = make_activity(status=activity_status)
-    shift = make_shift(activity=activity, starts_at=NOW + starts_in, status=shift_status)
-    signup = make_signup(shift, status=status,
+    activity = make_activity(status=ActivityStatus(activity_status))
+    shift = make_shift(activity=activity, starts_at=NOW + starts_in,
+                       status=ShiftStatus(shift_status))
+    signup = make_signup(shift, status=SignupStatus(status),
                          reminder_sent_at=NOW - timedelta(hours=1) if already else None)
     sent = send_due_reminders(NOW)
     db.session.commit()

@@ -35,8 +35,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from portal.auth.forms import PhoneField, _valid_phone
 from portal.models import MAX_CAPACITY
 from portal.organize.services import (
-    OrganizeError,
     Occurrence,
+    OrganizeError,
     expand_bulk,
     expand_rule,
     parse_slots,
@@ -77,7 +77,10 @@ def _utc(value: datetime | None) -> datetime | None:
 class ActivityForm(FlaskForm):
     title = StringField(
         _l("活动名称"),
-        validators=[DataRequired(_l("请填写活动名称。")), Length(max=120, message=_l("活动名称最多120个字。"))],
+        validators=[
+            DataRequired(_l("请填写活动名称。")),
+            Length(max=120, message=_l("活动名称最多120个字。")),
+        ],
     )
     kind = RadioField(
         _l("类型"),
@@ -102,7 +105,9 @@ class ActivityForm(FlaskForm):
     zone_id = SelectField(_l("片区"), coerce=int, validators=[DataRequired(_l("请选择片区。"))])
     place = StringField(
         _l("地点"),
-        validators=[DataRequired(_l("请填写地点。")), Length(max=200, message=_l("地点最多200个字。"))],
+        validators=[
+            DataRequired(_l("请填写地点。")), Length(max=200, message=_l("地点最多200个字。"))
+        ],
         description=_l("写清楚集合位置，例如：县一小正门东侧。"),
     )
     latitude = FloatField(
@@ -307,11 +312,15 @@ class ReasonForm(FlaskForm):
 class MessageForm(FlaskForm):
     title = StringField(
         _l("标题"),
-        validators=[DataRequired(_l("请填写标题。")), Length(max=100, message=_l("标题最多100个字。"))],
+        validators=[
+            DataRequired(_l("请填写标题。")), Length(max=100, message=_l("标题最多100个字。"))
+        ],
     )
     body = TextAreaField(
         _l("内容"),
-        validators=[DataRequired(_l("请填写内容。")), Length(max=2000, message=_l("内容最多2000个字。"))],
+        validators=[
+            DataRequired(_l("请填写内容。")), Length(max=2000, message=_l("内容最多2000个字。"))
+        ],
     )
     submit = SubmitField(_l("发送"))
 

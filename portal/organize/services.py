@@ -321,7 +321,8 @@ def _occurrences(days: Iterable[date], slots: Sequence[Slot]) -> list[Occurrence
             if len(result) > MAX_SHIFTS_PER_REQUEST:
                 raise OrganizeError(
                     _(
-                        "一次最多创建 %(max)d 个班次，这次会超过上限。请缩短日期范围或减少时段，分几次创建。",
+                        "一次最多创建 %(max)d 个班次，这次会超过上限。"
+                        "请缩短日期范围或减少时段，分几次创建。",
                         max=MAX_SHIFTS_PER_REQUEST,
                     )
                 )

@@ -229,7 +229,10 @@ def duplicate_activity(activity_id: int):
         return redirect(url_for(".activity", activity_id=activity_id))
     db.session.commit()
     flash(
-        _("已复制为新的草稿（含 %(n)d 个未开始的班次，不含报名）。请修改后发布。", n=len(copy.shifts)),
+        _(
+            "已复制为新的草稿（含 %(n)d 个未开始的班次，不含报名）。请修改后发布。",
+            n=len(copy.shifts),
+        ),
         "success",
     )
     return redirect(url_for(".activity", activity_id=copy.id))
