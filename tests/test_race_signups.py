@@ -357,6 +357,23 @@ def test_forty_people_race_for_five_places(backend, race_database, tmp_path, pas
                     assert len(refused) == PEOPLE - CAPACITY
                     assert {a.category for a in refused} == {"error"}
                 assert sum(counts.get(k, 0) for k in ("pending", "cancelled", "rejected")) == 0
+
+        # Double taps: every person sends the form twice at the same instant (80 requests).
+        shift_id = _new_shift(fx, 2 * ROUNDS + 1, True)
+        answers = _round(phones + phones, shift_id, fx.activity_id)
+        counts = _counts(fx, shift_id)
+        slowest = max(a.seconds for a in answers)
+        slowest_overall = max(slowest_overall, slowest)
+        figures.append(
+            f"{backend:10} double taps ({2 * PEOPLE} requests): "
+            f"confirmed={counts.get('confirmed', 0)} waitlisted={counts.get('waitlisted', 0)} "
+            f"duplicates={counts['duplicates']} statuses={sorted({a.status for a in answers})} "
+            f"slowest={slowest:.3f}s"
+        )
+        assert {a.status for a in answers} == {302}
+        assert counts.get("confirmed", 0) == CAPACITY
+        assert counts.get("waitlisted", 0) == PEOPLE - CAPACITY
+        assert counts["duplicates"] == 0
     finally:
         log = server.stop()
         from portal.extensions import db
