@@ -620,3 +620,20 @@ def test_place_change_on_a_published_activity_tells_people(
     assert db.session.get(Shift, shift.id).sequence == 1
     notes = db.session.scalars(select(Notification).where(Notification.user_id == person.id)).all()
     assert [n.kind for n in notes] == ["shift_changed"] and "县一小北门" in notes[0].body
+
+
+def test_cancelled_activity_stays_in_its_feed_as_cancelled(
+    db, as_org, org, make_activity, make_shift, make_signup, client
+):
+    from icalendar import Calendar
+
+    evil = "<script>alert(1)</script>, 护学岗; 第二行"
+    activity = make_activity(unit=org.unit, zone=org.zone, title=evil)
+    make_signup(make_shift(activity=activity))
+    as_org.post(f"/organize/activities/{activity.id}/cancel", data={"reason": "台风"})
+    response = client.get(f"/calendar/activities/{activity.id}.ics")
+    assert response.status_code == 200
+    events = Calendar.from_ical(response.data).walk("VEVENT")
+    assert len(events) == 1
+    assert str(events[0]["STATUS"]) == "CANCELLED" and int(events[0]["SEQUENCE"]) >= 1
+    assert evil in str(events[0]["SUMMARY"])  # exact text, iCalendar-escaped on the wire

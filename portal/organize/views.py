@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import (
     Blueprint,
     Response,
@@ -44,7 +42,7 @@ from portal.organize.forms import (
     WalkInForm,
 )
 from portal.organize.services import OrganizeError
-from portal.timeutil import to_local
+from portal.timeutil import local_today, to_local
 
 bp = Blueprint("organize", __name__, url_prefix="/organize")
 
@@ -513,7 +511,7 @@ def export_roster(shift_id: int, fmt: str):
 @bp.route("/activities/<int:activity_id>/attendance.<any(xlsx, csv):fmt>")
 def export_attendance(activity_id: int, fmt: str):
     activity = _activity_or_403(activity_id)
-    stem = f"attendance-{activity.id}-{date.today():%Y%m%d}"
+    stem = f"attendance-{activity.id}-{local_today():%Y%m%d}"
     return _export(activity, list(activity.shifts), "attendance", fmt, stem)
 
 
