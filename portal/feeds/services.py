@@ -6,6 +6,11 @@ Each feed is described by a :class:`FeedScope`. Answering a request costs:
   client already has that ETag, the view answers 304 right there;
 - on a miss, the body cache keyed by the ETag; only when that misses too, the rows are loaded
   and each VEVENT's bytes come from the event cache unless that event changed.
+
+The ETag covers: format version, feed kind and id, token id and reminder, the local day (the
+window moves daily), host and base URL, the feed's name, and count + latest ``updated_at`` of
+the shifts, activities (and sign-ups for personal and unit feeds) in the window. Renaming a
+zone or unit (tables without ``updated_at``) reaches event text by the next day at the latest.
 """
 
 from __future__ import annotations
