@@ -404,3 +404,10 @@ def test_subscriber_sees_cancellation_arrive(client, db, make_shift, make_user, 
     assert str(event["SUMMARY"]).startswith("【已取消】")
     assert int(event["SEQUENCE"]) > int(seen(first.data)[uid]["SEQUENCE"])
     assert "暴雨预警" in str(event["DESCRIPTION"])
+
+
+def test_own_shift_card_points_to_subscription(client, setup, login):
+    url = f"/activities/{setup['activity'].id}"
+    assert "/calendar/subscribe" not in client.get(url).get_data(as_text=True)
+    login(setup["resident"])  # signed up for the shift
+    assert "/calendar/subscribe" in client.get(url).get_data(as_text=True)
