@@ -637,3 +637,21 @@ def test_cancelled_activity_stays_in_its_feed_as_cancelled(
     assert len(events) == 1
     assert str(events[0]["STATUS"]) == "CANCELLED" and int(events[0]["SEQUENCE"]) >= 1
     assert evil in str(events[0]["SUMMARY"])  # exact text, iCalendar-escaped on the wire
+
+
+def test_past_shifts_fold_away_and_waitlist_shows_positions(
+    db, as_org, org, make_activity, make_shift, make_signup
+):
+    activity = make_activity(unit=org.unit, zone=org.zone)
+    make_shift(activity=activity, starts_in=timedelta(days=-2), post_name="昨天的岗")
+    shift = make_shift(activity=activity, capacity=1, post_name="明天的岗")
+    make_signup(shift)
+    for minutes in (1, 2):
+        make_signup(shift, status=SignupStatus.WAITLISTED,
+                    queued_at=datetime.now(UTC) + timedelta(minutes=minutes))
+    page = as_org.get(f"/organize/activities/{activity.id}").get_data(as_text=True)
+    assert "明天的岗" in page and "昨天的岗" not in page and "显示已结束的 1 个班次" in page
+    page = as_org.get(f"/organize/activities/{activity.id}?past=1").get_data(as_text=True)
+    assert "昨天的岗" in page
+    page = as_org.get(f"/organize/shifts/{shift.id}/roster").get_data(as_text=True)
+    assert "候补 第 1 位" in page and "候补 第 2 位" in page

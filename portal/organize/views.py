@@ -42,7 +42,7 @@ from portal.organize.forms import (
     WalkInForm,
 )
 from portal.organize.services import OrganizeError
-from portal.timeutil import local_today, to_local
+from portal.timeutil import local_today, now_utc, to_local
 
 bp = Blueprint("organize", __name__, url_prefix="/organize")
 
@@ -154,10 +154,16 @@ def new_activity():
 def activity(activity_id: int):
     activity = _activity_or_403(activity_id)
     counts = services.shift_counts([activity.id])
+    show_past = request.args.get("past") == "1"
+    now = now_utc()
+    past = [s for s in activity.shifts if s.ends_at <= now]
+    shifts = activity.shifts if show_past else [s for s in activity.shifts if s.ends_at > now]
     return render_template(
         "organize/activity.html",
         activity=activity,
-        shifts=activity.shifts,
+        shifts=shifts,
+        past_count=len(past),
+        show_past=show_past,
         counts=counts.get(activity.id, (0, 0, 0)),
         action_form=ActionForm(),
     )
@@ -362,7 +368,10 @@ def delete_shift(shift_id: int):
 @bp.route("/shifts/<int:shift_id>/roster")
 def roster(shift_id: int):
     shift = _shift_or_403(shift_id)
+    from portal.signups.services import waitlist_positions
+
     rows = services.roster(shift)
+    positions = waitlist_positions(rows)
     audit.record(
         "roster.view_full", shift, shift.activity.title, after={"rows": len(rows)}
     )
@@ -372,6 +381,7 @@ def roster(shift_id: int):
         shift=shift,
         activity=shift.activity,
         rows=rows,
+        positions=positions,
         action_form=ActionForm(),
         reason_form=ReasonForm(),
         walk_in_form=WalkInForm(),
