@@ -209,3 +209,25 @@ def test_unknown_records_are_404(client, login, world):
                 "/organize/shifts/9999/roster.xlsx"):
         assert client.get(url).status_code == 404
     assert client.post("/organize/signups/9999/approve").status_code == 404
+
+
+@pytest.fixture
+def app_config(request) -> dict:
+    return getattr(request, "param", {})
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}], indirect=True)
+@pytest.mark.parametrize(
+    ("name", "method", "url", "data", "other_status"),
+    [r for r in ROUTES if r[1] == "POST"],
+    ids=[r[0] for r in ROUTES if r[1] == "POST"],
+)
+def test_posts_without_csrf_token_change_nothing(
+    db, client, login, world, name, method, url, data, other_status
+):
+    login(world.users["owner"])
+    data = data(world) if callable(data) else data
+    before = _snapshot(db)
+    response = client.post(url(world), data=data or {})
+    assert response.status_code in (200, 302, 400)
+    assert _snapshot(db) == before
