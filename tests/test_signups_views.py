@@ -147,6 +147,7 @@ def test_sign_up_from_page_flashes_what_happened(db, client, login, make_shift, 
     client.post(f"/shifts/{shift.id}/signup")
     html = _page(client, f"/activities/{shift.activity_id}")
     assert "已加入候补，第 1 位" in html
+    assert "你在候补名单中，第 1 位" in _page(client, f"/activities/{shift.activity_id}")
     assert _signups(db, user_id=other.id, status=SignupStatus.WAITLISTED) == 1
 
 

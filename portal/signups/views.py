@@ -31,6 +31,13 @@ def can_still_cancel(shift: Shift) -> bool:
     return now_utc() < services.cancel_deadline(shift)
 
 
+@bp.app_template_global()
+def my_waitlist_position(shift: Shift) -> int | None:
+    """Tell templates the visitor's place on this shift's waitlist (one query, only if queued)."""
+    mine = services.active_signups_by_shift(current_user, [shift.id]).get(shift.id)
+    return services.waitlist_position(mine) if mine is not None else None
+
+
 def _shift_page(shift: Shift) -> str:
     if permissions.can_view_activity(current_user, shift.activity):
         url = url_for("browse.activity", activity_id=shift.activity_id, shift=shift.id)
