@@ -658,3 +658,20 @@ def test_token_is_hashed_and_long(db, world):
     rows = db.session.scalars(db.select(CalendarToken)).all()
     assert all(r.token_hash != token and len(r.token_hash) == 64 for r in rows)
     assert services.hash_token(token) in {r.token_hash for r in rows}
+
+
+@pytest.mark.parametrize("alarm", [None, 30])
+def test_feed_event_serializes_exactly_like_icalendar(make_activity, make_shift, alarm):
+    """The VEVENT fast path (memo of folded lines) writes the very bytes icalendar writes."""
+    for text in AWKWARD:
+        shift = make_shift(activity=make_activity(title=text[:120], place=text[:200]))
+        for status in [None, SignupStatus.PENDING, SignupStatus.WAITLISTED]:
+            opts = ical.EventOptions(host="portal.test", base_url="https://portal.test",
+                                     signup_status=status, alarm_minutes=alarm,
+                                     counts=(1, 3, 2))
+            event = ical.shift_event(shift, opts)
+            fast = event.to_ical()
+            wrapper = icalendar.Calendar()  # stock serializer for every line, nested or not
+            wrapper.add_component(event)
+            assert wrapper.to_ical() == b"BEGIN:VCALENDAR\r\n" + fast + b"END:VCALENDAR\r\n"
+            assert event.to_ical() == fast  # and again, from the memo

@@ -375,6 +375,10 @@ def _shift_query(with_counts: bool) -> Select:
         .options(
             contains_eager(Shift.activity).joinedload(Activity.zone),
             contains_eager(Shift.activity).joinedload(Activity.unit),
+            # long texts the calendar never shows
+            contains_eager(Shift.activity).defer(Activity.description),
+            contains_eager(Shift.activity).defer(Activity.requirements),
+            contains_eager(Shift.activity).defer(Activity.risk_notice),
         )
         .order_by(Shift.starts_at, Shift.id)
     )
@@ -492,6 +496,7 @@ EVENT_CACHE = LRU(20_000)  # event fingerprint → VEVENT bytes
 def clear_caches() -> None:
     BODY_CACHE.clear()
     EVENT_CACHE.clear()
+    ical.clear_memo()
 
 
 def _fingerprint(shift: Shift, opts: ical.EventOptions) -> tuple:
