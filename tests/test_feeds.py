@@ -411,3 +411,12 @@ def test_own_shift_card_points_to_subscription(client, setup, login):
     assert "/calendar/subscribe" not in client.get(url).get_data(as_text=True)
     login(setup["resident"])  # signed up for the shift
     assert "/calendar/subscribe" in client.get(url).get_data(as_text=True)
+
+
+def test_if_none_match_uses_weak_comparison(client, setup):
+    """A proxy that compresses may turn the ETag weak; the client's W/"…" still gets 304."""
+    url = f"/calendar/me/{setup['tokens']['resident']}.ics"
+    etag = client.get(url).headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": "W/" + etag}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": f'"x", {etag}'}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": "*"}).status_code == 304

@@ -56,7 +56,7 @@ def _calendar_response(body: bytes, etag: str, personal: bool, filename: str | N
         headers["X-Robots-Tag"] = "noindex, nofollow"
     if filename:
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    if etag in request.if_none_match:
+    if request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
     return Response(body, status=200, content_type=CONTENT_TYPE, headers=headers)
 
@@ -67,7 +67,7 @@ def _serve(scope: FeedScope) -> Response:
         services.probe(scope, base)
     except FeedError as error:
         return _plain(error.status, error.message)
-    headers_only = scope.etag in request.if_none_match
+    headers_only = request.if_none_match.contains_weak(scope.etag)
     if headers_only:
         return _calendar_response(b"", scope.etag, scope.personal)
     if scope.kind == "unit":
