@@ -100,3 +100,9 @@ def test_pages_load_no_third_party_assets(client):
     response = client.get("/static/css/site.css")
     assert response.status_code == 200
     response.close()
+
+
+def test_test_client_follows_redirects_in_fresh_contexts(client):
+    response = client.post("/lang/en", data={"next": "/zones"}, follow_redirects=True)
+    assert response.status_code == 200
+    assert response.request.path == "/zones"
