@@ -7,11 +7,13 @@ import io
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from openpyxl import load_workbook
 
 from portal.demo import DEMO_ACCOUNTS
 from tests.browser.conftest import PHONE, screenshot
 
+expect = pytest.importorskip("playwright.sync_api").expect
 ACCOUNTS = {role: (phone, password) for role, phone, password in DEMO_ACCOUNTS}
 TITLE = "县一小校门口护学岗<b>测试</b>"
 
@@ -22,7 +24,7 @@ def _login(page, base, role):
     page.fill("#phone", phone)
     page.fill("#password", password)
     page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
+    page.wait_for_url(lambda url: "/account/login" not in url)
 
 
 def _no_sideways_scroll(page, width=PHONE["width"]):
@@ -41,7 +43,7 @@ def test_organizer_bulk_shifts_roster_and_xlsx(live_server, browser, phone_page)
     _no_sideways_scroll(org)
     # a bad first attempt: nothing saved, the error is next to the field
     org.get_by_role("button", name="保存").click()
-    assert org.locator("#title-error").inner_text() == "请填写活动名称。"
+    expect(org.locator("#title-error")).to_have_text("请填写活动名称。")
     screenshot(org, "org-02-activity-form-errors")
     org.fill("#title", TITLE)
     org.fill("#description", "上学高峰在校门口劝导行人、非机动车文明出行。")
@@ -54,8 +56,8 @@ def test_organizer_bulk_shifts_roster_and_xlsx(live_server, browser, phone_page)
     org.fill("#requirements", "穿志愿者马甲，戴小红帽")
     org.fill("#risk_notice", "注意来往车辆")
     org.get_by_role("button", name="保存").click()
-    assert org.locator("h1").inner_text() == TITLE
-    assert "活动已保存为草稿" in org.locator(".flashes").inner_text()
+    expect(org.locator(".flashes")).to_contain_text("活动已保存为草稿")
+    expect(org.locator("h1")).to_have_text(TITLE)
 
     org.get_by_role("link", name="批量添加").click()
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
@@ -69,16 +71,16 @@ def test_organizer_bulk_shifts_roster_and_xlsx(live_server, browser, phone_page)
     org.fill("#post_name", "校门口")
     org.get_by_role("button", name="预览").click()
     expected = 2 * sum(1 for n in range(7) if (first + timedelta(days=n)).weekday() < 5)
-    assert org.locator("#preview-h").inner_text() == f"预览：将创建 {expected} 个班次"
-    assert org.locator(".preview-list li").count() == expected
+    expect(org.locator("#preview-h")).to_have_text(f"预览：将创建 {expected} 个班次")
+    expect(org.locator(".preview-list li")).to_have_count(expected)
     _no_sideways_scroll(org)
     screenshot(org, "org-03-bulk-preview")
     org.get_by_role("button", name=f"确认创建 {expected} 个班次").click()
-    assert f"已创建 {expected} 个班次" in org.locator(".flashes").inner_text()
-    assert org.locator(".org-shifts > li").count() == expected
+    expect(org.locator(".flashes")).to_contain_text(f"已创建 {expected} 个班次")
+    expect(org.locator(".org-shifts > li")).to_have_count(expected)
 
     org.get_by_role("button", name="发布").click()
-    assert "活动已发布" in org.locator(".flashes").inner_text()
+    expect(org.locator(".flashes")).to_contain_text("活动已发布")
     activity_url = org.url
     activity_id = int(activity_url.rstrip("/").rsplit("/", 1)[1])
     screenshot(org, "org-04-published")
@@ -91,16 +93,16 @@ def test_organizer_bulk_shifts_roster_and_xlsx(live_server, browser, phone_page)
     resident.goto(f"{base}/activities/{activity_id}")
     assert "<b>" in resident.locator("h1").inner_text()  # escaped, shown as text
     resident.locator(".shift").first.get_by_role("button", name="报名").click()
-    resident.wait_for_load_state()
+    expect(resident.locator(".shift").first.locator(".state-signed_up")).to_have_count(1)
     screenshot(resident, "org-05-resident-signed-up")
-    assert resident.locator(".shift").first.locator(".state-signed_up").count() == 1
     context.close()
 
     # the organizer sees them on the roster and downloads the Excel file
     org.goto(activity_url)
     org.locator(".org-shifts > li").first.get_by_role("link", name="名单").click()
     row = org.locator(".roster-table tbody tr").first
-    assert "王秀英" in row.inner_text() and ACCOUNTS["resident"][0] in row.inner_text()
+    expect(row).to_contain_text("王秀英")
+    expect(row).to_contain_text(ACCOUNTS["resident"][0])
     _no_sideways_scroll(org)
     screenshot(org, "org-06-roster-phone")
     with org.expect_download() as info:
@@ -119,5 +121,5 @@ def test_organizer_bulk_shifts_roster_and_xlsx(live_server, browser, phone_page)
     org.reload()
     screenshot(org, "org-07-roster-desktop")
     org.goto(f"{base}/organize/shifts/{org.url.split('/shifts/')[1].split('/')[0]}/sign-in-sheet")
-    assert org.locator("table tbody tr").first.inner_text().count("王秀英") == 1
+    expect(org.locator("table tbody tr").first).to_contain_text("王秀英")
     screenshot(org, "org-08-sign-in-sheet")
