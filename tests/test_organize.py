@@ -655,3 +655,23 @@ def test_past_shifts_fold_away_and_waitlist_shows_positions(
     assert "昨天的岗" in page
     page = as_org.get(f"/organize/shifts/{shift.id}/roster").get_data(as_text=True)
     assert "候补 第 1 位" in page and "候补 第 2 位" in page
+
+
+def test_my_activities_page_uses_a_fixed_number_of_statements(
+    db, as_org, org, make_activity, make_shift, make_unit, make_zone, count_queries
+):
+    def statements() -> int:
+        with count_queries() as counter:
+            assert as_org.get("/organize/").status_code == 200
+        return len(counter)
+
+    def another() -> None:
+        unit = make_unit()
+        org.user.units.append(unit)
+        make_shift(activity=make_activity(unit=unit, zone=make_zone()))
+
+    another()
+    few = statements()
+    for _ in range(5):
+        another()
+    assert statements() == few

@@ -17,6 +17,7 @@ from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrulestr
 from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
 from portal.extensions import db
@@ -59,7 +60,11 @@ def managed_units(user: User) -> list[Unit]:
 
 def managed_activities(user: User, status: str | None = None) -> list[Activity]:
     """Return the activities of the units this person manages, newest first."""
-    stmt = select(Activity).order_by(Activity.created_at.desc(), Activity.id.desc())
+    stmt = (
+        select(Activity)
+        .options(selectinload(Activity.unit), selectinload(Activity.zone))
+        .order_by(Activity.created_at.desc(), Activity.id.desc())
+    )
     if not user.is_admin:
         stmt = stmt.where(Activity.unit_id.in_([u.id for u in user.units] or [-1]))
     if status:
@@ -576,8 +581,6 @@ _STATUS_ORDER = {
 
 def roster(shift: Shift) -> list[Signup]:
     """Return every sign-up of a shift: confirmed, pending, waitlist (in order), then the rest."""
-    from sqlalchemy.orm import selectinload
-
     rows = list(
         db.session.scalars(
             select(Signup).where(Signup.shift_id == shift.id).options(selectinload(Signup.user))
