@@ -147,3 +147,19 @@ def test_audit_page_shows_who_did_what(db, client, login, roster, make_user):
     page = client.get("/organize/audit?action=export").get_data(as_text=True)
     assert "export.roster.csv" in page and "组织者" in page
     assert client.get("/organize/audit?page=abc").status_code == 200
+
+
+def test_attendance_export_uses_a_fixed_number_of_statements(
+    db, client, login, roster, make_shift, make_signup, count_queries
+):
+    login(roster.organizer)
+
+    def statements() -> int:
+        with count_queries() as counter:
+            assert client.get(f"/organize/activities/{roster.activity.id}/attendance.csv").ok
+        return len(counter)
+
+    few = statements()
+    for day in range(10, 16):
+        make_signup(make_shift(activity=roster.activity, starts_at=START.replace(day=day)))
+    assert statements() == few

@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrulestr
@@ -581,16 +581,27 @@ _STATUS_ORDER = {
 
 def roster(shift: Shift) -> list[Signup]:
     """Return every sign-up of a shift: confirmed, pending, waitlist (in order), then the rest."""
-    rows = list(
-        db.session.scalars(
-            select(Signup).where(Signup.shift_id == shift.id).options(selectinload(Signup.user))
+    return rosters([shift]).get(shift.id, [])
+
+
+def rosters(shifts: Sequence[Shift]) -> dict[int, list[Signup]]:
+    """Return {shift_id: roster} for several shifts in two statements."""
+    if not shifts:
+        return {}
+    rows = db.session.scalars(
+        select(Signup)
+        .where(Signup.shift_id.in_([s.id for s in shifts]))
+        .options(selectinload(Signup.user))
+    )
+    grouped: dict[int, list[Signup]] = {s.id: [] for s in shifts}
+    for signup in rows:
+        grouped[signup.shift_id].append(signup)
+    far = datetime.max.replace(tzinfo=UTC)
+    for items in grouped.values():
+        items.sort(
+            key=lambda s: (_STATUS_ORDER.get(s.status, 9), s.queued_at or s.created_at or far, s.id)
         )
-    )
-    far = datetime.max.replace(tzinfo=shift.starts_at.tzinfo)
-    return sorted(
-        rows,
-        key=lambda s: (_STATUS_ORDER.get(s.status, 9), s.queued_at or s.created_at or far, s.id),
-    )
+    return grouped
 
 
 def find_or_create_walk_in(phone: str, name: str) -> tuple[User, bool]:
@@ -637,9 +648,10 @@ def export_rows(shifts: Sequence[Shift], active_only: bool = False) -> list[list
     def local(value: datetime | None) -> str:
         return to_local(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
+    by_shift = rosters(shifts)
     for shift in shifts:
         number = 0
-        for signup in roster(shift):
+        for signup in by_shift[shift.id]:
             if active_only and signup.status not in ACTIVE_STATUSES:
                 continue
             number += 1
