@@ -675,3 +675,24 @@ def test_my_activities_page_uses_a_fixed_number_of_statements(
     for _ in range(5):
         another()
     assert statements() == few
+
+
+@pytest.mark.parametrize(("query", "status"), [("page=2", 404), ("page=0", 404),
+                                               ("page=x", 404), ("page=1", 200),
+                                               ("status=nonsense", 200)])
+def test_my_activities_paging_and_filters_never_500(as_org, org, make_activity, query, status):
+    make_activity(unit=org.unit, zone=org.zone)
+    assert as_org.get(f"/organize/?{query}").status_code == status
+
+
+def test_my_activities_pages_of_fifty(db, as_org, org, make_zone):
+    zone = make_zone()
+    db.session.add_all(
+        Activity(title=f"活动{n}", kind="volunteer", zone=zone, unit=org.unit, place="某地")
+        for n in range(51)
+    )
+    db.session.commit()
+    first = as_org.get("/organize/").get_data(as_text=True)
+    assert first.count('class="card-title"') == 50 and 'rel="next"' in first
+    second = as_org.get("/organize/?page=2").get_data(as_text=True)
+    assert second.count('class="card-title"') == 1 and 'rel="prev"' in second

@@ -58,8 +58,11 @@ def managed_units(user: User) -> list[Unit]:
     return sorted(user.units, key=lambda u: u.name)
 
 
-def managed_activities(user: User, status: str | None = None) -> list[Activity]:
-    """Return the activities of the units this person manages, newest first."""
+def managed_activities(
+    user: User, status: str | None = None, page: int = 1, size: int = 50
+) -> list[Activity]:
+    """Return one page (plus one more row, to tell if there is a next page) of the
+    activities of the units this person manages, newest first."""
     stmt = (
         select(Activity)
         .options(selectinload(Activity.unit), selectinload(Activity.zone))
@@ -69,7 +72,7 @@ def managed_activities(user: User, status: str | None = None) -> list[Activity]:
         stmt = stmt.where(Activity.unit_id.in_([u.id for u in user.units] or [-1]))
     if status:
         stmt = stmt.where(Activity.status == status)
-    return list(db.session.scalars(stmt))
+    return list(db.session.scalars(stmt.offset((page - 1) * size).limit(size + 1)))
 
 
 def shift_counts(activity_ids: Sequence[int]) -> dict[int, tuple[int, int, int]]:

@@ -92,13 +92,23 @@ def index():
     status = request.args.get("status")
     if status not in {s.value for s in ActivityStatus}:
         status = None
-    activities = services.managed_activities(current_user, status)
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 10_000:
+        abort(404)
+    page, size = int(page), 50
+    activities = services.managed_activities(current_user, status, page, size)
+    has_next = len(activities) > size
+    activities = activities[:size]
+    if page > 1 and not activities:
+        abort(404)
     counts = services.shift_counts([a.id for a in activities])
     return render_template(
         "organize/index.html",
         activities=activities,
         counts=counts,
         status=status,
+        page=page,
+        has_next=has_next,
         units=services.managed_units(current_user),
     )
 
