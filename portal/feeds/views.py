@@ -26,7 +26,7 @@ from portal.extensions import db
 from portal.feeds import services
 from portal.feeds.forms import ReminderForm, ResetForm
 from portal.feeds.services import FeedError, FeedScope
-from portal.models import User
+from portal.models import Activity, Programme, User, Zone
 
 bp = Blueprint("feeds", __name__, url_prefix="/calendar")
 
@@ -187,6 +187,41 @@ def subscribe():
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+def _webcal(https: str) -> str:
+    return "webcal://" + https.split("://", 1)[1]
+
+
+@bp.route("/public", defaults={"kind": "all", "object_id": None})
+@bp.route("/public/<any(zones, programmes, activities):kind>/<int(max=2147483647):object_id>")
+def public_subscribe(kind: str, object_id: int | None):
+    """Show visitors how to subscribe to a public feed: links, QR code, per-phone how-to."""
+    if kind == "all":
+        name, https = _("全部活动"), url_for("feeds.all_feed", _external=True)
+    elif kind == "zones":
+        zone = db.get_or_404(Zone, object_id)
+        name = _("%(zone)s片区的活动", zone=zone.name)
+        https = url_for("feeds.zone_feed", zone_id=zone.id, _external=True)
+    elif kind == "programmes":
+        programme = db.get_or_404(Programme, object_id)
+        name, https = programme.name, url_for(
+            "feeds.programme_feed", programme_id=programme.id, _external=True
+        )
+    else:
+        activity = db.get_or_404(Activity, object_id)
+        if not permissions.can_view_activity(current_user, activity):
+            abort(404)
+        name, https = activity.title, url_for(
+            "feeds.activity_feed", activity_id=activity.id, _external=True
+        )
+    return render_template(
+        "feeds/public_subscribe.html",
+        name=name,
+        links={"https": https, "webcal": _webcal(https)},
+        qr=_qr_svg(https),
+        platform=platform_of(request.user_agent.string),
+    )
 
 
 @bp.route("/subscribe/new", methods=["POST"])
