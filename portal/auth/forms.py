@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField, SubmitField
-from wtforms.fields import TelField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms import BooleanField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms.fields import EmailField, TelField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from portal.auth.services import (
+    MAX_EMAIL_LENGTH,
+    MAX_NAME_LENGTH,
     find_by_phone,
+    is_valid_email,
     is_valid_phone,
     normalise_phone,
     password_problem,
@@ -109,3 +112,52 @@ class ChangePasswordForm(FlaskForm):
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField(_l("修改密码"))
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _valid_email(form, field):
+    if field.data and not is_valid_email(field.data):
+        raise ValidationError(_l("请输入有效的电子邮箱地址，例如 name@example.com。"))
+
+
+class ProfileForm(FlaskForm):
+    real_name = StringField(
+        _l("真实姓名"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("请填写真实姓名。")),
+            Length(max=MAX_NAME_LENGTH, message=_l("姓名最多 %(max)d 个字。")),
+        ],
+        description=_l("用于志愿服务记录和证明，其他人只会看到“张*”这样的遮挡形式。"),
+        render_kw={"autocomplete": "name"},
+    )
+    email = EmailField(
+        _l("电子邮箱（选填）"),
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Length(max=MAX_EMAIL_LENGTH, message=_l("邮箱地址最多 %(max)d 个字符。")),
+            _valid_email,
+        ],
+        description=_l("填写后，平台配置了邮件服务时，报名变动和提醒也会发到这个邮箱。不公开显示。"),
+        render_kw={"autocomplete": "email", "inputmode": "email"},
+    )
+    submit = SubmitField(_l("保存"))
+
+
+class ConsentForm(FlaskForm):
+    next = HiddenField()
+    submit = SubmitField(_l("我已阅读并同意"))
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField(
+        _l("当前密码"),
+        validators=[DataRequired(_l("请输入当前密码。")), Length(max=128)],
+        description=_l("为确认是你本人操作，请再次输入密码。"),
+        render_kw={"autocomplete": "current-password"},
+    )
+    submit = SubmitField(_l("确认注销账号"))

@@ -1,15 +1,36 @@
-"""Register, log in, log out, profile and password."""
+"""Register, log in, log out, profile, password, consent, own data export and deletion."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
 from portal.auth import services
-from portal.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
+from portal.auth.forms import (
+    ChangePasswordForm,
+    ConsentForm,
+    DeleteAccountForm,
+    LoginForm,
+    ProfileForm,
+    RegisterForm,
+)
 from portal.extensions import db, limiter
+from portal.timeutil import local_today
 from portal.urls import is_safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/account")
@@ -89,7 +110,9 @@ def privacy():
 @bp.route("/profile")
 @login_required
 def profile():
-    return render_template("auth/profile.html")
+    return render_template(
+        "auth/profile.html", consent_needed=services.needs_consent(current_user)
+    )
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -108,3 +131,145 @@ def change_password():
             flash(_("密码已修改，其他设备上的登录已失效。"), "success")
             return redirect(url_for("auth.profile"))
     return render_template("auth/password.html", form=form)
+
+
+# --- profile ----------------------------------------------------------------------------------
+
+
+@bp.route("/profile/edit", methods=["GET", "POST"])
+@login_required
+def edit_profile():
+    form = ProfileForm(obj=current_user)
+    if form.validate_on_submit():
+        try:
+            changed = services.update_profile(current_user, form.real_name.data, form.email.data)
+        except services.AccountError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(_("资料已保存。") if changed else _("资料没有变化。"), "success")
+            return redirect(url_for("auth.profile"))
+    return render_template("auth/edit_profile.html", form=form)
+
+
+# --- consent ----------------------------------------------------------------------------------
+
+# Requests that collect new personal data: refused until the current notice is accepted.
+CONSENT_GATED_ENDPOINTS = frozenset({"signups.sign_up"})
+# Pages that never show the "please agree" interstitial (the notice itself, logging out …).
+_NO_INTERSTITIAL_PREFIXES = ("auth.", "static", "feeds.", "api.")
+
+
+def _same_site_referrer() -> str | None:
+    ref = request.referrer
+    if not ref:
+        return None
+    parts = urlsplit(ref)
+    if parts.netloc != request.host:
+        return None
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return target if is_safe_next(target) else None
+
+
+@bp.before_app_request
+def ask_for_current_consent():
+    """Send a person who has not agreed to the current notice to the consent page.
+
+    Sign-up POSTs always go there; other pages only once per session, so the person can say
+    "later" and keep browsing. Costs no query: the user row is loaded for the page anyway.
+    """
+    endpoint = request.endpoint or ""
+    if request.method == "POST" and endpoint in CONSENT_GATED_ENDPOINTS:
+        if services.needs_consent(current_user):
+            nxt = request.form.get("next")
+            nxt = nxt if is_safe_next(nxt) else _same_site_referrer()
+            flash(_("个人信息保护说明已更新，请阅读并同意后再报名。"), "warning")
+            return redirect(url_for("auth.consent", next=nxt))
+        return None
+    if request.method != "GET" or not endpoint or endpoint.startswith(_NO_INTERSTITIAL_PREFIXES):
+        return None
+    version = current_app.config["PRIVACY_NOTICE_VERSION"]
+    if session.get("consent_asked") == version or not services.needs_consent(current_user):
+        return None
+    session["consent_asked"] = version
+    return redirect(url_for("auth.consent", next=request.full_path.rstrip("?")))
+
+
+@bp.route("/consent", methods=["GET", "POST"])
+@login_required
+def consent():
+    form = ConsentForm()
+    nxt = form.next.data if request.method == "POST" else request.args.get("next")
+    nxt = nxt if is_safe_next(nxt) else None
+    if form.validate_on_submit():
+        services.give_consent(current_user)
+        db.session.commit()
+        flash(_("已同意新版个人信息保护说明，谢谢。"), "success")
+        return redirect(nxt or url_for("auth.profile"))
+    form.next.data = nxt or ""
+    return render_template(
+        "auth/consent.html",
+        form=form,
+        version=current_app.config["PRIVACY_NOTICE_VERSION"],
+        needed=services.needs_consent(current_user),
+        later=nxt or url_for("main.home"),
+    )
+
+
+# --- own data export --------------------------------------------------------------------------
+
+
+@bp.route("/export")
+@login_required
+def export():
+    return render_template("auth/export.html")
+
+
+@bp.route("/export.<fmt>")
+@login_required
+def export_download(fmt: str):
+    if fmt not in ("json", "csv"):
+        abort(404)
+    body, mimetype = services.export_account(current_user, fmt)
+    db.session.commit()
+    name = f"my-data-{local_today().isoformat()}.{fmt}"
+    resp = Response(body, mimetype=mimetype)
+    if fmt == "csv":
+        resp.headers["Content-Type"] = "text/csv; charset=utf-8"
+    else:
+        resp.headers["Content-Type"] = "application/json; charset=utf-8"
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# --- account deletion -------------------------------------------------------------------------
+
+
+@bp.route("/delete", methods=["GET", "POST"])
+@login_required
+@limiter.limit("10 per hour", methods=["POST"])
+def delete_account():
+    form = DeleteAccountForm()
+    if form.validate_on_submit():
+        try:
+            result = services.close_account(current_user, form.password.data)
+        except services.AccountError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            logout_user()
+            session.pop("consent_asked", None)
+            flash(
+                _(
+                    "你的账号已注销：联系方式已删除，%(n)d 个未开始的报名已取消。"
+                    "过去的服务记录按规定匿名保存。感谢你的参与！",
+                    n=result.cancelled,
+                ),
+                "success",
+            )
+            return redirect(url_for("main.home"))
+    upcoming = services.future_signups(current_user)
+    return render_template("auth/delete.html", form=form, upcoming=upcoming)
