@@ -287,6 +287,26 @@ def test_shift_form_bad_input(db, as_org, org, make_activity, override, message)
     assert _count(db, Shift) == 0
 
 
+def test_shift_in_the_past_is_refused_and_nothing_saved(db, as_org, org, make_activity):
+    activity = make_activity(unit=org.unit, zone=org.zone)
+    response = as_org.post(
+        f"/organize/activities/{activity.id}/shifts/new", data=_shift_form(day="2020-01-07")
+    )
+    assert response.status_code == 200
+    assert "开始时间已经过去" in response.get_data(as_text=True)
+    assert _count(db, Shift) == 0
+
+
+def test_editing_a_shift_into_the_past_is_refused(db, as_org, org, make_activity, make_shift):
+    shift = make_shift(activity=make_activity(unit=org.unit, zone=org.zone))
+    before = shift.starts_at
+    response = as_org.post(f"/organize/shifts/{shift.id}/edit",
+                           data=_shift_form(day="2020-01-08", capacity="3"))
+    assert "开始时间已经过去" in response.get_data(as_text=True)
+    db.session.refresh(shift)
+    assert shift.starts_at == before
+
+
 def test_time_change_notifies_and_raises_sequence(
     db, as_org, org, make_activity, make_shift, make_signup
 ):
@@ -432,7 +452,10 @@ def test_bulk_preview_then_confirm(db, as_org, org, make_activity):
         ({"last_date": "2030-12-31", "weekdays": [str(d) for d in range(7)]}, "最多创建 500"),
         ({"last_date": "2030-01-01"}, "结束日期不能早于开始日期"),
         ({"weekdays": None}, "请至少选择一个星期几"),
-        ({"last_date": "2030-01-08", "weekdays": ["6"]}, "没有所选的星期几"),
+        ({"last_date": "2030-01-08", "weekdays": ["6"]}, "没有可创建的班次"),
+        ({"first_date": "2020-01-06", "last_date": "2020-01-20"}, "没有可创建的班次"),
+        ({"mode": "rule", "rule": "FREQ=DAILY;COUNT=3", "first_date": "2020-01-06"},
+         "都已经过去"),
         ({"last_date": None}, "请选择结束日期"),
         ({"slots": ""}, "请至少填写一个时段"),
         ({"slots": "morning"}, "看不懂"),

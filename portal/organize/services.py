@@ -322,10 +322,15 @@ def parse_slots(text: str) -> list[Slot]:
 
 
 def _occurrences(days: Iterable[date], slots: Sequence[Slot]) -> list[Occurrence]:
+    """Concrete times for each day × slot, leaving out those that have already started."""
     result: list[Occurrence] = []
+    now = now_utc()
     for day in days:
         for slot in slots:
-            result.append(Occurrence(local_to_utc(day, slot.start), local_to_utc(day, slot.end)))
+            starts_at = local_to_utc(day, slot.start)
+            if starts_at <= now:
+                continue  # today's morning slot when planning at noon: nothing to staff
+            result.append(Occurrence(starts_at, local_to_utc(day, slot.end)))
             if len(result) > MAX_SHIFTS_PER_REQUEST:
                 raise OrganizeError(
                     _(
@@ -355,7 +360,9 @@ def expand_bulk(
     )
     result = _occurrences(days, slots)
     if not result:
-        raise OrganizeError(_("这个日期范围里没有所选的星期几，没有可创建的班次。"))
+        raise OrganizeError(
+            _("这个日期范围里没有所选星期几的、尚未开始的时段，没有可创建的班次。")
+        )
     return result
 
 
@@ -393,7 +400,10 @@ def expand_rule(rule: str, first: date, slots: Sequence[Slot]) -> list[Occurrenc
         raise OrganizeError(_("重复规则无法展开，请检查日期。")) from None
     if not seen:
         raise OrganizeError(_("按这个重复规则没有任何日期，请检查。"))
-    return _occurrences(seen, slots)
+    result = _occurrences(seen, slots)
+    if not result:
+        raise OrganizeError(_("按这个重复规则的时间都已经过去，没有可创建的班次。"))
+    return result
 
 
 # --- shifts: writing -------------------------------------------------------------------------
@@ -421,7 +431,9 @@ def shift_snapshot(shift: Shift) -> dict:
     return data
 
 
-def _check_shift_values(values: dict) -> None:
+def _check_shift_values(values: dict, *, allow_past: bool = False) -> None:
+    if not allow_past and values["starts_at"] <= now_utc():
+        raise OrganizeError(_("开始时间已经过去，不能安排过去的班次。"))
     if values["ends_at"] <= values["starts_at"]:
         raise OrganizeError(_("结束时间要晚于开始时间。"))
     if not 1 <= values["capacity"] <= MAX_CAPACITY:
@@ -489,7 +501,8 @@ def update_shift(actor: User, shift: Shift, values: dict) -> dict:
 
     if shift.is_cancelled:
         raise OrganizeError(_("班次已取消，不能再修改。"))
-    _check_shift_values(values)
+    # A past shift may still get its capacity or post corrected, but nothing moves into the past.
+    _check_shift_values(values, allow_past=values["starts_at"] == shift.starts_at)
     shift_id = shift.id
     session = db.session()
     begin_write(session)
