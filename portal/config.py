@@ -35,6 +35,9 @@ class DefaultConfig:
     MAIL_SERVER: str | None = None
     MAIL_PORT = 25
     MAIL_FROM = "noreply@portal.localhost"
+    MAIL_USE_TLS = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
     FEED_REFRESH_MINUTES = 60
 
 
@@ -49,6 +52,9 @@ ENV_MAP = {
     "PORTAL_MAIL_SERVER": "MAIL_SERVER",
     "PORTAL_MAIL_PORT": "MAIL_PORT",
     "PORTAL_MAIL_FROM": "MAIL_FROM",
+    "PORTAL_MAIL_USE_TLS": "MAIL_USE_TLS",
+    "PORTAL_MAIL_USERNAME": "MAIL_USERNAME",
+    "PORTAL_MAIL_PASSWORD": "MAIL_PASSWORD",
     "PORTAL_SESSION_COOKIE_SECURE": "SESSION_COOKIE_SECURE",
 }
 
