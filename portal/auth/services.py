@@ -241,7 +241,7 @@ def _iso(value) -> str | None:
     """An aware datetime as ISO 8601 in the site time zone (with its offset)."""
     from portal.timeutil import to_local
 
-    return to_local(value).isoformat() if value is not None else None
+    return to_local(value).replace(microsecond=0).isoformat() if value is not None else None
 
 
 def account_data(user: User) -> dict:
@@ -278,7 +278,7 @@ def account_data(user: User) -> dict:
     ).all()
     confirmed = [s.hours for s in signups if s.hours is not None and s.hours_confirmed_at]
     return {
-        "exported_at": _iso(utcnow().replace(microsecond=0)),
+        "exported_at": _iso(utcnow()),
         "portal": current_app.config.get("PORTAL_NAME", ""),
         "profile": {
             "id": person.id,
@@ -358,6 +358,76 @@ def _csv_cell(value):
     return value
 
 
+def _csv_labels() -> dict[str, str]:
+    """Column names for the CSV export, in the reader's language (JSON keeps the keys)."""
+    from flask_babel import gettext as _
+
+    return {
+        "id": _("编号"),
+        "real_name": _("真实姓名"),
+        "phone": _("手机号"),
+        "email": _("电子邮箱"),
+        "created_at": _("创建时间"),
+        "consent_version": _("同意的说明版本"),
+        "consent_at": _("同意时间"),
+        "is_admin": _("管理员"),
+        "organizer_of_units": _("组织的单位"),
+        "leader_of_zones": _("联系的片区"),
+        "confirmed_volunteer_hours": _("已确认的志愿服务时长（小时）"),
+        "activity_id": _("活动编号"),
+        "activity": _("活动"),
+        "activity_kind": _("活动类型"),
+        "zone": _("片区"),
+        "place": _("地点"),
+        "organizing_unit": _("组织单位"),
+        "shift_id": _("班次编号"),
+        "post": _("岗位"),
+        "starts_at": _("开始时间"),
+        "ends_at": _("结束时间"),
+        "shift_status": _("班次状态"),
+        "status": _("报名状态"),
+        "source": _("报名方式"),
+        "signed_up_at": _("报名时间"),
+        "queued_at": _("候补排队时间"),
+        "cancelled_at": _("取消时间"),
+        "reason": _("原因"),
+        "attendance": _("出勤"),
+        "checked_in_at": _("签到时间"),
+        "checked_out_at": _("签退时间"),
+        "checkin_method": _("签到方式"),
+        "hours": _("服务时长（小时）"),
+        "hours_confirmed_at": _("时长确认时间"),
+        "hours_note": _("时长说明"),
+        "kind": _("类型"),
+        "title": _("标题"),
+        "body": _("内容"),
+        "link": _("链接"),
+        "read_at": _("阅读时间"),
+        "revoked_at": _("撤销时间"),
+        "alarm_minutes": _("提前提醒（分钟）"),
+    }
+
+
+def _csv_values() -> dict[str, dict[str, str]]:
+    """Readable words for coded values in the CSV export."""
+    from flask_babel import gettext as _
+
+    return {
+        "status": {
+            "pending": _("待审核"),
+            "confirmed": _("已报名"),
+            "waitlisted": _("候补中"),
+            "cancelled": _("已取消"),
+            "rejected": _("未通过"),
+        },
+        "attendance": {"attended": _("已出勤"), "no_show": _("缺席")},
+        "activity_kind": {"volunteer": _("志愿服务"), "community": _("社区活动")},
+        "shift_status": {"scheduled": _("正常"), "cancelled": _("已取消")},
+        "checkin_method": {"roster": _("组织方签到"), "qr": _("扫码签到")},
+        "source": {"self": _("自行报名"), "walk_in": _("现场"), "organizer": _("组织方添加")},
+    }
+
+
 def account_csv(data: dict) -> bytes:
     """Render :func:`account_data` as one CSV in sections, with a UTF-8 BOM for Excel."""
     import csv
@@ -367,13 +437,17 @@ def account_csv(data: dict) -> bytes:
 
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\r\n")
+    labels = _csv_labels()
+    words = _csv_values()
 
     def section(title: str, rows: list[dict]) -> None:
         out.writerow([title])
         if rows:
-            out.writerow(list(rows[0].keys()))
+            out.writerow([labels.get(key, key) for key in rows[0]])
             for row in rows:
-                out.writerow([_csv_cell(v) for v in row.values()])
+                out.writerow(
+                    [_csv_cell(words.get(k, {}).get(v, v)) for k, v in row.items()]
+                )
         else:
             out.writerow([_("（无）")])
         out.writerow([])
@@ -382,7 +456,7 @@ def account_csv(data: dict) -> bytes:
     out.writerow([])
     out.writerow([_("个人资料")])
     for key, value in data["profile"].items():
-        out.writerow([key, _csv_cell(value)])
+        out.writerow([labels.get(key, key), _csv_cell(value)])
     out.writerow([])
     section(_("报名记录"), data["signups"])
     section(_("消息"), data["notifications"])
