@@ -581,6 +581,26 @@ def test_promote_refuses_when_full_unless_over_capacity(
     assert db.session.get(Signup, waiting.id).status == SignupStatus.CONFIRMED
 
 
+@pytest.mark.parametrize("why", ["open", "shift_cancelled", "activity_cancelled", "started"])
+def test_roster_hides_approve_and_promote_when_shift_cancelled_or_started(
+    db, as_org, org, make_activity, make_shift, make_signup, why
+):
+    activity = make_activity(unit=org.unit, zone=org.zone)
+    starts_in = timedelta(minutes=-10) if why == "started" else timedelta(days=2)
+    shift = make_shift(activity=activity, capacity=1, requires_approval=True, starts_in=starts_in)
+    make_signup(shift, status=SignupStatus.PENDING)
+    make_signup(shift, status=SignupStatus.WAITLISTED, queued_at=datetime.now(UTC))
+    if why == "shift_cancelled":
+        shift.status = ShiftStatus.CANCELLED
+    if why == "activity_cancelled":
+        activity.status = ActivityStatus.CANCELLED
+    db.session.commit()
+    html = as_org.get(f"/organize/shifts/{shift.id}/roster").get_data(as_text=True)
+    shown = why == "open"
+    assert ("/approve" in html) is shown
+    assert ("/promote" in html) is shown
+
+
 @pytest.mark.parametrize(
     ("phone", "name", "existing", "full", "over", "outcome"),
     [
@@ -591,6 +611,8 @@ def test_promote_refuses_when_full_unless_over_capacity(
         ("13700001111", "", True, True, False, "full"),
         ("13700001111", "", True, True, True, "added"),
         ("13700001111", "名" * 41, False, False, False, "bad_name"),
+        # A refused walk-in of a new person leaves no person record behind.
+        ("13700001111", "新人", False, True, False, "full"),
     ],
 )
 def test_walk_in(
@@ -629,6 +651,39 @@ def test_walk_in(
         expected = {"needs_name": "请同时填写姓名", "bad_phone": "11位", "full": "班次已满",
                     "bad_name": "最多40个字"}[outcome]
         assert expected in page
+
+
+def test_walk_in_to_cancelled_shift_saves_no_new_person(
+    db, as_org, org, make_activity, make_shift
+):
+    shift = make_shift(activity=make_activity(unit=org.unit, zone=org.zone),
+                       status=ShiftStatus.CANCELLED)
+    users, audits = _count(db, User), _count(db, AuditEntry)
+    page = _follow(as_org, as_org.post(f"/organize/shifts/{shift.id}/walk-in",
+                                       data={"phone": "13712345678", "name": "新人甲"}))
+    assert "已取消" in page.get_data(as_text=True)
+    assert (_count(db, User), _count(db, AuditEntry)) == (users, audits)
+
+
+def test_walk_in_confirms_someone_already_pending_on_a_full_shift(
+    db, as_org, org, make_activity, make_shift, make_signup, make_user
+):
+    shift = make_shift(activity=make_activity(unit=org.unit, zone=org.zone), capacity=2,
+                       requires_approval=True)
+    make_signup(shift)
+    pending = make_signup(shift, make_user("等审核", phone="13711112222"),
+                          status=SignupStatus.PENDING)
+    as_org.post(f"/organize/shifts/{shift.id}/walk-in", data={"phone": "13711112222"})
+    db.session.expire_all()
+    assert db.session.get(Signup, pending.id).status == SignupStatus.CONFIRMED
+
+
+def test_walk_in_message_masks_the_name(db, as_org, org, make_activity, make_shift, make_user):
+    shift = make_shift(activity=make_activity(unit=org.unit, zone=org.zone))
+    make_user("欧阳明月", phone="13788889999")
+    page = _follow(as_org, as_org.post(f"/organize/shifts/{shift.id}/walk-in",
+                                       data={"phone": "13788889999"})).get_data(as_text=True)
+    assert "已把 欧*** 加入名单" in page
 
 
 def test_place_change_on_a_published_activity_tells_people(

@@ -372,6 +372,42 @@ def test_promote(db, make_shift, make_user, make_signup, taken, over, ok):
         assert db.session.get(Signup, w.id).status == SignupStatus.WAITLISTED
 
 
+@pytest.mark.parametrize("action", ["approve", "promote"])
+@pytest.mark.parametrize(
+    ("why", "match"),
+    [
+        ("shift_cancelled", "已取消"),
+        ("activity_cancelled", "已取消"),
+        ("started", "已经开始"),
+        ("ended", "已经开始"),
+    ],
+)
+def test_approve_and_promote_refuse_cancelled_or_started_shift(
+    db, make_shift, make_user, make_signup, action, why, match
+):
+    organizer = make_user(name="组织者")
+    starts_in = {"started": timedelta(minutes=-30), "ended": timedelta(days=-1)}.get(
+        why, timedelta(days=2)
+    )
+    shift = make_shift(capacity=3, requires_approval=True, starts_in=starts_in)
+    if why == "shift_cancelled":
+        shift.status = ShiftStatus.CANCELLED
+    if why == "activity_cancelled":
+        shift.activity.status = ActivityStatus.CANCELLED
+    db.session.commit()
+    if action == "approve":
+        signup = make_signup(shift, status=SignupStatus.PENDING)
+    else:
+        signup = make_signup(shift, status=SignupStatus.WAITLISTED, queued_at=NOW)
+    before = signup.status
+    with pytest.raises(SignupError, match=match):
+        getattr(services, action)(organizer, signup)
+    db.session.rollback()
+    assert db.session.get(Signup, signup.id).status == before
+    assert _notes(db, signup.user) == []
+    assert services.can_decide(db.session.get(Signup, signup.id).shift) is False
+
+
 def test_remove_refills_and_notifies(db, make_shift, make_user, make_signup):
     organizer = make_user()
     shift = make_shift(capacity=1)

@@ -42,6 +42,7 @@ from portal.organize.forms import (
     WalkInForm,
 )
 from portal.organize.services import OrganizeError
+from portal.privacy import mask_name
 from portal.timeutil import local_today, now_utc, to_local
 
 bp = Blueprint("organize", __name__, url_prefix="/organize")
@@ -378,7 +379,7 @@ def delete_shift(shift_id: int):
 @bp.route("/shifts/<int:shift_id>/roster")
 def roster(shift_id: int):
     shift = _shift_or_403(shift_id)
-    from portal.signups.services import waitlist_positions
+    from portal.signups.services import can_decide, waitlist_positions
 
     rows = services.roster(shift)
     positions = waitlist_positions(rows)
@@ -392,6 +393,7 @@ def roster(shift_id: int):
         activity=shift.activity,
         rows=rows,
         positions=positions,
+        can_decide=can_decide(shift),
         action_form=ActionForm(),
         reason_form=ReasonForm(),
         walk_in_form=WalkInForm(),
@@ -469,20 +471,18 @@ def walk_in(shift_id: int):
         for errors in form.errors.values():
             flash(errors[0], "error")
         return back
-    if not form.over_capacity.data and shift.is_full:
-        flash(_("班次已满，没有空余名额。如确需超员，请勾选“已满时仍然加入”。"), "error")
-        return back
     try:
-        user, created = services.find_or_create_walk_in(form.phone.data, form.name.data)
-        signups.add_walk_in(
-            current_user, shift, user, over_capacity=bool(form.over_capacity.data)
+        user, created = services.walk_in(
+            current_user, shift, form.phone.data, form.name.data,
+            over_capacity=bool(form.over_capacity.data),
         )
     except (OrganizeError, signups.SignupError) as exc:
         _fail(exc)
         return back
     db.session.commit()
+    # Masked: typing a phone number must not reveal whose it is.
     flash(
-        _("已把 %(name)s 加入名单%(new)s。", name=user.real_name,
+        _("已把 %(name)s 加入名单%(new)s。", name=mask_name(user.real_name),
           new=_("（新建了简单档案）") if created else ""),
         "success",
     )

@@ -207,24 +207,12 @@ def can_cancel(signup: Signup, now: datetime | None = None) -> bool:
 
 # --- locking helpers ------------------------------------------------------------------------
 
-_WRITE_TX = "portal_signups_write_tx"
-
-
-def _in_write_tx() -> bool:
-    session = db.session()
-    tx = session.get_transaction()
-    return tx is not None and tx.is_active and session.info.get(_WRITE_TX) is tx
-
-
 def _lock(user_ids: Sequence[int] = (), shift_ids: Sequence[int] = ()) -> None:
     """Start (or continue) a write transaction and lock people first, then shifts."""
     session = db.session()
-    if not _in_write_tx():
-        begin_write(session)
+    begin_write(session)  # no-op when this transaction already holds the lock
     lock_rows(session, User, *user_ids)
     lock_rows(session, Shift, *shift_ids)
-    session.connection()  # make sure a transaction exists on both backends
-    session.info[_WRITE_TX] = session.get_transaction()
 
 
 def _fresh_shift(shift_id: int) -> Shift | None:
@@ -491,6 +479,23 @@ def _organizer_lock(signup: Signup) -> tuple[Signup, Shift]:
     return fresh, shift
 
 
+def _check_decidable(shift: Shift, now: datetime) -> None:
+    """Raise unless an organizer may still confirm people on this shift (approve/promote)."""
+    if shift.is_cancelled or shift.activity.status == ActivityStatus.CANCELLED:
+        raise SignupError(_("这个班次已取消，不能再确认报名。"))
+    if now >= shift.starts_at:
+        raise SignupError(_("这个班次已经开始或结束，不能再审核或转正。"))
+
+
+def can_decide(shift: Shift, now: datetime | None = None) -> bool:
+    """Tell whether organizers may still approve or promote sign-ups on this shift."""
+    try:
+        _check_decidable(shift, now or now_utc())
+    except SignupError:
+        return False
+    return True
+
+
 def _snapshot(signup: Signup) -> dict:
     return {"status": str(signup.status), "shift_id": signup.shift_id, "user_id": signup.user_id}
 
@@ -498,7 +503,8 @@ def _snapshot(signup: Signup) -> dict:
 def approve(actor: User, signup: Signup, now: datetime | None = None) -> Signup:
     """Confirm a pending sign-up.
 
-    :raises SignupError: when the sign-up is not pending.
+    :raises SignupError: when the sign-up is not pending, or the shift is cancelled or has
+        started.
     """
     now = now or now_utc()
     signup, shift = _organizer_lock(signup)
@@ -506,6 +512,7 @@ def approve(actor: User, signup: Signup, now: datetime | None = None) -> Signup:
         return signup
     if signup.status != SignupStatus.PENDING:
         raise SignupError(_("只有待审核的报名可以通过。"))
+    _check_decidable(shift, now)
     before = _snapshot(signup)
     signup.status = SignupStatus.CONFIRMED
     signup.decided_by_id = actor.id
@@ -554,14 +561,16 @@ def promote(
 ) -> Signup:
     """Move someone off the waitlist to confirmed.
 
-    :raises SignupError: when no place is free (unless ``over_capacity``) or not waitlisted.
+    :raises SignupError: when no place is free (unless ``over_capacity``), not waitlisted,
+        or the shift is cancelled or has started.
     """
     now = now or now_utc()
     signup, shift = _organizer_lock(signup)
     if signup.status != SignupStatus.WAITLISTED:
         raise SignupError(_("只有候补中的报名可以转为正式。"))
+    _check_decidable(shift, now)
     if not over_capacity and _taken(shift.id) >= shift.capacity:
-        raise SignupError(_("班次已满，没有空余名额。如确需超员，请勾选“允许超出名额”。"))
+        raise SignupError(_("班次已满，没有空余名额。如确需超员，请勾选“已满时仍然加入”。"))
     before = _snapshot(signup)
     signup.status = SignupStatus.CONFIRMED
     signup.queued_at = None
@@ -628,7 +637,7 @@ def add_walk_in(
         return existing
     holds = existing is not None and existing.status == SignupStatus.PENDING
     if not holds and not over_capacity and _taken(fresh.id) >= fresh.capacity:
-        raise SignupError(_("班次已满，没有空余名额。如确需超员，请勾选“允许超出名额”。"))
+        raise SignupError(_("班次已满，没有空余名额。如确需超员，请勾选“已满时仍然加入”。"))
     if existing is not None:
         before = _snapshot(existing)
         existing.status = SignupStatus.CONFIRMED
@@ -708,6 +717,7 @@ __all__ = [
     "add_walk_in",
     "approve",
     "can_cancel",
+    "can_decide",
     "cancel_deadline",
     "cancel_signup",
     "fill_from_waitlist",
