@@ -73,6 +73,40 @@ def test_repeated_runs_send_one_reminder_each(db, make_shift, make_signup):
         assert db.session.query(Notification).filter_by(user_id=uid, kind="reminder").count() == 1
 
 
+@pytest.mark.parametrize(
+    ("move", "reminded_again"),
+    [
+        (timedelta(hours=24), True),  # moved a day later: remind again a day before
+        (timedelta(0), False),  # only the capacity changed: no second reminder
+    ],
+)
+def test_moving_a_shift_re_arms_its_reminder(
+    db, make_user, make_shift, make_signup, move, reminded_again
+):
+    from portal.organize.services import SHIFT_FIELDS, update_shift
+
+    shift = make_shift(starts_at=NOW + timedelta(hours=24), capacity=3)
+    signup = make_signup(shift)
+    cancelled = make_signup(shift, status=SignupStatus.CANCELLED, reminder_sent_at=NOW)
+    assert send_due_reminders(NOW) == 1
+    db.session.commit()
+    values = {field: getattr(shift, field) for field in SHIFT_FIELDS}
+    values.update(
+        starts_at=shift.starts_at + move, ends_at=shift.ends_at + move, capacity=4
+    )
+    update_shift(make_user(), shift, values)
+    db.session.commit()
+    assert (db.session.get(Signup, signup.id).reminder_sent_at is None) is reminded_again
+    assert db.session.get(Signup, cancelled.id).reminder_sent_at == NOW
+    assert send_due_reminders(NOW + move) == (1 if reminded_again else 0)
+    db.session.commit()
+    notes = db.session.scalars(
+        select(Notification).where(Notification.user_id == signup.user_id,
+                                   Notification.kind == "reminder")
+    ).all()
+    assert len(notes) == (2 if reminded_again else 1)
+
+
 def test_cli_command(db, runner, make_shift, make_signup):
     shift = make_shift(starts_in=timedelta(hours=20))
     make_signup(shift)

@@ -16,7 +16,7 @@ from itertools import islice
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrulestr
 from flask import url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
@@ -531,6 +531,13 @@ def update_shift(actor: User, shift: Shift, values: dict) -> dict:
     )
     if time_changed:
         shift.sequence += 1
+        # The reminder went out for the old time: re-arm it for the new one.
+        db.session.execute(
+            update(Signup)
+            .where(Signup.shift_id == shift.id, Signup.status.in_(ACTIVE_STATUSES))
+            .values(reminder_sent_at=None)
+            .execution_options(synchronize_session="fetch")
+        )
     db.session.flush()
     old, new = _diff(before, shift_snapshot(shift))
     if new:
@@ -618,6 +625,23 @@ def rosters(shifts: Sequence[Shift]) -> dict[int, list[Signup]]:
             key=lambda s: (_STATUS_ORDER.get(s.status, 9), s.queued_at or s.created_at or far, s.id)
         )
     return grouped
+
+
+def walk_in(
+    actor: User, shift: Shift, phone: str, name: str, over_capacity: bool = False
+) -> tuple[User, bool]:
+    """Put a person who turned up on site on the roster; return them and whether they are new.
+
+    The write lock is taken before anything is written, so a refusal (shift cancelled, full)
+    leaves no new person record behind when the view rolls back.
+    """
+    from portal.database import begin_write
+    from portal.signups import services as signups
+
+    begin_write(db.session())
+    user, created = find_or_create_walk_in(phone, name)
+    signups.add_walk_in(actor, shift, user, over_capacity=over_capacity)
+    return user, created
 
 
 def find_or_create_walk_in(phone: str, name: str) -> tuple[User, bool]:
