@@ -17,6 +17,7 @@ from portal.models import (
     AuditEntry,
     CalendarToken,
     Notification,
+    ShiftStatus,
     Signup,
     SignupStatus,
     User,
@@ -350,35 +351,39 @@ def test_export_in_english(db, client, login, history):
 # --- deletion -------------------------------------------------------------------------------
 
 
-SIGNUP_CASES = {
-    # name: (shift starts in, my status, extra sign-up fields, expected status afterwards)
-    "future confirmed": (timedelta(days=2), SignupStatus.CONFIRMED, {}, SignupStatus.CANCELLED),
-    "future pending": (timedelta(days=2), SignupStatus.PENDING, {}, SignupStatus.CANCELLED),
-    "waitlisted": (timedelta(days=2), SignupStatus.WAITLISTED, {}, SignupStatus.CANCELLED),
-    "inside the cancel deadline": (
-        timedelta(minutes=30), SignupStatus.CONFIRMED, {}, SignupStatus.CANCELLED
-    ),
-    "past attended": (
-        timedelta(days=-2),
-        SignupStatus.CONFIRMED,
-        {"attendance": Attendance.ATTENDED, "hours": Decimal("2.0")},
-        SignupStatus.CONFIRMED,
-    ),
-    "past cancelled": (timedelta(days=-2), SignupStatus.CANCELLED, {}, SignupStatus.CANCELLED),
-}
+FUTURE, SOON, PAST = timedelta(days=2), timedelta(minutes=30), timedelta(days=-2)
+ATTENDED = {"attendance": Attendance.ATTENDED, "hours": Decimal("2.0")}
 
 
-@pytest.mark.parametrize("case", list(SIGNUP_CASES))
+@pytest.mark.parametrize(
+    ("starts_in", "status", "shift_kw", "extra", "expected", "promoted"),
+    [
+        pytest.param(FUTURE, SignupStatus.CONFIRMED, {}, {}, SignupStatus.CANCELLED, True,
+                     id="future confirmed"),
+        pytest.param(FUTURE, SignupStatus.PENDING, {}, {}, SignupStatus.CANCELLED, True,
+                     id="future pending"),
+        pytest.param(FUTURE, SignupStatus.WAITLISTED, {}, {}, SignupStatus.CANCELLED, False,
+                     id="waitlisted"),
+        # the resident may no longer cancel; deletion removes them the organizer's way
+        pytest.param(SOON, SignupStatus.CONFIRMED, {}, {}, SignupStatus.CANCELLED, True,
+                     id="inside the cancel deadline"),
+        pytest.param(FUTURE, SignupStatus.CONFIRMED, {"status": ShiftStatus.CANCELLED}, {},
+                     SignupStatus.CANCELLED, False, id="future on a cancelled shift"),
+        pytest.param(PAST, SignupStatus.CONFIRMED, {}, ATTENDED, SignupStatus.CONFIRMED, False,
+                     id="past attended"),
+        pytest.param(PAST, SignupStatus.CANCELLED, {}, {}, SignupStatus.CANCELLED, False,
+                     id="past cancelled"),
+    ],
+)
 def test_delete_account_over_signup_states(
-    db, client, login, make_user, make_shift, make_signup, case
+    db, client, login, make_user, make_shift, make_signup,
+    starts_in, status, shift_kw, extra, expected, promoted,
 ):
-    starts_in, status, extra, expected = SIGNUP_CASES[case]
     me = login(make_user(name="陈晓梅", phone="13900004444", email="chen@example.com"))
-    shift = make_shift(capacity=1, starts_in=starts_in)
-    holder = make_user(name="占位人")
-    if status == SignupStatus.WAITLISTED:
-        make_signup(shift, holder)  # the place is someone else's; I am queued behind
+    shift = make_shift(capacity=1, starts_in=starts_in, **shift_kw)
     waitlisted = status == SignupStatus.WAITLISTED
+    if waitlisted:
+        make_signup(shift, make_user(name="占位人"))  # the place is someone else's
     queued_at = datetime.now(UTC) - timedelta(hours=1) if waitlisted else None
     mine = make_signup(shift, me, status=status, queued_at=queued_at, **extra)
     waiting = make_user(name="候补者")
@@ -392,17 +397,15 @@ def test_delete_account_over_signup_states(
     db.session.refresh(behind)
     assert mine.status == expected
     assert mine.user_id == me.id  # the record stays, linked to the anonymised row
-    if extra.get("hours"):
+    if extra:
         assert mine.hours == Decimal("2.0") and mine.attendance == Attendance.ATTENDED
-    freed = status in (SignupStatus.CONFIRMED, SignupStatus.PENDING) and starts_in > timedelta(0)
-    if freed:  # my place went to the first on the waitlist, who was told
+    notes = db.session.scalars(select(Notification).where(Notification.user_id == waiting.id))
+    if promoted:  # my place went to the first on the waitlist, who was told
         assert behind.status == SignupStatus.CONFIRMED
-        notes = db.session.scalars(
-            select(Notification).where(Notification.user_id == waiting.id)
-        ).all()
         assert [n.kind for n in notes] == ["waitlist_promoted"]
     else:
         assert behind.status == SignupStatus.WAITLISTED
+        assert list(notes) == []
 
 
 def test_delete_account_anonymises_and_logs_out_everywhere(

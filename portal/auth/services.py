@@ -350,7 +350,9 @@ def _csv_cell(value):
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "1" if value else "0"
+        from flask_babel import gettext as _
+
+        return _("是") if value else _("否")
     if isinstance(value, list):
         value = "、".join(str(v) for v in value)
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
