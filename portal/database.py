@@ -14,6 +14,7 @@ from contextvars import ContextVar
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 _immediate: ContextVar[bool] = ContextVar("sqlite_begin_immediate", default=False)
 
@@ -44,20 +45,42 @@ def is_sqlite(session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-def begin_write(session) -> None:
-    """End any read-only transaction and start one that holds SQLite's write lock.
+_WRITE_TX = "portal_write_tx"  # session.info key: the transaction begun by begin_write
+_WROTE_TX = "portal_wrote_tx"  # session.info key: the transaction that has flushed writes
 
-    On PostgreSQL this only ends the read transaction; callers lock rows with
-    :func:`lock_rows` afterwards.
+
+@event.listens_for(Session, "after_flush")
+def _remember_write(session, _flush_context) -> None:
+    session.info[_WROTE_TX] = session.get_transaction()
+
+
+def begin_write(session) -> None:
+    """Make sure the request's transaction holds the write lock the rules need.
+
+    Call it before the request writes anything: a read-only transaction is ended and a new
+    one begun with ``BEGIN IMMEDIATE`` on SQLite (on PostgreSQL callers then lock rows with
+    :func:`lock_rows`). Calling it again in the same transaction does nothing, so services
+    can call it freely. Calling it after the request has already written is a bug — those
+    writes would have to be committed half-way — and raises :class:`RuntimeError`.
     """
+    tx = session.get_transaction()
+    if tx is not None and session.info.get(_WRITE_TX) is tx:
+        return
+    if session.new or session.dirty or session.deleted or (
+        tx is not None and session.info.get(_WROTE_TX) is tx
+    ):
+        raise RuntimeError("begin_write() must come before the request's first write")
     if session.in_transaction():
-        session.commit()
+        session.commit()  # only reads so far; ends the snapshot so the lock is fresh
     if is_sqlite(session):
         token = _immediate.set(True)
         try:
             session.connection()
         finally:
             _immediate.reset(token)
+    else:
+        session.connection()
+    session.info[_WRITE_TX] = session.get_transaction()
 
 
 def lock_rows(session, model, *ids) -> None:

@@ -178,8 +178,12 @@ def update_activity(actor: User, activity: Activity, data: dict) -> dict:
     return new
 
 
-# Fields that appear in calendar events: a change raises the SEQUENCE of upcoming shifts.
-_CALENDAR_FIELDS = {"title", "place", "description", "latitude", "longitude"}
+# Fields that appear in calendar events (portal/feeds/ical.py: SUMMARY, LOCATION, GEO,
+# DESCRIPTION's zone and unit, ORGANIZER's unit): a change raises the SEQUENCE of upcoming
+# shifts.
+_CALENDAR_FIELDS = {
+    "title", "place", "description", "latitude", "longitude", "zone_id", "unit_id",
+}
 
 
 def _activity_changed(activity: Activity, new: dict) -> None:
@@ -529,8 +533,9 @@ def update_shift(actor: User, shift: Shift, values: dict) -> dict:
         datetime.fromisoformat(before["starts_at"]),
         datetime.fromisoformat(before["ends_at"]),
     )
+    if time_changed or shift.post_name != before["post_name"]:
+        shift.sequence += 1  # both appear in calendar events (DTSTART/DTEND, SUMMARY)
     if time_changed:
-        shift.sequence += 1
         # The reminder went out for the old time: re-arm it for the new one.
         db.session.execute(
             update(Signup)
