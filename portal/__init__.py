@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, g, request
+from flask import Flask, abort, g, request
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from portal.config import load_config
 
@@ -18,7 +19,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["PORTAL_TIMEZONE"]
 
     _init_extensions(app)
+    app.url_map.converters["int"] = BoundedIntConverter
     _register_blueprints(app)
+    _refuse_nul_bytes(app)
 
     from portal.errors import register_error_handlers
 
@@ -29,6 +32,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_cli(app)
     _register_template_helpers(app)
     return app
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:…>`` limited to what an INTEGER column holds, so huge ids are a 404, not a 500."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def _refuse_nul_bytes(app: Flask) -> None:
+    """Answer 400 to NUL characters in query or form values (PostgreSQL text refuses them)."""
+
+    @app.before_request
+    def _check():
+        for values in (request.args, request.form):
+            for key, value in values.items(multi=True):
+                if "\x00" in key or "\x00" in value:
+                    abort(400)
 
 
 def _select_locale() -> str:

@@ -8,6 +8,16 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import format_datetime, get_locale
 
+# Dates the portal accepts anywhere (forms, filters, API): far outside this range is a typo
+# or a probe, and at the very edges datetime arithmetic with time zones overflows.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2099, 12, 31)
+
+
+def is_sane_date(value: date) -> bool:
+    """Tell whether a date lies in the range the portal works with."""
+    return EARLIEST_DATE <= value <= LATEST_DATE
+
 
 def site_tz() -> ZoneInfo:
     """Return the configured site time zone."""

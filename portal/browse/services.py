@@ -22,7 +22,7 @@ from portal.models import (
     Zone,
     activity_programmes,
 )
-from portal.timeutil import local_day_bounds, now_utc
+from portal.timeutil import is_sane_date, local_day_bounds, now_utc
 
 MAX_QUERY_LENGTH = 50
 MAX_PAGE = 10_000
@@ -63,9 +63,10 @@ def _date(value: str | None) -> date | None | bool:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         return False
+    return parsed if is_sane_date(parsed) else False
 
 
 def parse_filters(args: Any) -> ActivityFilters:
@@ -138,7 +139,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def shift_window(f: ActivityFilters, now: datetime | None = None) -> tuple[datetime, datetime | None]:
+def shift_window(
+    f: ActivityFilters, now: datetime | None = None
+) -> tuple[datetime, datetime | None]:
     """The UTC interval of shift starts the filters ask for (default: from now on)."""
     now = now or now_utc()
     start = local_day_bounds(f.date_from)[0] if f.date_from else now

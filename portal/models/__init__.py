@@ -48,4 +48,5 @@ __all__ = [
     "activity_programmes",
     "unit_organizers",
     "utcnow",
+    "zone_leaders",
 ]

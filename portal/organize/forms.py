@@ -41,7 +41,7 @@ from portal.organize.services import (
     expand_rule,
     parse_slots,
 )
-from portal.timeutil import local_to_utc
+from portal.timeutil import is_sane_date, local_to_utc
 
 WEEKDAYS = [
     SelectChoice(n, label)
@@ -68,6 +68,13 @@ def _capacity_field(default: int | None = None) -> IntegerField:
         ],
         render_kw={"inputmode": "numeric", "min": 1, "max": MAX_CAPACITY},
     )
+
+
+def _sane_date(form, field) -> None:
+    """Refuse dates outside 2000–2099 (a typo such as 0202 or 20266 in a year)."""
+    value = field.data.date() if isinstance(field.data, datetime) else field.data
+    if value is not None and not is_sane_date(value):
+        raise ValidationError(_l("日期应在 2000 年到 2099 年之间，请检查年份。"))
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -185,16 +192,16 @@ class _ShiftOptions:
 
 
 class ShiftForm(_ShiftOptions, FlaskForm):
-    day = DateField(_l("日期"), validators=[InputRequired(_l("请选择日期。"))])
+    day = DateField(_l("日期"), validators=[InputRequired(_l("请选择日期。")), _sane_date])
     start = TimeField(_l("开始时间"), validators=[InputRequired(_l("请填写开始时间。"))])
     end = TimeField(_l("结束时间"), validators=[InputRequired(_l("请填写结束时间。"))])
     capacity = _capacity_field(5)
     signup_opens = DateTimeLocalField(
-        _l("报名开始（可选）"), validators=[Optional()],
+        _l("报名开始（可选）"), validators=[Optional(), _sane_date],
         description=_l("不填则发布后即可报名。"),
     )
     signup_closes = DateTimeLocalField(
-        _l("报名截止（可选）"), validators=[Optional()],
+        _l("报名截止（可选）"), validators=[Optional(), _sane_date],
         description=_l("不填则到班次开始为止。"),
     )
     submit = SubmitField(_l("保存班次"))
@@ -229,9 +236,11 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
         default="range",
         validators=[DataRequired()],
     )
-    first_date = DateField(_l("开始日期"), validators=[InputRequired(_l("请选择开始日期。"))])
+    first_date = DateField(
+        _l("开始日期"), validators=[InputRequired(_l("请选择开始日期。")), _sane_date]
+    )
     last_date = DateField(
-        _l("结束日期"), validators=[Optional()], description=_l("按日期范围时必填。")
+        _l("结束日期"), validators=[Optional(), _sane_date], description=_l("按日期范围时必填。")
     )
     weekdays = MultiCheckboxField(_l("星期"), choices=WEEKDAYS, coerce=int, validators=[Optional()])
     rule = StringField(
