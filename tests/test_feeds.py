@@ -420,3 +420,79 @@ def test_if_none_match_uses_weak_comparison(client, setup):
     assert client.get(url, headers={"If-None-Match": "W/" + etag}).status_code == 304
     assert client.get(url, headers={"If-None-Match": f'"x", {etag}'}).status_code == 304
     assert client.get(url, headers={"If-None-Match": "*"}).status_code == 304
+
+
+# --- editing an activity raises SEQUENCE for every change the event shows --------------------
+
+
+_VOLATILE = {"SEQUENCE", "DTSTAMP", "LAST-MODIFIED"}
+
+
+@pytest.mark.parametrize(("field", "shown"), [
+    ("zone_id", True),  # DESCRIPTION: 片区
+    ("unit_id", True),  # DESCRIPTION: 组织单位, ORGANIZER
+    ("title", True),
+    ("place", True),
+    ("latitude", True),
+    ("contact_name", False),  # not in the feed: no update needed
+    ("requirements", False),
+])
+def test_activity_edit_raises_sequence_when_the_event_changes(
+    client, db, make_zone, make_unit, make_activity, make_shift, make_user, field, shown
+):
+    from portal.organize.services import ACTIVITY_FIELDS, update_activity
+
+    activity = make_activity(latitude=24.9, longitude=118.6)
+    make_shift(activity=activity)
+    admin = make_user("管理员", is_admin=True)
+    url = f"/calendar/activities/{activity.id}.ics"
+
+    def event():
+        return icalendar.Calendar.from_ical(client.get(url).data).walk("VEVENT")[0]
+
+    before = event()
+    data = {f: getattr(activity, f) for f in ACTIVITY_FIELDS}
+    data["programme_ids"] = []
+    data[field] = {
+        "zone_id": lambda: make_zone("新片区").id,
+        "unit_id": lambda: make_unit("新单位").id,
+        "title": lambda: "新的标题",
+        "place": lambda: "新的地点",
+        "latitude": lambda: 25.1,
+        "contact_name": lambda: "新联系人",
+        "requirements": lambda: "新的要求",
+    }[field]()
+    update_activity(admin, db.session.get(type(activity), activity.id), data)
+    db.session.commit()
+    services.clear_caches()
+    after = event()
+    changed = {k for k in set(before) | set(after) if k not in _VOLATILE
+               and before.get(k) != after.get(k)}
+    assert bool(changed) is shown
+    # Whatever the event shows changed, calendars must be told with a higher SEQUENCE.
+    assert (int(after["SEQUENCE"]) > int(before["SEQUENCE"])) is shown
+
+
+@pytest.mark.parametrize(("change", "raised"), [
+    ({"post_name": "北门岗"}, True),  # SUMMARY shows the post
+    ({"capacity": 5}, False),
+])
+def test_shift_edit_raises_sequence_when_the_event_changes(
+    client, db, make_shift, make_user, change, raised
+):
+    from portal.organize.services import SHIFT_FIELDS, update_shift
+
+    shift = make_shift(post_name="南门岗")
+    admin = make_user("管理员", is_admin=True)
+    url = f"/calendar/activities/{shift.activity_id}.ics"
+
+    def sequence():
+        cal = icalendar.Calendar.from_ical(client.get(url).data)
+        return int(cal.walk("VEVENT")[0]["SEQUENCE"])
+
+    before = sequence()
+    values = {f: getattr(shift, f) for f in SHIFT_FIELDS} | change
+    update_shift(admin, db.session.get(type(shift), shift.id), values)
+    db.session.commit()
+    services.clear_caches()
+    assert (sequence() > before) is raised

@@ -330,7 +330,8 @@ def test_time_change_notifies_and_raises_sequence(
 
 def test_capacity_only_change_keeps_sequence(db, as_org, org, make_activity, make_shift):
     activity = make_activity(unit=org.unit, zone=org.zone)
-    shift = make_shift(activity=activity, capacity=3, starts_at=SEVEN_AM)
+    # The form sends post_name "东门"; the post is part of the event's SUMMARY.
+    shift = make_shift(activity=activity, capacity=3, starts_at=SEVEN_AM, post_name="东门")
     as_org.post(f"/organize/shifts/{shift.id}/edit", data=_shift_form(end="09:00", capacity="8"))
     db.session.expire_all()
     shift = db.session.get(Shift, shift.id)

@@ -533,7 +533,7 @@ def update_shift(actor: User, shift: Shift, values: dict) -> dict:
         datetime.fromisoformat(before["starts_at"]),
         datetime.fromisoformat(before["ends_at"]),
     )
-    if time_changed or shift.post_name != before["post_name"]:
+    if time_changed or (shift.post_name or "") != (before["post_name"] or ""):
         shift.sequence += 1  # both appear in calendar events (DTSTART/DTEND, SUMMARY)
     if time_changed:
         # The reminder went out for the old time: re-arm it for the new one.
