@@ -162,6 +162,36 @@ def test_shifts_list_and_one(client, district):
     check(client, "/api/v1/shifts/999999", 404)
 
 
+@pytest.mark.parametrize(("query", "cancel_s2", "expected"), [
+    ("q=劝导", False, {"s1", "s2"}),  # title
+    ("q=清洁", False, {"s3"}),
+    ("q=没有这个词", False, set()),
+    ("q=%25", False, set()),  # LIKE wildcards are literal
+    ("open=1", False, {"s2", "s3"}),  # s1 is full (confirmed + pending)
+    ("open=1", True, {"s3"}),  # a cancelled shift has no open places
+    ("", True, {"s1", "s2", "s3"}),  # without "open", cancelled shifts stay listed
+    ("open=1&q=劝导", False, {"s2"}),
+    ("programme={parent}", False, {"s1", "s2"}),  # with children
+    ("zone={other_zone}&kind=community", False, {"s3"}),
+])
+def test_shifts_filters_match_activity_filters(client, db, district, query, cancel_s2, expected):
+    if cancel_s2:
+        district["s2"].status = ShiftStatus.CANCELLED
+        db.session.commit()
+    query = query.format(parent=district["parent"].id, other_zone=district["other_zone"].id)
+    body = check(client, f"/api/v1/shifts?{query}")
+    assert {s["id"] for s in body["items"]} == {district[k].id for k in expected}
+    assert body["total"] == len(expected)
+
+
+def test_shift_query_uses_the_activity_search(db, district):
+    from portal.browse.services import ActivityFilters, shift_query
+
+    rows = db.session.scalars(shift_query(ActivityFilters(q="县一小"))).unique().all()
+    # the default place of make_activity is 县一小校门口: q searches the place too
+    assert {s.id for s in rows} == {district[k].id for k in ("s1", "s2", "s3")}
+
+
 def test_cancelled_shift_status(client, db, district):
     district["s2"].status = ShiftStatus.CANCELLED
     db.session.commit()

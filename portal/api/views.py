@@ -189,38 +189,13 @@ def activity(activity_id: int):
 def shifts():
     f = _filters()
     page, per_page = _paging()
-    start, end = browse.shift_window(f)
-    stmt = (
-        select(Shift)
-        .join(Shift.activity)
-        .where(Activity.status == ActivityStatus.PUBLISHED, Shift.starts_at >= start)
-        .options(joinedload(Shift.activity).joinedload(Activity.zone))
-        .order_by(Shift.starts_at, Shift.id)
-    )
-    if end is not None:
-        stmt = stmt.where(Shift.starts_at < end)
+    activity_id = None
     raw_activity = request.args.get("activity")
     if raw_activity:
         if not raw_activity.isdigit() or not 0 < int(raw_activity) < 2**31:
             raise ApiError(400, "activity must be a positive integer")
-        stmt = stmt.where(Shift.activity_id == int(raw_activity))
-    if f.zone_id:
-        stmt = stmt.where(Activity.zone_id == f.zone_id)
-    if f.kind:
-        stmt = stmt.where(Activity.kind == f.kind)
-    if f.programme_id:
-        ids = browse.programme_ids_with_children(f.programme_id)
-        from portal.models import activity_programmes
-
-        stmt = stmt.where(
-            Activity.id.in_(
-                select(activity_programmes.c.activity_id).where(
-                    activity_programmes.c.programme_id.in_(ids)
-                )
-            )
-        )
-    if f.open_only:
-        stmt = stmt.where(Shift.capacity > Shift.taken_count)
+        activity_id = int(raw_activity)
+    stmt = browse.shift_query(f, activity_id=activity_id)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
     confirmed = _confirmed_counts([s.id for s in rows])

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.extensions import db
 from portal.models import (
@@ -188,30 +188,68 @@ def activity_query(f: ActivityFilters, now: datetime | None = None) -> Select:
         )
         .order_by(shifts.c.next_start, Activity.id)
     )
+    stmt = stmt.where(*_activity_conditions(f))
+    if f.open_only:
+        stmt = stmt.where(shifts.c.places_left > 0)
+    return stmt
+
+
+def _activity_conditions(f: ActivityFilters) -> list:
+    """The WHERE conditions on Activity for zone, kind, programme (with children) and q."""
+    conds: list = []
     if f.zone_id:
-        stmt = stmt.where(Activity.zone_id == f.zone_id)
+        conds.append(Activity.zone_id == f.zone_id)
     if f.kind:
-        stmt = stmt.where(Activity.kind == f.kind)
+        conds.append(Activity.kind == f.kind)
     if f.programme_id:
         ids = programme_ids_with_children(f.programme_id)
-        stmt = stmt.where(
+        conds.append(
             Activity.id.in_(
                 select(activity_programmes.c.activity_id).where(
                     activity_programmes.c.programme_id.in_(ids)
                 )
             )
         )
-    if f.open_only:
-        stmt = stmt.where(shifts.c.places_left > 0)
     if f.q:
         pattern = f"%{_escape_like(f.q)}%"
-        stmt = stmt.where(
+        conds.append(
             or_(
                 Activity.title.ilike(pattern, escape="\\"),
                 Activity.description.ilike(pattern, escape="\\"),
                 Activity.place.ilike(pattern, escape="\\"),
             )
         )
+    return conds
+
+
+def shift_query(
+    f: ActivityFilters, now: datetime | None = None, activity_id: int | None = None
+) -> Select:
+    """Shifts of published activities starting in the window, soonest first.
+
+    The same filters as :func:`activity_query`; "open" means scheduled with places left.
+    """
+    start, end = shift_window(f, now)
+    stmt = (
+        select(Shift)
+        .join(Shift.activity)
+        .where(Activity.status == ActivityStatus.PUBLISHED, Shift.starts_at >= start)
+        .where(*_activity_conditions(f))
+        .options(joinedload(Shift.activity).joinedload(Activity.zone))
+        .order_by(Shift.starts_at, Shift.id)
+    )
+    if end is not None:
+        stmt = stmt.where(Shift.starts_at < end)
+    if activity_id is not None:
+        stmt = stmt.where(Shift.activity_id == activity_id)
+    if f.open_only:
+        taken = (
+            select(func.count(Signup.id))
+            .where(Signup.shift_id == Shift.id, Signup.status.in_(PLACE_HOLDING_STATUSES))
+            .correlate(Shift)
+            .scalar_subquery()
+        )
+        stmt = stmt.where(Shift.status == ShiftStatus.SCHEDULED, Shift.capacity - taken > 0)
     return stmt
 
 
