@@ -497,7 +497,7 @@ def test_shift_states(db, make_shift, make_user, make_signup, shift_kw, taken, m
     if mine is not None:
         make_signup(shift, user=user, status=mine, queued_at=NOW)
     db.session.expire_all()
-    assert services.shift_states_for(user, [shift])[shift.id] == expected
+    assert services.shift_states_for(user, [shift])[0][shift.id] == expected
 
 
 @pytest.mark.parametrize(
@@ -516,7 +516,7 @@ def test_shift_states_follow_the_activity(db, make_activity, make_shift, make_us
     user = make_user()
     if mine is not None:
         make_signup(shift, user=user, status=mine)
-    assert services.shift_states_for(user, [shift])[shift.id] == expected
+    assert services.shift_states_for(user, [shift])[0][shift.id] == expected
 
 
 def test_my_schedule_groups(db, make_activity, make_shift, make_user, make_signup):

@@ -309,3 +309,65 @@ def test_inbox_shows_and_marks_read(db, client, login, make_user, app):
         )
     )
     assert other_unread == 1
+
+
+# --- the activity page and "my schedule" ask the services -----------------------------------
+
+
+def test_activity_page_statements_do_not_grow_with_waitlisted_shifts(
+    db, client, login, count_queries, make_activity, make_shift, make_signup, make_user
+):
+    me = make_user("候补人")
+    ahead = make_user("排前面")
+    pages = {}
+    for n in (3, 30):
+        activity = make_activity(title=f"活动{n}")
+        for i in range(n):
+            shift = make_shift(activity=activity, capacity=1, starts_in=timedelta(days=2, hours=i))
+            make_signup(shift)
+            make_signup(shift, user=ahead, status=SignupStatus.WAITLISTED, queued_at=NOW)
+            make_signup(shift, user=me, status=SignupStatus.WAITLISTED,
+                        queued_at=NOW + timedelta(seconds=1))
+        pages[n] = activity.id
+    login(me)
+    counts, bodies = {}, {}
+    for n, activity_id in pages.items():
+        client.get(f"/activities/{activity_id}")  # warm-up (session, flask-login)
+        with count_queries() as counted:
+            resp = client.get(f"/activities/{activity_id}")
+        assert resp.status_code == 200
+        counts[n], bodies[n] = len(counted), resp.get_data(as_text=True)
+    assert counts[3] == counts[30], counts
+    assert bodies[30].count("你在候补名单中，第 2 位") == 30
+
+
+@pytest.mark.parametrize(
+    ("status", "starts_in", "button"),
+    [
+        (SignupStatus.WAITLISTED, timedelta(days=2), "取消候补"),
+        (SignupStatus.WAITLISTED, timedelta(minutes=-10), None),  # started, not yet ended
+        (SignupStatus.CONFIRMED, timedelta(days=2), "取消报名"),
+        (SignupStatus.CONFIRMED, timedelta(hours=1), None),  # inside the deadline
+        (SignupStatus.PENDING, timedelta(minutes=-10), None),
+    ],
+)
+def test_cancel_button_follows_the_service_rule(
+    db, client, login, make_shift, make_signup, make_user, status, starts_in, button
+):
+    from portal.signups.services import can_cancel
+
+    me = make_user("报名人")
+    shift = make_shift(capacity=3, starts_in=starts_in, length=timedelta(hours=2))
+    signup = make_signup(shift, user=me, status=status,
+                         queued_at=NOW if status == SignupStatus.WAITLISTED else None)
+    assert can_cancel(signup) is (button is not None)
+    login(me)
+    activity_page = _page(client, f"/activities/{shift.activity_id}")
+    schedule = _page(client, "/me")
+    for html, link in ((activity_page, f"/shifts/{shift.id}/cancel"),
+                       (schedule, f"/signups/{signup.id}/cancel")):
+        assert (link in html) is (button is not None)
+        if button:
+            assert f">{button}</a>" in html
+        elif status == SignupStatus.WAITLISTED:
+            assert ">取消候补</a>" not in html and "不能再取消候补" in html

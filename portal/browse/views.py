@@ -48,13 +48,14 @@ def activity(activity_id: int):
         abort(404)
     show_past = request.args.get("past") == "1"
     shifts = services.shifts_for_activity(activity, include_past=show_past)
-    states = {}
-    from portal.signups.services import shift_states_for
+    from portal.signups.services import shift_states_for, waitlist_positions
 
-    states = shift_states_for(current_user, shifts)
+    states, mine = shift_states_for(current_user, shifts)
+    by_signup = waitlist_positions(mine.values())  # one statement for every shift
+    positions = {shift_id: by_signup[s.id] for shift_id, s in mine.items() if s.id in by_signup}
     return render_template(
         "browse/activity.html", activity=activity, shifts=shifts, states=states,
-        show_past=show_past,
+        mine=mine, positions=positions, show_past=show_past,
     )
 
 

@@ -115,11 +115,13 @@ def active_signups_by_shift(user, shift_ids: Sequence[int]) -> dict[int, Signup]
     return {s.shift_id: s for s in rows}
 
 
-def shift_states_for(user, shifts: Sequence[Shift]) -> dict[int, ShiftState]:
-    """Map each shift id to the state this visitor sees."""
+def shift_states_for(
+    user, shifts: Sequence[Shift]
+) -> tuple[dict[int, ShiftState], dict[int, Signup]]:
+    """Map each shift id to the state this visitor sees, and to their active sign-up."""
     mine = active_signups_by_shift(user, [s.id for s in shifts])
     now = now_utc()
-    return {s.id: shift_state(s, mine.get(s.id), now) for s in shifts}
+    return {s.id: shift_state(s, mine.get(s.id), now) for s in shifts}, mine
 
 
 def waitlist_position(signup: Signup) -> int | None:

@@ -12,7 +12,6 @@ from portal.models import ActivityStatus, Shift, Signup
 from portal.notifications import services as notifications
 from portal.signups import services
 from portal.signups.forms import CancelForm, SignupForm
-from portal.timeutil import now_utc
 from portal.urls import is_safe_next
 
 bp = Blueprint("signups", __name__)
@@ -26,16 +25,9 @@ _FLASH_CATEGORY = {
 
 
 @bp.app_template_global()
-def can_still_cancel(shift: Shift) -> bool:
-    """Tell templates whether a place on this shift can still be cancelled online."""
-    return now_utc() < services.cancel_deadline(shift)
-
-
-@bp.app_template_global()
-def my_waitlist_position(shift: Shift) -> int | None:
-    """Tell templates the visitor's place on this shift's waitlist (one query, only if queued)."""
-    mine = services.active_signups_by_shift(current_user, [shift.id]).get(shift.id)
-    return services.waitlist_position(mine) if mine is not None else None
+def can_cancel(signup: Signup) -> bool:
+    """Tell templates whether the person may still cancel this sign-up (the service's rule)."""
+    return services.can_cancel(signup)
 
 
 def _shift_page(shift: Shift) -> str:
