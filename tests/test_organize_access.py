@@ -1,6 +1,9 @@
-"""Every organizer route for every role: anonymous, resident, own organizer, other organizer, admin.
+"""Every organizer route for every role: anonymous, resident, zone leader, own organizer, other
+organizer, admin.
 
-Another unit's organizer gets 403 and the database stays exactly as it was.
+Another unit's organizer and the leader of the activity's zone (who is not an organizer) get
+403 and the database stays exactly as it was; for the owner and an admin each POST has its
+effect.
 """
 
 from __future__ import annotations
@@ -9,24 +12,27 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from portal.models import (
     Activity,
+    ActivityStatus,
     AuditEntry,
     Notification,
     Shift,
+    ShiftStatus,
     Signup,
     SignupStatus,
     User,
 )
 
-ROLES = ("anonymous", "resident", "owner", "other", "admin")
+ROLES = ("anonymous", "resident", "zone_leader", "owner", "other", "admin")
 
 
 @dataclass
 class World:
     activity: Activity
+    draft: Activity
     shift: Shift
     empty_shift: Shift
     pending: Signup
@@ -43,17 +49,22 @@ def world(db, make_zone, make_unit, make_user, make_activity, make_shift, make_s
     unit, other_unit = make_unit(), make_unit()
     users = {
         "resident": make_user("居民甲"),
+        "zone_leader": make_user("片区长", zones=[zone]),  # leads the activity's zone only
         "owner": make_user("组织者甲", units=[unit]),
         "other": make_user("组织者乙", units=[other_unit]),
         "admin": make_user("管理员", is_admin=True),
     }
     activity = make_activity(zone=zone, unit=unit)
+    draft = make_activity(title="草稿", zone=zone, unit=unit, status=ActivityStatus.DRAFT)
+    make_shift(activity=draft)
     shift = make_shift(activity=activity, capacity=2)
     empty_shift = make_shift(activity=activity, starts_in=timedelta(days=5))
     pending = make_signup(shift, status=SignupStatus.PENDING)
     confirmed = make_signup(shift, status=SignupStatus.CONFIRMED)
     waiting = make_signup(shift, status=SignupStatus.WAITLISTED, queued_at=shift.created_at)
-    return World(activity, shift, empty_shift, pending, waiting, confirmed, unit.id, zone.id, users)
+    return World(
+        activity, draft, shift, empty_shift, pending, waiting, confirmed, unit.id, zone.id, users
+    )
 
 
 def _activity_data(w: World) -> dict:
@@ -73,7 +84,7 @@ ROUTES = [
     ("edit_activity", "GET", lambda w: f"/organize/activities/{w.activity.id}/edit", None, 403),
     ("edit_activity_post", "POST", lambda w: f"/organize/activities/{w.activity.id}/edit",
      _activity_data, 403),
-    ("publish", "POST", lambda w: f"/organize/activities/{w.activity.id}/publish", {}, 403),
+    ("publish", "POST", lambda w: f"/organize/activities/{w.draft.id}/publish", {}, 403),
     ("cancel_activity", "GET", lambda w: f"/organize/activities/{w.activity.id}/cancel", None,
      403),
     ("cancel_activity_post", "POST", lambda w: f"/organize/activities/{w.activity.id}/cancel",
@@ -124,6 +135,48 @@ ROUTES = [
 ]
 
 
+def _status(db, model, id_):
+    return db.session.get(model, id_).status
+
+
+def _count(db, model, *where) -> int:
+    return db.session.scalar(select(func.count(model.id)).where(*where))
+
+
+# What each POST must have done for the owner and for an admin (checked after the request).
+EFFECTS = {
+    "new_activity_post": lambda db, w: _count(db, Activity, Activity.title == "新活动") == 1,
+    "edit_activity_post": lambda db, w: db.session.get(Activity, w.activity.id).title == "新活动",
+    "publish": lambda db, w: _status(db, Activity, w.draft.id) == ActivityStatus.PUBLISHED,
+    "cancel_activity_post": lambda db, w: (
+        _status(db, Activity, w.activity.id) == ActivityStatus.CANCELLED
+    ),
+    "duplicate": lambda db, w: _count(db, Activity) == 3,
+    "new_shift_post": lambda db, w: _count(db, Shift, Shift.activity_id == w.activity.id) == 3,
+    "bulk_post": lambda db, w: _count(db, Shift, Shift.activity_id == w.activity.id) == 4,
+    "edit_shift_post": lambda db, w: db.session.get(Shift, w.shift.id).capacity == 9,
+    "cancel_shift_post": lambda db, w: _status(db, Shift, w.shift.id) == ShiftStatus.CANCELLED,
+    "delete_shift": lambda db, w: db.session.get(Shift, inspect(w.empty_shift).identity) is None,
+    "approve": lambda db, w: _status(db, Signup, w.pending.id) == SignupStatus.CONFIRMED,
+    "reject": lambda db, w: _status(db, Signup, w.pending.id) == SignupStatus.REJECTED,
+    "promote": lambda db, w: _status(db, Signup, w.waiting.id) == SignupStatus.CONFIRMED,
+    "remove": lambda db, w: _status(db, Signup, w.confirmed.id) == SignupStatus.CANCELLED,
+    "walk_in": lambda db, w: _count(
+        db, Signup, Signup.shift_id == w.shift.id, Signup.status == SignupStatus.CONFIRMED
+    ) == 2,
+    "message_shift_post": lambda db, w: (
+        _count(db, Notification, Notification.kind == "notice") == 3
+    ),
+    "message_activity_post": lambda db, w: (
+        _count(db, Notification, Notification.kind == "notice") == 3
+    ),
+}
+
+
+def test_every_post_route_has_an_effect_check():
+    assert {r[0] for r in ROUTES if r[1] == "POST"} == set(EFFECTS)
+
+
 def _snapshot(db) -> tuple:
     """Everything an organizer action could change, as plain values."""
     db.session.expire_all()
@@ -168,7 +221,7 @@ def test_every_route_for_every_role(
         assert response.status_code == 302
         assert "/login" in response.headers["Location"]
         assert _snapshot(db) == before
-    elif role == "resident":
+    elif role in ("resident", "zone_leader"):
         assert response.status_code == 403
         assert _snapshot(db) == before
     elif role == "other":
@@ -180,11 +233,15 @@ def test_every_route_for_every_role(
         if method == "POST" and name not in ("new_activity_post",):
             assert response.status_code == 302
             assert "/login" not in response.headers["Location"]
+        if method == "POST":
+            db.session.expire_all()
+            assert EFFECTS[name](db, world), f"{name} had no effect for {role}"
 
 
 @pytest.mark.parametrize(
     ("role", "status"),
-    [("anonymous", 302), ("resident", 403), ("owner", 403), ("other", 403), ("admin", 200)],
+    [("anonymous", 302), ("resident", 403), ("zone_leader", 403), ("owner", 403),
+     ("other", 403), ("admin", 200)],
 )
 def test_audit_log_is_for_admins_only(client, login, world, role, status):
     if role != "anonymous":
