@@ -512,3 +512,32 @@ def test_delete_page_lists_what_will_be_cancelled(db, client, login, make_user, 
     make_signup(past, me)
     html = client.get("/account/delete").get_data(as_text=True)
     assert "裕丰园市场劝导" in html and "过去的活动" not in html
+
+
+def test_delete_account_with_an_outdated_password_hash(db, client, login, make_user, make_shift,
+                                                       make_signup):
+    """Checking the password may upgrade its hash (a write) before the sign-up rules lock."""
+    from argon2 import PasswordHasher
+
+    me = make_user()
+    me.password_hash = PasswordHasher(time_cost=1, memory_cost=8192).hash(TEST_PASSWORD)
+    db.session.commit()
+    login(me)
+    signup = make_signup(make_shift(), me)
+    resp = client.post("/account/delete", data={"password": TEST_PASSWORD})
+    assert resp.status_code == 302
+    db.session.refresh(me)
+    db.session.refresh(signup)
+    assert me.deleted_at is not None and me.password_hash is None
+    assert signup.status == SignupStatus.CANCELLED
+
+
+def test_delete_account_service_directly(db, make_user, make_shift, make_signup, app):
+    me = make_user()
+    signup = make_signup(make_shift(), me)
+    with app.test_request_context():
+        result = services.delete_account(me)
+        db.session.commit()
+    assert (result.cancelled, result.tokens_revoked, result.records_kept) == (1, 0, 0)
+    db.session.refresh(signup)
+    assert signup.status == SignupStatus.CANCELLED

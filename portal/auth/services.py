@@ -495,6 +495,15 @@ def export_account(user: User, fmt: str) -> tuple[bytes, str]:
 DELETED_NAME = "已注销用户"  # stored data, not UI text: what rosters and records show afterwards
 
 
+def _lock_person(user: User) -> None:
+    """Start the write transaction (no-op if held) and lock the person's row."""
+    from portal.database import begin_write, lock_rows
+
+    session = db.session()
+    begin_write(session)
+    lock_rows(session, User, user.id)
+
+
 def future_signups(user: User, now=None) -> list:
     """The person's active sign-ups on shifts that have not started: what deletion cancels."""
     from sqlalchemy.orm import joinedload
@@ -547,10 +556,11 @@ def delete_account(user: User) -> Deletion:
         raise AccountError(
             _("管理员账号不能在这里注销。请先请另一位管理员取消你的管理员身份。")
         )
+    # Hold the write lock and the person's row from the start, so no sign-up of theirs can
+    # slip in between; the sign-up rules called below join this transaction.
+    _lock_person(user)
     now = utcnow()
     future = future_signups(user, now)
-    # The sign-up rules start their own write transaction (SQLite's write lock), so they run
-    # before anything else here changes; the rest joins that transaction.
     reason = _("报名人已注销账号")
     for signup in future:
         try:
@@ -605,6 +615,7 @@ def close_account(user: User, password: str) -> Deletion:
     """
     from flask_babel import gettext as _
 
+    _lock_person(user)  # before check_password, which may write an upgraded hash
     if not check_password(user, password or ""):
         raise AccountError(_("密码不正确，账号没有注销。"))
     return delete_account(user)
