@@ -541,3 +541,18 @@ def test_delete_account_service_directly(db, make_user, make_shift, make_signup,
     assert (result.cancelled, result.tokens_revoked, result.records_kept) == (1, 0, 0)
     db.session.refresh(signup)
     assert signup.status == SignupStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    "path", ["/account/profile", "/account/profile/edit", "/account/consent", "/account/export",
+             "/account/delete"],
+)
+def test_pages_in_english_have_no_chinese_left(db, client, login, make_user, path):
+    import re
+
+    login(make_user(name="Chen"))
+    client.set_cookie("lang", "en")
+    html = client.get(path).get_data(as_text=True)
+    # the logo mark and the language switch stay Chinese by design
+    html = html.replace('aria-hidden="true">文明<', "").replace(">中文<", "")
+    assert not re.findall(r"[\u4e00-\u9fff]+", html)
