@@ -21,7 +21,7 @@ class DefaultConfig:
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh_Hans_CN", "en")
     PAGE_SIZE = 20
-    PRIVACY_NOTICE_VERSION = "2026-11"
+    PRIVACY_NOTICE_VERSION = "2026-11-28"  # raise when the notice changes: all re-consent
     CANCELLATION_DEADLINE_HOURS = 2
     STAR_THRESHOLDS = (100, 300, 600, 1000, 1500)
     SESSION_COOKIE_HTTPONLY = True

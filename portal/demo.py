@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from portal.auth.services import hash_password
@@ -230,7 +231,7 @@ def _user(phone: str, name: str, password: str | None, **extra) -> tuple[User, b
         {
             "real_name": name,
             "password_hash": hash_password(password) if password else None,
-            "consent_version": "2026-11",
+            "consent_version": current_app.config["PRIVACY_NOTICE_VERSION"],
             "consent_at": utcnow(),
             **extra,
         },

@@ -93,6 +93,8 @@ def base_config(database_url: str, **extra) -> dict:
         "RATELIMIT_ENABLED": False,
         "PORTAL_HOST": "portal.test",
         "SERVER_NAME": None,
+        # The test world's people agreed to this notice version (builders set it).
+        "PRIVACY_NOTICE_VERSION": "2026-11",
         **extra,
     }
 

@@ -50,6 +50,7 @@ def race_app():
             "WTF_CSRF_ENABLED": True,
             "RATELIMIT_ENABLED": False,  # 40 logins from 127.0.0.1 within seconds
             "PORTAL_HOST": "race.test",
+            "PRIVACY_NOTICE_VERSION": "2026-11",  # the version the racers agreed to
         }
     )
 
