@@ -106,3 +106,12 @@ def test_test_client_follows_redirects_in_fresh_contexts(client):
     response = client.post("/lang/en", data={"next": "/zones"}, follow_redirects=True)
     assert response.status_code == 200
     assert response.request.path == "/zones"
+
+
+def test_form_fields_tie_help_and_errors_without_bogus_attributes(client):
+    html = client.get("/account/register").get_data(as_text=True)
+    assert '"None"' not in html
+    assert 'aria-describedby="real_name-help"' in html
+    html = client.post("/account/register", data={"phone": "123"}).get_data(as_text=True)
+    assert 'aria-invalid="true"' in html
+    assert 'aria-describedby="phone-help phone-error"' in html
