@@ -12,6 +12,7 @@ from portal.auth.services import (
     MAX_EMAIL_LENGTH,
     MAX_NAME_LENGTH,
     find_by_phone,
+    is_unclaimed,
     is_valid_email,
     is_valid_phone,
     normalise_phone,
@@ -67,7 +68,8 @@ class RegisterForm(FlaskForm):
     submit = SubmitField(_l("注册"))
 
     def validate_phone(self, field):
-        if is_valid_phone(field.data or "") and find_by_phone(field.data) is not None:
+        existing = find_by_phone(field.data) if is_valid_phone(field.data or "") else None
+        if existing is not None and not is_unclaimed(existing):
             raise ValidationError(_l("这个手机号已经注册过，请直接登录。"))
 
     def validate_password(self, field):

@@ -104,8 +104,18 @@ def register(data: Registration) -> User:
     if problem:
         raise AccountError(problem)
     existing = find_by_phone(phone)
-    if existing is not None:
+    if existing is not None and not is_unclaimed(existing):
         raise AccountError(_("这个手机号已经注册过，请直接登录。"))
+    if existing is not None:
+        # An organizer wrote this person down on site (name and phone, no password): their
+        # own registration takes the record over, with its service history, and consents now.
+        existing.real_name = data.real_name.strip()
+        existing.password_hash = hash_password(data.password)
+        existing.consent_version = current_app.config["PRIVACY_NOTICE_VERSION"]
+        existing.consent_at = utcnow()
+        existing.session_version += 1
+        db.session.flush()
+        return existing
     user = User(
         real_name=data.real_name.strip(),
         phone=phone,
@@ -116,6 +126,11 @@ def register(data: Registration) -> User:
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def is_unclaimed(user: User) -> bool:
+    """A record an organizer created for a walk-in: no password yet, not deleted."""
+    return user.password_hash is None and user.deleted_at is None and user.phone is not None
 
 
 def authenticate(phone: str, password: str) -> User | None:
