@@ -344,3 +344,26 @@ def count_queries(db):
             event.remove(db.engine, "before_cursor_execute", before)
 
     return counting
+
+
+@pytest.fixture(autouse=True)
+def _fresh_feed_caches():
+    """Built feed bodies are cached per process; no test may see another test's."""
+    from portal.feeds import services as feed_services
+
+    feed_services.clear_caches()
+    yield
+    feed_services.clear_caches()
+
+
+@pytest.fixture
+def token_for(db):
+    """Issue a personal calendar token for a person and return the plain secret."""
+    from portal.feeds import services as feed_services
+
+    def make(user, alarm=None) -> str:
+        plain = feed_services.issue_token(user, alarm_minutes=alarm)
+        db.session.commit()
+        return plain
+
+    return make

@@ -14,23 +14,6 @@ from portal.feeds.views import platform_of
 from portal.models import ActivityStatus, AuditEntry, CalendarToken
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    services.clear_caches()
-    yield
-    services.clear_caches()
-
-
-@pytest.fixture
-def token_for(db):
-    def make(user, alarm=None) -> str:
-        plain = services.issue_token(user, alarm_minutes=alarm)
-        db.session.commit()
-        return plain
-
-    return make
-
-
 @pytest.fixture
 def setup(make_unit, make_activity, make_shift, make_user, make_signup, token_for):
     unit = make_unit("区文明办")

@@ -28,26 +28,9 @@ AWKWARD = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    services.clear_caches()
-    yield
-    services.clear_caches()
-
-
-@pytest.fixture
-def issue_token(db):
-    def make(user, alarm=None) -> str:
-        plain = services.issue_token(user, alarm_minutes=alarm)
-        db.session.commit()
-        return plain
-
-    return make
-
-
 @pytest.fixture
 def world(db, make_zone, make_unit, make_programme, make_activity, make_shift, make_user,
-          make_signup, issue_token):
+          make_signup, token_for):
     """One of every feed, each with at least one event."""
     zone = make_zone("滨江")
     unit = make_unit("区文明办")
@@ -60,7 +43,7 @@ def world(db, make_zone, make_unit, make_programme, make_activity, make_shift, m
     return {
         "zone": zone, "unit": unit, "programme": prog, "activity": activity, "shift": shift,
         "resident": resident, "organizer": organizer,
-        "resident_token": issue_token(resident), "organizer_token": issue_token(organizer),
+        "resident_token": token_for(resident), "organizer_token": token_for(organizer),
     }
 
 
@@ -609,10 +592,10 @@ def test_point_14_largest_realistic_feed_under_1mb_and_budget(app, db, make_acti
 
 @pytest.mark.parametrize("feed", ["all", "zone", "programme", "personal", "unit"])
 def test_point_15_empty_feed_is_valid(client, db, make_zone, make_unit, make_programme,
-                                      make_user, issue_token, feed):
+                                      make_user, token_for, feed):
     zone, unit, prog = make_zone(), make_unit(), make_programme()
     user = make_user(units=[unit])
-    token = issue_token(user)
+    token = token_for(user)
     url = {
         "all": "/calendar/all.ics",
         "zone": f"/calendar/zones/{zone.id}.ics",
