@@ -74,10 +74,14 @@ def test_database_url_uses_psycopg3(given, expected):
     assert normalise_database_url(given) == expected
 
 
-def test_sqlite_pragmas_are_on(app, backend, db):
-    if backend != "sqlite":
-        pytest.skip("SQLite pragmas only")
-    with db.engine.connect() as conn:
+def test_sqlite_pragmas_are_on(tmp_path):
+    from portal.extensions import db
+    from tests.conftest import base_config
+
+    app = create_app(base_config(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}"))
+    with app.app_context(), db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    with app.app_context():
+        db.engine.dispose()
