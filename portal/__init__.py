@@ -131,7 +131,6 @@ def _register_template_helpers(app: Flask) -> None:
             "large_text": request.cookies.get("large") == "1",
             "is_wechat": "MicroMessenger" in (request.user_agent.string or ""),
             "unread_notifications": _unread(),
-            "url_map_endpoints": app.view_functions,
         }
 
     def _unread() -> int:
