@@ -44,6 +44,12 @@ class EventOptions:
     signup_changed_at: datetime | None = None
     counts: tuple[int, int, int] | None = None  # unit feeds: (taken, capacity, waitlist)
     alarm_minutes: int | None = None  # personal feeds: VALARM N minutes before
+    # Personal feeds: the organizer removed or rejected the person; the reason, or "".
+    withdrawn_reason: str | None = None
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_reason is not None
 
 
 def _utc(value: datetime) -> datetime:
@@ -58,10 +64,12 @@ def is_cancelled(shift: Shift) -> bool:
     return shift.is_cancelled or shift.activity.status == ActivityStatus.CANCELLED
 
 
-def sequence_of(shift: Shift) -> int:
-    """SEQUENCE: the stored counter, and at least 1 once the shift is cancelled."""
+def sequence_of(shift: Shift, withdrawn: bool = False) -> int:
+    """SEQUENCE: the stored counter, at least 1 once cancelled, one more once withdrawn."""
     seq = shift.sequence or 0
-    return max(seq, 1) if is_cancelled(shift) else seq
+    if is_cancelled(shift):
+        return max(seq, 1)
+    return seq + 1 if withdrawn else seq
 
 
 def changed_at(shift: Shift, extra: datetime | None = None) -> datetime:
@@ -81,12 +89,14 @@ def uid_of(shift: Shift, host: str) -> str:
     return f"shift-{shift.id}@{host}"
 
 
-def summary_of(shift: Shift, signup_status: SignupStatus | None = None) -> str:
+def summary_of(
+    shift: Shift, signup_status: SignupStatus | None = None, withdrawn: bool = False
+) -> str:
     """Title with the prefix that tells cancelled, pending and waitlisted apart."""
     title = shift.activity.title
     if shift.post_name:
         title = f"{title}（{shift.post_name}）"
-    if is_cancelled(shift):
+    if is_cancelled(shift) or withdrawn:
         return PREFIX_CANCELLED + title
     if signup_status == SignupStatus.PENDING:
         return PREFIX_PENDING + title
@@ -95,8 +105,10 @@ def summary_of(shift: Shift, signup_status: SignupStatus | None = None) -> str:
     return title
 
 
-def status_of(shift: Shift, signup_status: SignupStatus | None = None) -> str:
-    if is_cancelled(shift):
+def status_of(
+    shift: Shift, signup_status: SignupStatus | None = None, withdrawn: bool = False
+) -> str:
+    if is_cancelled(shift) or withdrawn:
         return "CANCELLED"
     if signup_status in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
         return "TENTATIVE"
@@ -110,6 +122,9 @@ def description_of(shift: Shift, opts: EventOptions) -> str:
     if is_cancelled(shift):
         reason = shift.cancel_reason if shift.is_cancelled else activity.cancel_reason
         lines.append("此班次已取消。" + (f"原因：{reason}" if reason else ""))
+    elif opts.withdrawn:
+        reason = opts.withdrawn_reason
+        lines.append("你已不在这个班次的名单上。" + (f"原因：{reason}" if reason else ""))
     if opts.signup_status == SignupStatus.PENDING:
         lines.append("你的报名正在等待组织方审核。")
     elif opts.signup_status == SignupStatus.WAITLISTED:
@@ -196,18 +211,18 @@ def shift_event(shift: Shift, opts: EventOptions) -> Event:
     event = _FeedEvent()
     event["UID"] = vText(uid_of(shift, opts.host))
     event["DTSTAMP"] = event["LAST-MODIFIED"] = _stamp(stamp)
-    event["SEQUENCE"] = vInt(sequence_of(shift))
+    event["SEQUENCE"] = vInt(sequence_of(shift, opts.withdrawn))
     event["DTSTART"] = vDatetime(_utc(shift.starts_at))
     event["DTEND"] = vDatetime(_utc(shift.ends_at))
-    event["SUMMARY"] = vText(summary_of(shift, opts.signup_status))
+    event["SUMMARY"] = vText(summary_of(shift, opts.signup_status, opts.withdrawn))
     event["LOCATION"] = _text(activity.place)
     event["DESCRIPTION"] = vText(description_of(shift, opts))
-    event["STATUS"] = vText(status_of(shift, opts.signup_status))
+    event["STATUS"] = vText(status_of(shift, opts.signup_status, opts.withdrawn))
     event["URL"] = vText(event_url(shift, opts.base_url))
     if activity.latitude is not None and activity.longitude is not None:
         event["GEO"] = vGeo((activity.latitude, activity.longitude))
     event["ORGANIZER"] = _organizer(opts.host, activity.unit.name)
-    if opts.alarm_minutes and not is_cancelled(shift):
+    if opts.alarm_minutes and not is_cancelled(shift) and not opts.withdrawn:
         alarm = Alarm()
         alarm["ACTION"] = vText("DISPLAY")
         alarm["DESCRIPTION"] = vText(summary_of(shift, opts.signup_status))

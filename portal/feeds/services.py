@@ -48,7 +48,7 @@ from portal.models import (
 )
 from portal.timeutil import local_day_bounds, local_today, now_utc
 
-FORMAT_VERSION = "3"  # bump when the rendering changes so every ETag changes too
+FORMAT_VERSION = "4"  # bump when the rendering changes so every ETag changes too
 DAYS_BACK = 60
 DAYS_AHEAD = 365
 ALARM_CHOICES = (0, 10, 15, 30, 60, 120, 1440)
@@ -201,7 +201,7 @@ def _public_cond(scope: FeedScope) -> ColumnElement[bool]:
 def _personal_signup_cond(user_id) -> ColumnElement[bool]:
     return and_(
         Signup.user_id == user_id,
-        Signup.status.in_((*ACTIVE_STATUSES, SignupStatus.CANCELLED)),
+        Signup.status.in_((*ACTIVE_STATUSES, SignupStatus.CANCELLED, SignupStatus.REJECTED)),
         Activity.status != ActivityStatus.DRAFT,
     )
 
@@ -413,6 +413,15 @@ def _cancelled_by_event(signup: Signup) -> bool:
     return signup.cancelled_at >= off_at - timedelta(minutes=1)
 
 
+def _withdrawn_by_organizer(signup: Signup) -> bool:
+    """Removed or rejected by someone else: the person should see it cancelled, not vanish."""
+    return (
+        signup.status in (SignupStatus.CANCELLED, SignupStatus.REJECTED)
+        and signup.decided_by_id is not None
+        and signup.decided_by_id != signup.user_id
+    )
+
+
 def _personal_items(scope, w, host, base_url):
     stmt = (
         select(Signup)
@@ -431,7 +440,9 @@ def _personal_items(scope, w, host, base_url):
     )
     chosen: dict[int, Signup] = {}
     for signup in db.session.scalars(stmt).unique():
-        keep = signup.is_active or _cancelled_by_event(signup)
+        keep = (
+            signup.is_active or _cancelled_by_event(signup) or _withdrawn_by_organizer(signup)
+        )
         if not keep:
             continue
         current = chosen.get(signup.shift_id)
@@ -450,6 +461,9 @@ def _personal_items(scope, w, host, base_url):
                     signup_status=status,
                     signup_changed_at=signup.updated_at,
                     alarm_minutes=scope.alarm_minutes,
+                    withdrawn_reason=(
+                        signup.reason or "" if _withdrawn_by_organizer(signup) else None
+                    ),
                 ),
             )
         )
