@@ -46,12 +46,24 @@ def is_sqlite(session) -> bool:
 
 
 _WRITE_TX = "portal_write_tx"  # session.info key: the transaction begun by begin_write
-_WROTE_TX = "portal_wrote_tx"  # session.info key: the transaction that has flushed writes
+_WROTE = "portal_wrote"  # session.info key: this transaction has sent writes
 
 
 @event.listens_for(Session, "after_flush")
 def _remember_write(session, _flush_context) -> None:
-    session.info[_WROTE_TX] = session.get_transaction()
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _remember_bulk_write(state) -> None:
+    if state.is_update or state.is_delete or state.is_insert:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_writes(session) -> None:
+    session.info.pop(_WROTE, None)
 
 
 def begin_write(session) -> None:
@@ -66,9 +78,7 @@ def begin_write(session) -> None:
     tx = session.get_transaction()
     if tx is not None and session.info.get(_WRITE_TX) is tx:
         return
-    if session.new or session.dirty or session.deleted or (
-        tx is not None and session.info.get(_WROTE_TX) is tx
-    ):
+    if session.new or session.dirty or session.deleted or session.info.get(_WROTE):
         raise RuntimeError("begin_write() must come before the request's first write")
     if session.in_transaction():
         session.commit()  # only reads so far; ends the snapshot so the lock is fresh
@@ -81,6 +91,21 @@ def begin_write(session) -> None:
     else:
         session.connection()
     session.info[_WRITE_TX] = session.get_transaction()
+
+
+def try_lock_row(session, model, row_id: int) -> bool:
+    """Lock one row if nobody else holds it; tell whether we got it (never waits).
+
+    For taking locks out of the usual order (a shift's lock is held and a person's is
+    wanted): waiting there could deadlock, so a busy row is skipped instead. On SQLite the
+    database-wide write lock is already held, so this is always true.
+    """
+    if is_sqlite(session):
+        return True
+    got = session.execute(
+        select(model.id).where(model.id == row_id).with_for_update(skip_locked=True)
+    ).first()
+    return got is not None
 
 
 def lock_rows(session, model, *ids) -> None:

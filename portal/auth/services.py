@@ -107,15 +107,15 @@ def register(data: Registration) -> User:
     if existing is not None and not is_unclaimed(existing):
         raise AccountError(_("这个手机号已经注册过，请直接登录。"))
     if existing is not None:
-        # An organizer wrote this person down on site (name and phone, no password): their
-        # own registration takes the record over, with its service history, and consents now.
-        existing.real_name = data.real_name.strip()
-        existing.password_hash = hash_password(data.password)
-        existing.consent_version = current_app.config["PRIVACY_NOTICE_VERSION"]
-        existing.consent_at = utcnow()
-        existing.session_version += 1
+        # An organizer wrote this person down on site (name and phone, no password). The
+        # portal cannot prove that whoever registers now owns that phone (no SMS check), so
+        # the on-site record is not handed over: it keeps its service history without the
+        # phone, and the registration gets a fresh account.
+        existing.phone = None
         db.session.flush()
-        return existing
+        from portal.audit.services import record
+
+        record("user.walk_in_detached", existing, "现场登记档案与手机号解除关联（该号码自行注册）")
     user = User(
         real_name=data.real_name.strip(),
         phone=phone,

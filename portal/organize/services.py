@@ -662,7 +662,8 @@ def find_or_create_walk_in(phone: str, name: str) -> tuple[User, bool]:
     user = User(phone=phone, real_name=name[:40], password_hash=None)
     db.session.add(user)
     db.session.flush()
-    audit.record("user.create_walk_in", user, _("现场登记"), after={"phone": phone})
+    # The user id is enough to trace it; the phone stays out of the log (PIPL: minimum).
+    audit.record("user.create_walk_in", user, _("现场登记"))
     return user, True
 
 
@@ -775,6 +776,7 @@ def recipients(shifts: Sequence[Shift]) -> list[User]:
             .where(
                 Signup.shift_id.in_([s.id for s in shifts]),
                 Signup.status.in_(ACTIVE_STATUSES),
+                User.deleted_at.is_(None),
             )
             .distinct()
             .order_by(User.id)

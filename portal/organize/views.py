@@ -593,7 +593,7 @@ def audit_log():
     if not permissions.is_admin(current_user):
         abort(403)
     try:
-        page = max(int(request.args.get("page", "1")), 1)
+        page = min(max(int(request.args.get("page", "1")), 1), 10_000)
     except ValueError:
         page = 1
     action = (request.args.get("action") or "").strip()[:64]

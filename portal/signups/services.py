@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal.audit.services import record
-from portal.database import begin_write, lock_rows
+from portal.database import begin_write, lock_rows, try_lock_row
 from portal.extensions import db
 from portal.models import (
     ACTIVE_STATUSES,
@@ -452,6 +452,11 @@ def _fill(shift: Shift) -> list[Signup]:
     for signup in waiting:
         if free <= 0:
             break
+        # The person's lock guards the overlap check against their own sign-up elsewhere at
+        # this moment. We already hold the shift, so we don't wait for them (that order could
+        # deadlock with sign_up); someone busy right now stays queued for the next place.
+        if not try_lock_row(db.session(), User, signup.user_id):
+            continue
         if _clash(signup.user_id, shift) is not None:
             continue  # they hold an overlapping place now; keep them queued
         signup.status = SignupStatus.PENDING if shift.requires_approval else SignupStatus.CONFIRMED
@@ -674,7 +679,12 @@ def _active_user_ids(shift_ids: Sequence[int]) -> list[int]:
     return list(
         db.session.scalars(
             select(Signup.user_id)
-            .where(Signup.shift_id.in_(shift_ids), Signup.status.in_(ACTIVE_STATUSES))
+            .join(User, User.id == Signup.user_id)
+            .where(
+                Signup.shift_id.in_(shift_ids),
+                Signup.status.in_(ACTIVE_STATUSES),
+                User.deleted_at.is_(None),
+            )
             .distinct()
         )
     )
