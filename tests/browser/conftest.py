@@ -15,6 +15,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from portal import create_app
+from portal.demo import DEMO_ACCOUNTS
 from portal.extensions import db
 from tests.conftest import base_config
 
@@ -116,3 +117,16 @@ def screenshot(page, name: str) -> Path:
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+DEMO_LOGINS = {role: (phone, password) for role, phone, password in DEMO_ACCOUNTS}
+
+
+def log_in(page, base: str, role: str) -> None:
+    """Log in through the real form as one of the demo district's accounts."""
+    phone, password = DEMO_LOGINS[role]
+    page.goto(base + "/account/login")
+    page.fill("#phone", phone)
+    page.fill("#password", password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(lambda url: "/account/login" not in url)

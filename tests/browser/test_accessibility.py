@@ -23,24 +23,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.demo import DEMO_ACCOUNTS
-from tests.browser.conftest import OUTPUT, PHONE, screenshot
+from tests.browser.conftest import DEMO_LOGINS, OUTPUT, PHONE, log_in, screenshot
 
 axe_sync = pytest.importorskip("axe_playwright_python.sync_playwright")
 expect = pytest.importorskip("playwright.sync_api").expect
 
-ACCOUNTS = {role: (phone, password) for role, phone, password in DEMO_ACCOUNTS}
+ACCOUNTS = DEMO_LOGINS
 FAILING_IMPACTS = {"serious", "critical"}
 TAP_MIN = 60
 
-
-def _login(page, base: str, role: str) -> None:
-    phone, password = ACCOUNTS[role]
-    page.goto(base + "/account/login")
-    page.fill("#phone", phone)
-    page.fill("#password", password)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(lambda url: "/account/login" not in url)
 
 
 def _submit(page, name: str) -> None:
@@ -49,7 +40,7 @@ def _submit(page, name: str) -> None:
 
 
 def _first_org_activity(page, base: str) -> None:
-    _login(page, base, "organizer")
+    log_in(page, base, "organizer")
     page.goto(base + "/organize/")
     with page.expect_navigation():
         page.locator(".card-title a").first.click()
@@ -72,7 +63,7 @@ def activity_anonymous(page, base):
 
 
 def activity_signed_up(page, base):
-    _login(page, base, "resident")
+    log_in(page, base, "resident")
     page.goto(base + "/activities/1")
     with page.expect_navigation():
         page.locator("form[action$='/signup'] button").first.click()
@@ -112,7 +103,7 @@ def inbox(page, base):
 
 
 def subscribe_link(page, base):
-    _login(page, base, "resident")
+    log_in(page, base, "resident")
     page.goto(base + "/calendar/subscribe")
     _submit(page, re.compile("生成我的订阅链接"))
     expect(page.locator("#feed-url")).to_be_visible()
@@ -123,17 +114,17 @@ def public_subscribe(page, base):
 
 
 def profile(page, base):
-    _login(page, base, "resident")
+    log_in(page, base, "resident")
     page.goto(base + "/account/profile")
 
 
 def edit_profile(page, base):
-    _login(page, base, "resident")
+    log_in(page, base, "resident")
     page.goto(base + "/account/profile/edit")
 
 
 def organizer_index(page, base):
-    _login(page, base, "organizer")
+    log_in(page, base, "organizer")
     page.goto(base + "/organize/")
 
 
@@ -142,7 +133,7 @@ def organizer_activity(page, base):
 
 
 def activity_form_errors(page, base):
-    _login(page, base, "organizer")
+    log_in(page, base, "organizer")
     page.goto(base + "/organize/activities/new")
     _submit(page, "保存")
     expect(page.locator("#title-error")).to_be_visible()

@@ -10,21 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
-from portal.demo import DEMO_ACCOUNTS
-from tests.browser.conftest import PHONE, screenshot
+from tests.browser.conftest import DEMO_LOGINS, PHONE, log_in, screenshot
 
 expect = pytest.importorskip("playwright.sync_api").expect
-ACCOUNTS = {role: (phone, password) for role, phone, password in DEMO_ACCOUNTS}
+ACCOUNTS = DEMO_LOGINS
 TITLE = "县一小校门口护学岗<b>测试</b>"
 
-
-def _login(page, base, role):
-    phone, password = ACCOUNTS[role]
-    page.goto(base + "/account/login")
-    page.fill("#phone", phone)
-    page.fill("#password", password)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(lambda url: "/account/login" not in url)
 
 
 def _no_sideways_scroll(page, width=PHONE["width"]):
@@ -34,7 +25,7 @@ def _no_sideways_scroll(page, width=PHONE["width"]):
 def test_organizer_bulk_shifts_roster_and_xlsx(live_server, browser, phone_page):
     base = live_server.url
     org = phone_page
-    _login(org, base, "organizer")
+    log_in(org, base, "organizer")
     org.get_by_role("link", name="组织").first.click()
     org.wait_for_url("**/organize/")
     screenshot(org, "org-01-my-activities")
@@ -89,7 +80,7 @@ def test_organizer_bulk_shifts_roster_and_xlsx(live_server, browser, phone_page)
     context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     resident = context.new_page()
     resident.set_default_timeout(15_000)
-    _login(resident, base, "resident")
+    log_in(resident, base, "resident")
     resident.goto(f"{base}/activities/{activity_id}")
     assert "<b>" in resident.locator("h1").inner_text()  # escaped, shown as text
     resident.locator(".shift").first.get_by_role("button", name="报名").click()

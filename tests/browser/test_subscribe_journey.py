@@ -9,7 +9,7 @@ import urllib.request
 
 import icalendar
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import log_in, screenshot
 
 WECHAT_UA = (
     "Mozilla/5.0 (Linux; Android 13; 22081212C) AppleWebKit/537.36 Chrome/116 Mobile "
@@ -17,17 +17,9 @@ WECHAT_UA = (
 )
 
 
-def _login(page, base: str) -> None:
-    page.goto(base + "/account/login")
-    page.fill("input[name=phone]", "13800000002")
-    page.fill("input[name=password]", "Demo-resident-2026")
-    page.click("#submit")
-    page.wait_for_load_state()
-
-
 def test_subscribe_on_a_phone(live_server, phone_page):
     page, base = phone_page, live_server.url
-    _login(page, base)
+    log_in(page, base, "resident")
     page.goto(base + "/activities/1")
     page.locator("form[action$='/signup'] button").first.click()
     page.wait_for_load_state()
@@ -56,7 +48,7 @@ def test_subscribe_inside_wechat(live_server, browser):
                                   locale="zh-CN", is_mobile=True, has_touch=True)
     page = context.new_page()
     try:
-        _login(page, live_server.url)
+        log_in(page, live_server.url, "resident")
         page.goto(live_server.url + "/calendar/subscribe")
         page.get_by_role("button", name=re.compile("生成我的订阅链接")).click()
         page.wait_for_load_state()
