@@ -11,7 +11,7 @@ from functools import wraps
 from flask import abort
 from flask_login import current_user
 
-from portal.models import Activity, Shift, Unit, User, Zone
+from portal.models import Activity, Shift, Signup, Unit, User, Zone
 
 
 def _user(user) -> User | None:
@@ -93,3 +93,36 @@ def require(check):
         return wrapped
 
     return decorator
+
+
+# --- loaders: fetch by id, 404 when missing, 403 unless the check holds ----------------------
+
+
+def get_activity_or_403(activity_id: int) -> Activity:
+    """Load an activity the current user manages (404 if missing, 403 if not theirs)."""
+    from portal.extensions import db
+
+    activity = db.get_or_404(Activity, activity_id)
+    if not can_manage_activity(current_user, activity):
+        abort(403)
+    return activity
+
+
+def get_shift_or_403(shift_id: int) -> Shift:
+    """Load a shift the current user manages (404 if missing, 403 if not theirs)."""
+    from portal.extensions import db
+
+    shift = db.get_or_404(Shift, shift_id)
+    if not can_manage_shift(current_user, shift):
+        abort(403)
+    return shift
+
+
+def get_signup_or_403(signup_id: int) -> Signup:
+    """Load a sign-up on a shift the current user manages (404 if missing, 403 if not)."""
+    from portal.extensions import db
+
+    signup = db.get_or_404(Signup, signup_id)
+    if not can_manage_shift(current_user, signup.shift):
+        abort(403)
+    return signup

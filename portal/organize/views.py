@@ -17,7 +17,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from portal import permissions
+from portal import exports, permissions
 from portal.audit import services as audit
 from portal.extensions import db
 from portal.models import (
@@ -26,7 +26,6 @@ from portal.models import (
     AuditEntry,
     Programme,
     Shift,
-    Signup,
     SignupStatus,
     Zone,
 )
@@ -57,27 +56,6 @@ def _organizers_only():
     if not permissions.is_organizer(current_user):
         abort(403)
     return None
-
-
-def _activity_or_403(activity_id: int) -> Activity:
-    activity = db.get_or_404(Activity, activity_id)
-    if not permissions.can_manage_activity(current_user, activity):
-        abort(403)
-    return activity
-
-
-def _shift_or_403(shift_id: int) -> Shift:
-    shift = db.get_or_404(Shift, shift_id)
-    if not permissions.can_manage_shift(current_user, shift):
-        abort(403)
-    return shift
-
-
-def _signup_or_403(signup_id: int) -> Signup:
-    signup = db.get_or_404(Signup, signup_id)
-    if not permissions.can_manage_shift(current_user, signup.shift):
-        abort(403)
-    return signup
 
 
 def _fail(exc: Exception) -> None:
@@ -163,7 +141,7 @@ def new_activity():
 
 @bp.route("/activities/<int:activity_id>")
 def activity(activity_id: int):
-    activity = _activity_or_403(activity_id)
+    activity = permissions.get_activity_or_403(activity_id)
     counts = services.shift_counts([activity.id])
     show_past = request.args.get("past") == "1"
     now = now_utc()
@@ -182,7 +160,7 @@ def activity(activity_id: int):
 
 @bp.route("/activities/<int:activity_id>/edit", methods=["GET", "POST"])
 def edit_activity(activity_id: int):
-    activity = _activity_or_403(activity_id)
+    activity = permissions.get_activity_or_403(activity_id)
     if activity.status == ActivityStatus.CANCELLED:
         flash(_("活动已取消，不能再修改。"), "error")
         return redirect(url_for(".activity", activity_id=activity.id))
@@ -201,7 +179,7 @@ def edit_activity(activity_id: int):
 
 @bp.route("/activities/<int:activity_id>/publish", methods=["POST"])
 def publish_activity(activity_id: int):
-    activity = _activity_or_403(activity_id)
+    activity = permissions.get_activity_or_403(activity_id)
     if ActionForm().validate_on_submit():
         try:
             services.publish_activity(current_user, activity)
@@ -215,7 +193,7 @@ def publish_activity(activity_id: int):
 
 @bp.route("/activities/<int:activity_id>/cancel", methods=["GET", "POST"])
 def cancel_activity(activity_id: int):
-    activity = _activity_or_403(activity_id)
+    activity = permissions.get_activity_or_403(activity_id)
     form = CancelForm()
     if form.validate_on_submit():
         try:
@@ -234,7 +212,7 @@ def cancel_activity(activity_id: int):
 
 @bp.route("/activities/<int:activity_id>/duplicate", methods=["POST"])
 def duplicate_activity(activity_id: int):
-    activity = _activity_or_403(activity_id)
+    activity = permissions.get_activity_or_403(activity_id)
     if not ActionForm().validate_on_submit():
         return redirect(url_for(".activity", activity_id=activity_id))
     try:
@@ -258,7 +236,7 @@ def duplicate_activity(activity_id: int):
 
 @bp.route("/activities/<int:activity_id>/shifts/new", methods=["GET", "POST"])
 def new_shift(activity_id: int):
-    activity = _activity_or_403(activity_id)
+    activity = permissions.get_activity_or_403(activity_id)
     form = ShiftForm()
     if form.validate_on_submit():
         try:
@@ -282,7 +260,7 @@ def _range(shift: Shift) -> str:
 
 @bp.route("/activities/<int:activity_id>/shifts/bulk", methods=["GET", "POST"])
 def bulk_shifts(activity_id: int):
-    activity = _activity_or_403(activity_id)
+    activity = permissions.get_activity_or_403(activity_id)
     form = BulkShiftForm()
     if request.method == "GET":
         form.mode.data = "rule" if request.args.get("mode") == "rule" else "range"
@@ -308,7 +286,7 @@ def bulk_shifts(activity_id: int):
 
 @bp.route("/shifts/<int:shift_id>/edit", methods=["GET", "POST"])
 def edit_shift(shift_id: int):
-    shift = _shift_or_403(shift_id)
+    shift = permissions.get_shift_or_403(shift_id)
     activity_id = shift.activity_id
     form = ShiftForm(obj=shift)
     if request.method == "GET":
@@ -341,7 +319,7 @@ def edit_shift(shift_id: int):
 
 @bp.route("/shifts/<int:shift_id>/cancel", methods=["GET", "POST"])
 def cancel_shift(shift_id: int):
-    shift = _shift_or_403(shift_id)
+    shift = permissions.get_shift_or_403(shift_id)
     form = CancelForm()
     if form.validate_on_submit():
         try:
@@ -360,7 +338,7 @@ def cancel_shift(shift_id: int):
 
 @bp.route("/shifts/<int:shift_id>/delete", methods=["POST"])
 def delete_shift(shift_id: int):
-    shift = _shift_or_403(shift_id)
+    shift = permissions.get_shift_or_403(shift_id)
     activity_id = shift.activity_id
     if ActionForm().validate_on_submit():
         try:
@@ -378,7 +356,7 @@ def delete_shift(shift_id: int):
 
 @bp.route("/shifts/<int:shift_id>/roster")
 def roster(shift_id: int):
-    shift = _shift_or_403(shift_id)
+    shift = permissions.get_shift_or_403(shift_id)
     from portal.signups.services import can_decide, waitlist_positions
 
     rows = services.roster(shift)
@@ -404,7 +382,7 @@ def roster(shift_id: int):
 def _roster_action(signup_id: int, action: str):
     from portal.signups import services as signups
 
-    signup = _signup_or_403(signup_id)
+    signup = permissions.get_signup_or_403(signup_id)
     shift_id = signup.shift_id
     back = redirect(url_for(".roster", shift_id=shift_id))
     if action in ("reject", "remove"):
@@ -464,7 +442,7 @@ def remove(signup_id: int):
 def walk_in(shift_id: int):
     from portal.signups import services as signups
 
-    shift = _shift_or_403(shift_id)
+    shift = permissions.get_shift_or_403(shift_id)
     form = WalkInForm()
     back = redirect(url_for(".roster", shift_id=shift_id))
     if not form.validate_on_submit():
@@ -511,11 +489,11 @@ def _export(target, shifts, kind: str, fmt: str, stem: str):
     db.session.commit()
     if fmt == "xlsx":
         return _download(
-            services.to_xlsx(stem, header, rows),
+            exports.to_xlsx(stem, header, rows),
             f"{stem}.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
-    return _download(services.to_csv(header, rows), f"{stem}.csv", "text/csv; charset=utf-8")
+    return _download(exports.to_csv(header, rows), f"{stem}.csv", "text/csv; charset=utf-8")
 
 
 def _stem(shift: Shift) -> str:
@@ -524,20 +502,20 @@ def _stem(shift: Shift) -> str:
 
 @bp.route("/shifts/<int:shift_id>/roster.<any(xlsx, csv):fmt>")
 def export_roster(shift_id: int, fmt: str):
-    shift = _shift_or_403(shift_id)
+    shift = permissions.get_shift_or_403(shift_id)
     return _export(shift, [shift], "roster", fmt, _stem(shift))
 
 
 @bp.route("/activities/<int:activity_id>/attendance.<any(xlsx, csv):fmt>")
 def export_attendance(activity_id: int, fmt: str):
-    activity = _activity_or_403(activity_id)
+    activity = permissions.get_activity_or_403(activity_id)
     stem = f"attendance-{activity.id}-{local_today():%Y%m%d}"
     return _export(activity, list(activity.shifts), "attendance", fmt, stem)
 
 
 @bp.route("/shifts/<int:shift_id>/sign-in-sheet")
 def sign_in_sheet(shift_id: int):
-    shift = _shift_or_403(shift_id)
+    shift = permissions.get_shift_or_403(shift_id)
     rows = [s for s in services.roster(shift) if s.status == SignupStatus.CONFIRMED]
     audit.record("export.sign_in_sheet", shift, shift.activity.title, after={"rows": len(rows)})
     db.session.commit()
@@ -575,13 +553,13 @@ def _message(target, activity: Activity, shift: Shift | None):
 
 @bp.route("/shifts/<int:shift_id>/message", methods=["GET", "POST"])
 def message_shift(shift_id: int):
-    shift = _shift_or_403(shift_id)
+    shift = permissions.get_shift_or_403(shift_id)
     return _message(shift, shift.activity, shift)
 
 
 @bp.route("/activities/<int:activity_id>/message", methods=["GET", "POST"])
 def message_activity(activity_id: int):
-    activity = _activity_or_403(activity_id)
+    activity = permissions.get_activity_or_403(activity_id)
     return _message(activity, activity, None)
 
 

@@ -1,0 +1,122 @@
+"""Notices to everyone on a shift or activity, and the day-before reminders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from flask import url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.audit import services as audit
+from portal.extensions import db
+from portal.models import (
+    ACTIVE_STATUSES,
+    Activity,
+    ActivityStatus,
+    Shift,
+    ShiftStatus,
+    Signup,
+    SignupStatus,
+    User,
+)
+from portal.notifications.services import notify_many
+from portal.organize.services.errors import OrganizeError
+from portal.timeutil import fmt_range, fmt_short, now_utc
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def recipients(shifts: Sequence[Shift]) -> list[User]:
+    """Return the distinct people with an active sign-up on any of these shifts."""
+    if not shifts:
+        return []
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(Signup, Signup.user_id == User.id)
+            .where(
+                Signup.shift_id.in_([s.id for s in shifts]),
+                Signup.status.in_(ACTIVE_STATUSES),
+                User.deleted_at.is_(None),
+            )
+            .distinct()
+            .order_by(User.id)
+        )
+    )
+
+
+def send_notice(actor: User, target: Activity | Shift, title: str, body: str) -> int:
+    """Send a notice to everyone on a shift or an activity (inbox, and e-mail when set up)."""
+    from portal.notifications.mail import send_to_users
+
+    if isinstance(target, Shift):
+        shifts = [target]
+        activity = target.activity
+        prefix = f"{activity.title} {fmt_short(target.starts_at)}"
+    else:
+        shifts = list(target.shifts)
+        activity = target
+        prefix = activity.title
+    people = recipients(shifts)
+    if not people:
+        raise OrganizeError(_("目前没有人报名，消息没有发出。"))
+    link = url_for("browse.activity", activity_id=activity.id)
+    full_title = f"【{prefix}】{title}"[:200]
+    count = notify_many(people, "notice", full_title, body, link)
+    emailed = send_to_users(people, full_title, body)
+    audit.record(
+        "message.send", target, title,
+        after={"recipients": count, "emailed": emailed, "title": title, "body": body[:500]},
+        actor=actor,
+    )
+    return count
+
+
+# --- reminders -------------------------------------------------------------------------------
+
+REMINDER_LEAD = timedelta(hours=25)
+
+
+def send_due_reminders(now: datetime | None = None) -> int:
+    """Remind each confirmed volunteer once, within 25 hours before their shift starts.
+
+    Safe to run as often as cron likes: a sign-up with ``reminder_sent_at`` set is skipped,
+    and shifts that already started, cancelled shifts and unpublished activities get none.
+    """
+    from portal.notifications.mail import send_to_users
+    from portal.notifications.services import notify
+
+    now = now or now_utc()
+    due = list(
+        db.session.scalars(
+            select(Signup)
+            .join(Shift, Signup.shift_id == Shift.id)
+            .join(Activity, Shift.activity_id == Activity.id)
+            .where(
+                Signup.status == SignupStatus.CONFIRMED,
+                Signup.reminder_sent_at.is_(None),
+                Shift.status == ShiftStatus.SCHEDULED,
+                Activity.status == ActivityStatus.PUBLISHED,
+                Shift.starts_at > now,
+                Shift.starts_at <= now + REMINDER_LEAD,
+            )
+            .order_by(Shift.starts_at, Signup.id)
+            .with_for_update(skip_locked=True, of=Signup)
+        )
+    )
+    for signup in due:
+        shift = signup.shift
+        activity = shift.activity
+        title = _("明天提醒：%(title)s", title=activity.title)
+        body = _(
+            "你报名的班次 %(when)s 在 %(place)s，请准时到达。如不能参加，请尽早在“我的”中取消。",
+            when=fmt_range(shift.starts_at, shift.ends_at),
+            place=activity.place,
+        )
+        notify(signup.user, "reminder", title, body, f"/activities/{activity.id}#shift-{shift.id}")
+        send_to_users([signup.user], title, body)
+        signup.reminder_sent_at = now
+    db.session.flush()
+    return len(due)

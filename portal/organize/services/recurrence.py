@@ -1,0 +1,144 @@
+"""Shift times from a date range × weekdays × slots, or from an RFC 5545 RRULE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from itertools import islice
+
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrulestr
+from flask_babel import gettext as _
+
+from portal.organize.services.errors import MAX_SHIFTS_PER_REQUEST, OrganizeError
+from portal.timeutil import local_to_utc, now_utc
+
+# Rules are expanded up to this many occurrences before giving up (COUNT-less, UNTIL-less rules).
+_RRULE_SCAN_LIMIT = 5000
+
+# --- shifts: expansion -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A local wall-clock time slot, e.g. 07:00–08:00."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """A concrete shift time in UTC."""
+
+    starts_at: datetime
+    ends_at: datetime
+
+
+def parse_slots(text: str) -> list[Slot]:
+    """Parse "07:00-08:00, 16:30-17:30" (one or more, comma or newline separated)."""
+    slots: list[Slot] = []
+    parts = [p.strip() for p in text.replace("\n", ",").replace("，", ",").split(",")]
+    for part in filter(None, parts):
+        bits = part.replace("–", "-").replace("—", "-").replace("~", "-").split("-")
+        if len(bits) != 2:
+            raise OrganizeError(_("时段“%(s)s”看不懂，请写成 07:00-08:00。", s=part[:30]))
+        try:
+            start, end = (time.fromisoformat(b.strip().replace("：", ":")) for b in bits)
+        except ValueError:
+            raise OrganizeError(
+                _("时段“%(s)s”看不懂，请写成 07:00-08:00。", s=part[:30])
+            ) from None
+        if end <= start:
+            raise OrganizeError(_("时段“%(s)s”的结束时间要晚于开始时间。", s=part[:30]))
+        slots.append(Slot(start, end))
+    if not slots:
+        raise OrganizeError(_("请至少填写一个时段，例如 07:00-08:00。"))
+    if len(set(slots)) != len(slots):
+        raise OrganizeError(_("时段有重复，请检查。"))
+    return sorted(slots, key=lambda s: s.start)
+
+
+def _occurrences(days: Iterable[date], slots: Sequence[Slot]) -> list[Occurrence]:
+    """Concrete times for each day × slot, leaving out those that have already started."""
+    result: list[Occurrence] = []
+    now = now_utc()
+    for day in days:
+        for slot in slots:
+            starts_at = local_to_utc(day, slot.start)
+            if starts_at <= now:
+                continue  # today's morning slot when planning at noon: nothing to staff
+            result.append(Occurrence(starts_at, local_to_utc(day, slot.end)))
+            if len(result) > MAX_SHIFTS_PER_REQUEST:
+                raise OrganizeError(
+                    _(
+                        "一次最多创建 %(max)d 个班次，这次会超过上限。"
+                        "请缩短日期范围或减少时段，分几次创建。",
+                        max=MAX_SHIFTS_PER_REQUEST,
+                    )
+                )
+    return result
+
+
+def expand_bulk(
+    first: date, last: date, weekdays: Iterable[int], slots: Sequence[Slot]
+) -> list[Occurrence]:
+    """Expand a date range × weekdays (0 = Monday) × time slots into shift times."""
+    weekdays = set(weekdays)
+    if last < first:
+        raise OrganizeError(_("结束日期不能早于开始日期。"))
+    if not weekdays:
+        raise OrganizeError(_("请至少选择一个星期几。"))
+    if (last - first).days > 366:
+        raise OrganizeError(_("日期范围最长一年。"))
+    days = (
+        first + timedelta(days=n)
+        for n in range((last - first).days + 1)
+        if (first + timedelta(days=n)).weekday() in weekdays
+    )
+    result = _occurrences(days, slots)
+    if not result:
+        raise OrganizeError(
+            _("这个日期范围里没有所选星期几的、尚未开始的时段，没有可创建的班次。")
+        )
+    return result
+
+
+def expand_rule(rule: str, first: date, slots: Sequence[Slot]) -> list[Occurrence]:
+    """Expand an RFC 5545 RRULE (FREQ=WEEKLY;BYDAY=MO,WE;COUNT=12) from ``first`` into times.
+
+    Only the dates of the occurrences count; each date gets every slot. Rules must end
+    (COUNT or UNTIL) within the per-request limit.
+    """
+    text = (rule or "").strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    if not text or len(text) > 300 or "\n" in text:
+        raise OrganizeError(_("重复规则看不懂，请写成 FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12。"))
+    try:
+        parsed = rrulestr(text, dtstart=datetime.combine(first, time(0, 0)), ignoretz=True)
+    except (ValueError, TypeError, OverflowError, AttributeError, KeyError):
+        raise OrganizeError(
+            _("重复规则看不懂，请写成 FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12。")
+        ) from None
+    upper = text.upper()
+    if "COUNT=" not in upper and "UNTIL=" not in upper:
+        raise OrganizeError(_("重复规则需要 COUNT（次数）或 UNTIL（截止日期），否则会无限重复。"))
+    if getattr(parsed, "_freq", None) not in (DAILY, WEEKLY, MONTHLY):
+        raise OrganizeError(_("重复规则只支持按天（DAILY）、按周（WEEKLY）或按月（MONTHLY）。"))
+    try:
+        seen: list[date] = []
+        for occurrence in islice(parsed, _RRULE_SCAN_LIMIT + 1):
+            day = occurrence.date()
+            if not seen or seen[-1] != day:
+                seen.append(day)
+            if len(seen) * len(slots) > MAX_SHIFTS_PER_REQUEST:
+                break
+    except (ValueError, TypeError, OverflowError):
+        raise OrganizeError(_("重复规则无法展开，请检查日期。")) from None
+    if not seen:
+        raise OrganizeError(_("按这个重复规则没有任何日期，请检查。"))
+    result = _occurrences(seen, slots)
+    if not result:
+        raise OrganizeError(_("按这个重复规则的时间都已经过去，没有可创建的班次。"))
+    return result
