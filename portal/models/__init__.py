@@ -2,12 +2,14 @@
 
 from portal.models.activities import (
     MAX_CAPACITY,
+    PUBLIC_ACTIVITY_STATUSES,
     Activity,
     ActivityKind,
     ActivityStatus,
     Shift,
     ShiftStatus,
     activity_programmes,
+    shift_is_live,
 )
 from portal.models.base import Base, UTCDateTime, utcnow
 from portal.models.notifications import AuditEntry, CalendarToken, Notification
@@ -26,6 +28,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "MAX_CAPACITY",
     "PLACE_HOLDING_STATUSES",
+    "PUBLIC_ACTIVITY_STATUSES",
     "Activity",
     "ActivityKind",
     "ActivityStatus",
@@ -46,6 +49,7 @@ __all__ = [
     "User",
     "Zone",
     "activity_programmes",
+    "shift_is_live",
     "unit_organizers",
     "utcnow",
     "zone_leaders",

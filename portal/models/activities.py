@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, UTCDateTime, utcnow
@@ -63,6 +64,14 @@ class ActivityStatus(enum.StrEnum):
     PUBLISHED = "published"
     CANCELLED = "cancelled"
     FINISHED = "finished"
+
+
+# Activities anyone may see: everything but drafts (cancelled ones stay visible, as cancelled).
+PUBLIC_ACTIVITY_STATUSES = (
+    ActivityStatus.PUBLISHED,
+    ActivityStatus.CANCELLED,
+    ActivityStatus.FINISHED,
+)
 
 
 class Activity(Base):
@@ -117,6 +126,20 @@ class Activity(Base):
     @property
     def is_published(self) -> bool:
         return self.status == ActivityStatus.PUBLISHED
+
+    @hybrid_property
+    def is_public(self) -> bool:
+        """Visible to everyone: published, cancelled or finished (not a draft)."""
+        return self.status in PUBLIC_ACTIVITY_STATUSES
+
+    @is_public.inplace.expression
+    @classmethod
+    def _is_public_expression(cls):
+        return cls.status.in_(PUBLIC_ACTIVITY_STATUSES)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == ActivityStatus.CANCELLED
 
     @property
     def is_volunteer(self) -> bool:
@@ -177,6 +200,11 @@ class Shift(Base):
         return self.status == ShiftStatus.CANCELLED
 
     @property
+    def is_off(self) -> bool:
+        """The shift will not take place: it or its whole activity is cancelled."""
+        return self.status == ShiftStatus.CANCELLED or self.activity.is_cancelled
+
+    @property
     def spots_left(self) -> int:
         return max(self.capacity - self.taken_count, 0)
 
@@ -194,3 +222,13 @@ class Shift(Base):
 
     def __repr__(self) -> str:
         return f"<Shift {self.id} {self.starts_at:%Y-%m-%d %H:%M}>"
+
+
+def shift_is_live():
+    """SQL for "the shift takes place" (the opposite of :attr:`Shift.is_off`).
+
+    The statement must join :class:`Activity`.
+    """
+    from sqlalchemy import and_
+
+    return and_(Shift.status == ShiftStatus.SCHEDULED, Activity.status != ActivityStatus.CANCELLED)
