@@ -13,7 +13,14 @@ from portal.models.people import User
 
 
 class Notification(Base):
-    """A message in a person's inbox: promotion, approval, change, cancellation, notice."""
+    """A message in a person's inbox: promotion, approval, change, cancellation, notice.
+
+    It is also the e-mail outbox: a notification for someone with an address (while mail is
+    configured) gets ``email_to`` and ``email_next_try_at``; ``flask deliver`` sends it later
+    and sets ``emailed_at``, or on failure counts ``email_attempts``, keeps ``email_error`` and
+    moves ``email_next_try_at`` on; when it gives up, ``email_next_try_at`` is cleared. A row
+    is waiting for delivery exactly while ``email_next_try_at`` is set.
+    """
 
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
@@ -26,6 +33,12 @@ class Notification(Base):
     link: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The outbox (see the class docstring); the address is the one the person had when the
+    # notification was written, checked again just before sending.
+    email_to: Mapped[str | None] = mapped_column(String(254))
+    email_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    email_next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    email_error: Mapped[str | None] = mapped_column(String(500))
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
