@@ -8,9 +8,8 @@ Notifications become the e-mail outbox: ``flask deliver`` sends the rows whose
 ``email_next_try_at`` has come. Existing notifications get no address and no next try, so
 upgrading sends no old mail.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0003'
