@@ -1,8 +1,14 @@
-"""Fixtures: an app with a fresh database per test, on SQLite and on PostgreSQL.
+"""Fixtures: an app with a fresh database per test, on SQLite and (where it matters) PostgreSQL.
 
-Every test that uses ``app`` (or ``client``/``db``) runs once per database backend. The
-PostgreSQL backend uses a throw-away database created for this test session; when no server
-answers it is skipped, unless ``REQUIRE_POSTGRES=1`` makes that a failure.
+Every test that uses ``app`` (or ``client``/``db``/``backend``) runs on SQLite. Tests marked
+``both_databases`` (most often a whole module: ``pytestmark = pytest.mark.both_databases``)
+run on PostgreSQL as well: the rules, queries, locks, migrations and races, where the two
+databases can differ. The ids stay ``[sqlite]`` / ``[postgresql]``.
+
+SQLite: the schema is built once per session into a template file, which each test copies
+(far faster than ``create_all`` per test). PostgreSQL: a throw-away database created for this
+session, schema built once, tables truncated after each test; when no server answers those
+tests are skipped, unless ``REQUIRE_POSTGRES=1`` makes that a failure.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -79,7 +87,19 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+BOTH_DATABASES = ["sqlite", "postgresql"]
+
+
+def pytest_generate_tests(metafunc):
+    """``backend`` is SQLite, plus PostgreSQL for tests marked ``both_databases``."""
+    if "backend" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_databases") is not None
+        metafunc.parametrize(
+            "backend", BOTH_DATABASES if both else ["sqlite"], indirect=True, scope="session"
+        )
+
+
+@pytest.fixture(scope="session")
 def backend(request) -> str:
     return request.param
 
@@ -102,6 +122,28 @@ def base_config(database_url: str, **extra) -> dict:
 _pg_schema_ready: set[str] = set()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """An SQLite file holding the empty schema, built once; tests copy it."""
+    path = tmp_path_factory.mktemp("schema") / "template.sqlite3"
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        _db.create_all()
+        _db.session.remove()
+        _db.engine.dispose()
+    # The app opens SQLite in WAL mode; fold the log back in and leave one plain file to copy
+    # (each copy is switched to WAL again when the app connects to it).
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        conn.close()
+    for side in ("-wal", "-shm", "-journal"):
+        assert not path.with_name(path.name + side).exists(), side
+    return path
+
+
 @pytest.fixture
 def app_config(request) -> dict:
     """Extra configuration for one test: ``@pytest.mark.parametrize`` or override."""
@@ -112,12 +154,14 @@ def app_config(request) -> dict:
 def app(backend, request, tmp_path, app_config):
     """A Flask app on a fresh, empty database of the current backend."""
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("postgres_url")
     app = create_app(base_config(url, **app_config))
     with app.app_context():
-        if backend == "sqlite" or url not in _pg_schema_ready:
+        if backend == "postgresql" and url not in _pg_schema_ready:
             _db.create_all()
             _pg_schema_ready.add(url)
         yield app

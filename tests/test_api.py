@@ -11,6 +11,9 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from portal.api.openapi import document
 from portal.models import ActivityKind, ActivityStatus, ShiftStatus, SignupStatus
 
+pytestmark = pytest.mark.both_databases
+
+
 DOC = document()
 
 

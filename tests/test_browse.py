@@ -16,6 +16,8 @@ from portal.models import (
 )
 from portal.timeutil import local_today
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def world(db, make_zone, make_unit, make_programme, make_activity, make_shift, make_signup):

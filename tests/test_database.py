@@ -7,6 +7,8 @@ import pytest
 from portal.database import begin_write
 from portal.models import Zone
 
+pytestmark = pytest.mark.both_databases
+
 
 def test_begin_write_is_idempotent_within_a_transaction(db):
     session = db.session()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from portal.auth.services import delete_account
 from portal.models import SignupStatus
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_roster_and_sheet_of_a_past_shift_with_a_deleted_person(

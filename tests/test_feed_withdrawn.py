@@ -13,6 +13,8 @@ from icalendar import Calendar
 from portal.models import SignupStatus
 from portal.signups import services as signups
 
+pytestmark = pytest.mark.both_databases
+
 
 def _event(client, token, shift):
     response = client.get(f"/calendar/me/{token}.ics")

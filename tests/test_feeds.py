@@ -13,6 +13,8 @@ from portal.feeds import RedactFeedTokens, redact, services
 from portal.feeds.views import platform_of
 from portal.models import ActivityStatus, AuditEntry, CalendarToken
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def setup(make_unit, make_activity, make_shift, make_user, make_signup, token_for):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.both_databases
+
+
 BIG = [str(2**31), "3000000000", "99999999999999999999"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -12,6 +13,8 @@ from sqlalchemy import create_engine, inspect, text
 from portal import create_app
 from portal.extensions import db
 from tests.conftest import PG_ADMIN_URL, base_config
+
+pytestmark = pytest.mark.both_databases
 
 
 def _empty_database(backend, request, tmp_path):

@@ -10,6 +10,8 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from portal.models import Shift, Signup, SignupStatus, User, Zone
 
+pytestmark = pytest.mark.both_databases
+
 
 def _refused(db, obj):
     db.session.add(obj)

@@ -22,6 +22,9 @@ from portal.models import (
 from portal.organize import services
 from portal.organize.services import OrganizeError, Slot
 
+pytestmark = pytest.mark.both_databases
+
+
 MONDAY = date(2030, 1, 7)  # a Monday well in the future
 SEVEN_AM = datetime(2030, 1, 6, 23, 0, tzinfo=UTC)  # 2030-01-07 07:00 in Asia/Shanghai
 SHANGHAI = ZoneInfo("Asia/Shanghai")

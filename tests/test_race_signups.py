@@ -31,6 +31,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+pytestmark = pytest.mark.both_databases
+
+
 PEOPLE = 40
 CAPACITY = 5
 ROUNDS = 5

@@ -10,6 +10,9 @@ from sqlalchemy import select
 from portal.models import ActivityStatus, Notification, ShiftStatus, Signup, SignupStatus
 from portal.organize.services import send_due_reminders
 
+pytestmark = pytest.mark.both_databases
+
+
 NOW = datetime(2030, 3, 1, 1, 0, tzinfo=UTC)
 
 

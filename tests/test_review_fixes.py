@@ -9,6 +9,8 @@ from portal.database import begin_write
 from portal.models import AuditEntry, Notification, Signup, SignupStatus, User, Zone
 from portal.signups import services as signups
 
+pytestmark = pytest.mark.both_databases
+
 
 def test_begin_write_after_a_bulk_update_is_refused(db, make_zone):
     make_zone("甲")

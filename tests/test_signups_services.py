@@ -18,6 +18,9 @@ from portal.models import (
 from portal.signups import services
 from portal.signups.services import SignupError
 
+pytestmark = pytest.mark.both_databases
+
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
