@@ -1,17 +1,22 @@
-"""Engine behaviour that both databases need: SQLite pragmas and write transactions.
+"""Engine behaviour that both databases need: SQLite pragmas and the one write path.
 
 SQLite serialises writers with a file lock. A transaction that reads first and writes later
 can fail at once with "database is locked" when another process wrote in between, without
 waiting for the busy timeout. Rule-checking writes (sign-ups, roster changes) therefore start
 their transaction with ``BEGIN IMMEDIATE`` through :func:`write_transaction`, which takes the
-lock up front and waits for it. On PostgreSQL the same helper locks the rows the rule is
-about with ``SELECT … FOR UPDATE``.
+lock up front and waits for it (busy timeout). On PostgreSQL callers then lock the rows the
+rule is about with ``SELECT … FOR UPDATE`` (:func:`lock_rows`).
+
+Requests cannot forget it (:func:`install_write_path`): every POST and every GET view marked
+:func:`writes` (an audit entry for a roster view, an inbox marked read) begins with the write
+transaction, and a request that flushes anything outside it fails loudly instead of racing.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 
+from flask import Flask, g, has_request_context, request
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -118,3 +123,67 @@ def lock_rows(session, model, *ids) -> None:
     session.execute(
         select(model.id).where(model.id.in_(sorted(ids))).order_by(model.id).with_for_update()
     ).all()
+
+
+# --- the write path of a request --------------------------------------------------------------
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes(view):
+    """Mark a GET view that writes (an audit entry, marking messages read).
+
+    Its request then takes the write transaction first, like every POST.
+    """
+    view.portal_writes = True
+    return view
+
+
+def _request_writes(app: Flask) -> bool:
+    if request.method not in SAFE_METHODS:
+        return True
+    view = app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "portal_writes", False))
+
+
+def install_write_path(app: Flask, db) -> None:
+    """Begin the write transaction before anything else in requests that write.
+
+    Runs as the first ``before_request`` (before blueprints' hooks read the person), so on
+    SQLite the request waits for the write lock instead of failing later with "database is
+    locked" when it upgrades a read to a write.
+    """
+
+    @app.before_request
+    def _begin_write_if_needed():
+        g.portal_policed = True
+        if _request_writes(app):
+            begin_write(db.session())
+
+    app.before_request_funcs.setdefault(None, []).insert(
+        0, app.before_request_funcs[None].pop()
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flush_outside_write_path(session, _flush_context, _instances) -> None:
+    changed = session.new or session.deleted or any(session.is_modified(o) for o in session.dirty)
+    if changed:
+        _check_write_path(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_write_outside_write_path(state) -> None:
+    if state.is_update or state.is_delete or state.is_insert:
+        _check_write_path(state.session)
+
+
+def _check_write_path(session) -> None:
+    if not has_request_context() or not g.get("portal_policed"):
+        return  # CLI commands, tests' own builders
+    tx = session.get_transaction()
+    if tx is None or session.info.get(_WRITE_TX) is not tx:
+        raise RuntimeError(
+            f"{request.method} {request.endpoint} writes outside its write transaction: "
+            "mark the view with portal.database.writes, or call begin_write() first"
+        )

@@ -167,6 +167,9 @@ class Shift(Base):
             name="signup_window_order",
         ),
         CheckConstraint("sequence >= 0", name="sequence_not_negative"),
+        CheckConstraint(
+            "taken_count >= 0 AND waitlist_count >= 0", name="counters_not_negative"
+        ),
         Index("ix_shifts_activity_start", "activity_id", "starts_at"),
     )
 
@@ -187,13 +190,15 @@ class Shift(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Calendar SEQUENCE: raised whenever a change matters to someone's calendar.
     sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # Places taken (confirmed + pending) and people waiting. Kept by the database session
+    # itself whenever a sign-up is added, deleted or changes status (portal.models.signups
+    # ``_keep_shift_counters``), so that lists never count sign-ups. Never set them by hand.
+    taken_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    waitlist_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     activity: Mapped[Activity] = relationship(back_populates="shifts")
-
-    # ``taken_count`` (confirmed + pending) and ``waitlist_count`` are column properties
-    # defined in portal.models.signups, next to the Signup model they count.
 
     @property
     def is_cancelled(self) -> bool:
