@@ -18,11 +18,12 @@ class DefaultConfig:
     PORTAL_NAME = "创文明城·迎省运会 志愿服务与活动平台"
     PORTAL_HOST = "portal.localhost"  # used in calendar UIDs; set to the public host name
     BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
-    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh_Hans_CN", "en")
     PAGE_SIZE = 20
     PRIVACY_NOTICE_VERSION = "2026-11-28"  # raise when the notice changes: all re-consent
-    CANCELLATION_DEADLINE_HOURS = 2
+    CANCELLATION_DEADLINE_HOURS = 2  # a new activity's default; each activity keeps its own
+    # Confirmed volunteer hours for each star level (星级志愿者). Nothing reads it yet: an
+    # upcoming feature will, and deployments may set it ahead of that.
     STAR_THRESHOLDS = (100, 300, 600, 1000, 1500)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -25,6 +25,7 @@ def site_tz() -> ZoneInfo:
 
 
 def now_utc() -> datetime:
+    """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)
 
 
@@ -34,6 +35,7 @@ def to_local(value: datetime) -> datetime:
 
 
 def local_today() -> date:
+    """Return today's date in the site time zone."""
     return now_utc().astimezone(site_tz()).date()
 
 
@@ -46,12 +48,6 @@ def local_day_bounds(day: date) -> tuple[datetime, datetime]:
     """Return the UTC instants where a local day starts and the next one starts."""
     start = local_to_utc(day, time.min)
     return start, local_to_utc(day + timedelta(days=1), time.min)
-
-
-def week_bounds(day: date) -> tuple[date, date]:
-    """Return Monday and the following Monday of the week that contains ``day``."""
-    monday = day - timedelta(days=day.weekday())
-    return monday, monday + timedelta(days=7)
 
 
 def _is_chinese() -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from portal import create_app
@@ -85,3 +87,23 @@ def test_sqlite_pragmas_are_on(tmp_path):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def app_config(request) -> dict:
+    """Per-test configuration through ``indirect`` parametrization."""
+    return getattr(request, "param", {})
+
+
+@pytest.mark.parametrize(
+    ("app_config", "expected"),
+    [({}, 2), ({"CANCELLATION_DEADLINE_HOURS": 6}, 6)],
+    indirect=["app_config"],
+)
+def test_new_activity_form_offers_the_configured_cancellation_deadline(
+    client, login, make_user, make_unit, expected
+):
+    login(make_user("组织者", units=[make_unit()]))
+    page = client.get("/organize/activities/new").get_data(as_text=True)
+    field = re.search(r'<input[^>]*name="cancellation_deadline_hours"[^>]*>', page).group(0)
+    assert f'value="{expected}"' in field

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.auth.services import delete_account
+from portal.account.services import delete_account
 from portal.models import SignupStatus
 
 pytestmark = pytest.mark.both_databases

@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from portal.auth import services
+from portal.account import services
+from portal.auth.services import authenticate
 from portal.models import (
     Attendance,
     AuditEntry,
@@ -443,7 +444,7 @@ def test_delete_account_anonymises_and_logs_out_everywhere(
     assert other_device.get("/account/profile").status_code == 302
     resp = client.post("/account/login", data={"phone": "13900005555", "password": TEST_PASSWORD})
     assert "手机号或密码不正确" in resp.get_data(as_text=True)
-    assert services.authenticate("13900005555", TEST_PASSWORD) is None
+    assert authenticate("13900005555", TEST_PASSWORD) is None
 
     # the phone can register again, as a new person
     resp = client.post(

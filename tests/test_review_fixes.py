@@ -67,7 +67,7 @@ def test_walk_in_audit_entry_holds_no_phone(db, client, login, make_user, make_a
 def test_deleted_people_get_no_notices(
     app, db, make_activity, make_shift, make_user, make_signup
 ):
-    from portal.auth.services import delete_account
+    from portal.account.services import delete_account
     from portal.organize.services import recipients, send_notice
 
     activity = make_activity()
@@ -99,7 +99,8 @@ def test_audit_log_odd_pages(client, login, make_user, page):
 
 
 def test_deleted_user_cannot_be_found_by_phone(db, make_user):
-    from portal.auth.services import delete_account, find_by_phone
+    from portal.account.services import delete_account
+    from portal.auth.services import find_by_phone
 
     user = make_user(phone="13512340000")
     delete_account(user)

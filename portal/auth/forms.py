@@ -8,12 +8,10 @@ from wtforms import BooleanField, HiddenField, PasswordField, StringField, Submi
 from wtforms.fields import EmailField, TelField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
+from portal.account.services import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, is_valid_email
 from portal.auth.services import (
-    MAX_EMAIL_LENGTH,
-    MAX_NAME_LENGTH,
     find_by_phone,
     is_unclaimed,
-    is_valid_email,
     is_valid_phone,
     normalise_phone,
     password_problem,

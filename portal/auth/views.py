@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
+from portal.account import services as account
 from portal.auth import services
 from portal.auth.forms import (
     ChangePasswordForm,
@@ -111,7 +112,7 @@ def privacy():
 @login_required
 def profile():
     return render_template(
-        "auth/profile.html", consent_needed=services.needs_consent(current_user)
+        "auth/profile.html", consent_needed=account.needs_consent(current_user)
     )
 
 
@@ -142,8 +143,8 @@ def edit_profile():
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():
         try:
-            changed = services.update_profile(current_user, form.real_name.data, form.email.data)
-        except services.AccountError as exc:
+            changed = account.update_profile(current_user, form.real_name.data, form.email.data)
+        except account.AccountError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         else:
@@ -181,7 +182,7 @@ def ask_for_current_consent():
     """
     endpoint = request.endpoint or ""
     if request.method == "POST" and endpoint in CONSENT_GATED_ENDPOINTS:
-        if services.needs_consent(current_user):
+        if account.needs_consent(current_user):
             nxt = request.form.get("next")
             nxt = nxt if is_safe_next(nxt) else _same_site_referrer()
             flash(_("个人信息保护说明已更新，请阅读并同意后再报名。"), "warning")
@@ -190,7 +191,7 @@ def ask_for_current_consent():
     if request.method != "GET" or not endpoint or endpoint.startswith(_NO_INTERSTITIAL_PREFIXES):
         return None
     version = current_app.config["PRIVACY_NOTICE_VERSION"]
-    if session.get("consent_asked") == version or not services.needs_consent(current_user):
+    if session.get("consent_asked") == version or not account.needs_consent(current_user):
         return None
     session["consent_asked"] = version
     return redirect(url_for("auth.consent", next=request.full_path.rstrip("?")))
@@ -203,7 +204,7 @@ def consent():
     nxt = form.next.data if request.method == "POST" else request.args.get("next")
     nxt = nxt if is_safe_next(nxt) else None
     if form.validate_on_submit():
-        services.give_consent(current_user)
+        account.give_consent(current_user)
         db.session.commit()
         flash(_("已同意新版个人信息保护说明，谢谢。"), "success")
         return redirect(nxt or url_for("auth.profile"))
@@ -212,7 +213,7 @@ def consent():
         "auth/consent.html",
         form=form,
         version=current_app.config["PRIVACY_NOTICE_VERSION"],
-        needed=services.needs_consent(current_user),
+        needed=account.needs_consent(current_user),
         later=nxt or url_for("main.home"),
     )
 
@@ -231,7 +232,7 @@ def export():
 def export_download(fmt: str):
     if fmt not in ("json", "csv"):
         abort(404)
-    body, mimetype = services.export_account(current_user, fmt)
+    body, mimetype = account.export_account(current_user, fmt)
     db.session.commit()
     name = f"my-data-{local_today().isoformat()}.{fmt}"
     resp = Response(body, mimetype=mimetype)
@@ -254,8 +255,8 @@ def delete_account():
     form = DeleteAccountForm()
     if form.validate_on_submit():
         try:
-            result = services.close_account(current_user, form.password.data)
-        except services.AccountError as exc:
+            result = account.close_account(current_user, form.password.data)
+        except account.AccountError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         else:
@@ -271,5 +272,5 @@ def delete_account():
                 "success",
             )
             return redirect(url_for("main.home"))
-    upcoming = services.future_signups(current_user)
+    upcoming = account.future_signups(current_user)
     return render_template("auth/delete.html", form=form, upcoming=upcoming)

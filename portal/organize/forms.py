@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -144,7 +145,7 @@ class ActivityForm(FlaskForm):
     )
     cancellation_deadline_hours = IntegerField(
         _l("取消报名截止（开始前几小时）"),
-        default=2,
+        default=lambda: current_app.config["CANCELLATION_DEADLINE_HOURS"],
         validators=[
             InputRequired(_l("请填写取消截止时间。")),
             NumberRange(0, 720, _l("要在 0 到 720 小时之间。")),
