@@ -8,6 +8,7 @@ only who may reach it, and that nobody ever gets a 500.
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -133,60 +134,95 @@ def world(make_unit, make_user, make_activity, make_shift, make_signup, make_zon
     return people, ids
 
 
-def _expected(kind: str, role: str) -> set[int]:
-    """The statuses each kind of route may answer for a role (GET, or POST for POST kinds)."""
-    if kind == PUBLIC:
-        return {200}
+# Where an allowed request is sent on (the redirect-after-POST each view documents); every other
+# allowed request is answered 200. ``{new}`` is an id the request itself created.
+REDIRECTS = {
+    "main.set_language": "/",
+    "main.toggle_large_text": "/",
+    "auth.logout": "/",
+    "auth.login": "/",  # a logged-in person is sent on
+    "auth.register": "/",
+    "signups.sign_up": "/activities/{activity}?shift={shift}#shift-{shift}",
+    "signups.cancel_for_shift": "/signups/{new}/cancel",  # to the person's own sign-up
+    "feeds.new_link": "/calendar/subscribe",
+    "feeds.reminder": "/calendar/subscribe",
+    "organize.duplicate_activity": "/organize/activities/{new}",
+    "organize.publish_activity": "/organize/activities/{activity}",
+    "organize.delete_shift": "/organize/activities/{activity}",
+    "organize.walk_in": "/organize/shifts/{shift}/roster",
+    "organize.approve": "/organize/shifts/{shift}/roster",
+    "organize.reject": "/organize/shifts/{shift}/roster",
+    "organize.promote": "/organize/shifts/{shift}/roster",
+    "organize.remove": "/organize/shifts/{shift}/roster",
+}
+ALLOWED, LOGIN_FIRST, FORBIDDEN = "allowed", "login first", "forbidden"
+
+
+def _verdict(kind: str, role: str, endpoint: str) -> str | int:
+    """Who may do what: allowed, sent to log in first, forbidden — or a fixed status."""
+    if kind in (PUBLIC, POST_ANY):
+        return ALLOWED
     if kind == MISSING:
-        return {404}
-    if kind == GUEST:
-        return {200} if role == "anonymous" else {302}
+        return 404
     if kind == TOKEN:
-        return {410}
-    if kind == POST_ANY:
-        return {302}
+        return 410
+    if kind == GUEST:
+        return 200 if role == "anonymous" else ALLOWED
     if role == "anonymous":
-        return {"login"}
+        return LOGIN_FIRST
+    if endpoint == "signups.cancel":  # the resident's own sign-up; nobody else's to see
+        return ALLOWED if role == "resident" else 404
     if kind in (LOGIN, POST_LOGIN):
-        return {200, 302}  # pages, or redirect-after-POST
+        return ALLOWED
     if kind == ORGANIZER_AREA:
-        return {200} if role in ("organizer", "other_organizer", "admin") else {403}
+        return ALLOWED if role in ("organizer", "other_organizer", "admin") else FORBIDDEN
     if kind == ADMIN:
-        return {200} if role == "admin" else {403}
+        return ALLOWED if role == "admin" else FORBIDDEN
     if kind in (ORGANIZER, POST_ORGANIZER):
-        if role in ("organizer", "admin"):
-            return {200, 302}
-        return {403, 404}
+        return ALLOWED if role in ("organizer", "admin") else FORBIDDEN
     raise AssertionError(kind)
 
 
+def _expected(verdict: str | int, endpoint: str, url: str, ids: dict, new: int | None):
+    """The exact (status, Location) a verdict means for one request."""
+    if verdict == LOGIN_FIRST:
+        return 302, "/account/login?next=" + quote(url, safe="")
+    if verdict == FORBIDDEN:
+        return 403, None
+    if verdict == ALLOWED and endpoint in REDIRECTS:
+        return 302, REDIRECTS[endpoint].format(new=new, **ids)
+    if verdict == ALLOWED:
+        return 200, None
+    return verdict, None
+
+
+def _newest_id(db, model, **where) -> int | None:
+    return db.session.scalar(db.select(db.func.max(model.id)).filter_by(**where))
+
+
 @pytest.mark.parametrize("role", ROLES)
-def test_every_route_for_every_role(client, login, world, role):
+def test_every_route_for_every_role(client, db, login, world, role):
+    from portal.models import Activity, Signup
+
     people, ids = world
-    if role != "anonymous":
-        login(people[role])
+    person = people.get(role)
+    if person is not None:
+        login(person)
     failures = []
     # Log out last: it ends the session the other requests need.
     order = sorted(ROUTES.items(), key=lambda item: item[0] == "auth.logout")
     for endpoint, (kind, template) in order:
         url = template.format(**ids)
-        if role == "resident" and endpoint == "signups.cancel":
-            pass  # their own sign-up: allowed
-        elif endpoint == "signups.cancel" and role != "anonymous":
-            expected = {404}  # somebody else's sign-up is not theirs to see
-            response = client.get(url)
-            if response.status_code not in expected:
-                failures.append((endpoint, role, response.status_code))
-            continue
         post = kind.startswith("post")
         response = client.post(url, data={}) if post else client.get(url)
-        status = response.status_code
+        got = (response.status_code, response.headers.get("Location"))
         response.close()
-        expected = _expected(kind, role)
-        if "login" in expected:
-            ok = status == 302 and "/account/login" in response.headers.get("Location", "")
-        else:
-            ok = status in expected
-        if not ok or status >= 500:
-            failures.append((endpoint, role, status))
-    assert failures == [], failures
+        new = None
+        if endpoint == "signups.cancel_for_shift" and person is not None:
+            new = _newest_id(db, Signup, user_id=person.id, shift_id=ids["shift"])
+        elif endpoint == "organize.duplicate_activity":
+            new = _newest_id(db, Activity)
+        want = _expected(_verdict(kind, role, endpoint), endpoint, url, ids, new)
+        if got != want:
+            failures.append((endpoint, role, got, want))
+    assert failures == [], "\n".join(f"{e} as {r}: got {g}, want {w}" for e, r, g, w in failures)
