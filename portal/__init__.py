@@ -109,7 +109,7 @@ def _register_blueprints(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
 
-    from portal import permissions, timeutil
+    from portal import labels, permissions, timeutil
     from portal.privacy import mask_name, mask_phone
 
     app.jinja_env.filters.update(
@@ -120,7 +120,7 @@ def _register_template_helpers(app: Flask) -> None:
         mask_name=mask_name,
         mask_phone=mask_phone,
     )
-    app.jinja_env.globals.update(fmt_range=timeutil.fmt_range, perm=permissions)
+    app.jinja_env.globals.update(fmt_range=timeutil.fmt_range, perm=permissions, labels=labels)
 
     @app.context_processor
     def _inject():

@@ -68,12 +68,8 @@ def can_view_zone_dashboard(user, zone: Zone) -> bool:
 
 
 def can_view_activity(user, activity: Activity) -> bool:
-    """Published, cancelled and finished activities are public; drafts only to managers."""
-    from portal.models import ActivityStatus
-
-    if activity.status != ActivityStatus.DRAFT:
-        return True
-    return can_manage_activity(user, activity)
+    """Public activities (:attr:`Activity.is_public`) to everyone; drafts only to managers."""
+    return activity.is_public or can_manage_activity(user, activity)
 
 
 def require(check):

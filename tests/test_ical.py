@@ -451,7 +451,7 @@ def test_point_10_personal_feed_statuses(client, db, world, make_shift, make_sig
     p = got[f"shift-{pending.shift_id}@portal.test"]
     assert str(p["SUMMARY"]).startswith("【待审核】") and str(p["STATUS"]) == "TENTATIVE"
     w = got[f"shift-{waiting.shift_id}@portal.test"]
-    assert str(w["SUMMARY"]).startswith("【候补】") and str(w["STATUS"]) == "TENTATIVE"
+    assert str(w["SUMMARY"]).startswith("【候补中】") and str(w["STATUS"]) == "TENTATIVE"
     c = got[f"shift-{world['shift'].id}@portal.test"]
     assert str(c["STATUS"]) == "CONFIRMED"
     assert f"shift-{mine_off.shift_id}@portal.test" not in got  # own cancellation: gone

@@ -736,7 +736,7 @@ def test_past_shifts_fold_away_and_waitlist_shows_positions(
     page = as_org.get(f"/organize/activities/{activity.id}?past=1").get_data(as_text=True)
     assert "昨天的岗" in page
     page = as_org.get(f"/organize/shifts/{shift.id}/roster").get_data(as_text=True)
-    assert "候补 第 1 位" in page and "候补 第 2 位" in page
+    assert "候补中 第 1 位" in page and "候补中 第 2 位" in page
 
 
 def test_my_activities_page_uses_a_fixed_number_of_statements(

@@ -17,9 +17,9 @@ from portal.browse import services as browse
 from portal.extensions import db
 from portal.models import (
     Activity,
-    ActivityStatus,
     Programme,
     Shift,
+    ShiftStatus,
     Signup,
     SignupStatus,
 )
@@ -28,7 +28,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
-PUBLIC_STATUSES = (ActivityStatus.PUBLISHED, ActivityStatus.CANCELLED, ActivityStatus.FINISHED)
 
 
 class ApiError(Exception):
@@ -118,7 +117,7 @@ def _shift(s: Shift, confirmed: dict[int, int], with_activity: bool = False) -> 
         "starts_at": _iso(s.starts_at),
         "ends_at": _iso(s.ends_at),
         "post_name": s.post_name or "",
-        "status": "cancelled" if s.activity.status == ActivityStatus.CANCELLED else s.status.value,
+        "status": (ShiftStatus.CANCELLED if s.is_off else ShiftStatus.SCHEDULED).value,
         "capacity": s.capacity,
         "confirmed": confirmed.get(s.id, 0),
         "taken": s.taken_count,
@@ -169,7 +168,7 @@ def activities():
 def activity(activity_id: int):
     a = db.session.scalar(
         select(Activity)
-        .where(Activity.id == activity_id, Activity.status.in_(PUBLIC_STATUSES))
+        .where(Activity.id == activity_id, Activity.is_public)
         .options(selectinload(Activity.programmes), joinedload(Activity.zone),
                  joinedload(Activity.unit))
     )
@@ -208,7 +207,7 @@ def shift(shift_id: int):
     s = db.session.scalar(
         select(Shift)
         .join(Shift.activity)
-        .where(Shift.id == shift_id, Activity.status.in_(PUBLIC_STATUSES))
+        .where(Shift.id == shift_id, Activity.is_public)
         .options(joinedload(Shift.activity).joinedload(Activity.zone))
     )
     if s is None:

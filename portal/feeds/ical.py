@@ -24,14 +24,11 @@ from functools import lru_cache
 from icalendar import Alarm, Calendar, Event, vCalAddress, vDatetime, vDuration, vGeo, vInt, vText
 from icalendar.parser import Contentline, Parameters
 
-from portal.models import Activity, ActivityStatus, Shift, SignupStatus
+from portal.labels import CALENDAR_PREFIX
+from portal.models import Activity, Shift, SignupStatus
 
 PRODID = "-//Chuangwen Civic Portal//Volunteer Calendar Feeds 1.0//ZH"
 SITE_TZ_HINT = "Asia/Shanghai"
-
-PREFIX_CANCELLED = "【已取消】"
-PREFIX_PENDING = "【待审核】"
-PREFIX_WAITLISTED = "【候补】"
 
 
 @dataclass(frozen=True)
@@ -59,15 +56,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(microsecond=0)
 
 
-def is_cancelled(shift: Shift) -> bool:
-    """A shift is off for calendars when it or its whole activity is cancelled."""
-    return shift.is_cancelled or shift.activity.status == ActivityStatus.CANCELLED
-
-
 def sequence_of(shift: Shift, withdrawn: bool = False) -> int:
     """SEQUENCE: the stored counter, at least 1 once cancelled, one more once withdrawn."""
     seq = shift.sequence or 0
-    if is_cancelled(shift):
+    if shift.is_off:
         return max(seq, 1)
     return seq + 1 if withdrawn else seq
 
@@ -96,19 +88,17 @@ def summary_of(
     title = shift.activity.title
     if shift.post_name:
         title = f"{title}（{shift.post_name}）"
-    if is_cancelled(shift) or withdrawn:
-        return PREFIX_CANCELLED + title
-    if signup_status == SignupStatus.PENDING:
-        return PREFIX_PENDING + title
-    if signup_status == SignupStatus.WAITLISTED:
-        return PREFIX_WAITLISTED + title
+    if shift.is_off or withdrawn:
+        return CALENDAR_PREFIX["cancelled"] + title
+    if signup_status in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
+        return CALENDAR_PREFIX[signup_status] + title
     return title
 
 
 def status_of(
     shift: Shift, signup_status: SignupStatus | None = None, withdrawn: bool = False
 ) -> str:
-    if is_cancelled(shift) or withdrawn:
+    if shift.is_off or withdrawn:
         return "CANCELLED"
     if signup_status in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
         return "TENTATIVE"
@@ -119,7 +109,7 @@ def description_of(shift: Shift, opts: EventOptions) -> str:
     """Plain-text details: no names, phone numbers or e-mail addresses of people."""
     activity: Activity = shift.activity
     lines: list[str] = []
-    if is_cancelled(shift):
+    if shift.is_off:
         reason = shift.cancel_reason if shift.is_cancelled else activity.cancel_reason
         lines.append("此班次已取消。" + (f"原因：{reason}" if reason else ""))
     elif opts.withdrawn:
@@ -222,7 +212,7 @@ def shift_event(shift: Shift, opts: EventOptions) -> Event:
     if activity.latitude is not None and activity.longitude is not None:
         event["GEO"] = vGeo((activity.latitude, activity.longitude))
     event["ORGANIZER"] = _organizer(opts.host, activity.unit.name)
-    if opts.alarm_minutes and not is_cancelled(shift) and not opts.withdrawn:
+    if opts.alarm_minutes and not shift.is_off and not opts.withdrawn:
         alarm = Alarm()
         alarm["ACTION"] = vText("DISPLAY")
         alarm["DESCRIPTION"] = vText(summary_of(shift, opts.signup_status))

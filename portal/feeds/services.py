@@ -33,30 +33,24 @@ from portal.feeds import ical
 from portal.models import (
     ACTIVE_STATUSES,
     Activity,
-    ActivityStatus,
     CalendarToken,
     Programme,
     Shift,
-    ShiftStatus,
     Signup,
     SignupStatus,
     Unit,
     User,
     Zone,
     activity_programmes,
+    shift_is_live,
     unit_organizers,
 )
 from portal.timeutil import local_day_bounds, local_today, now_utc
 
-FORMAT_VERSION = "4"  # bump when the rendering changes so every ETag changes too
+FORMAT_VERSION = "5"  # bump when the rendering changes so every ETag changes too
 DAYS_BACK = 60
 DAYS_AHEAD = 365
 ALARM_CHOICES = (0, 10, 15, 30, 60, 120, 1440)
-PUBLIC_ACTIVITY_STATUSES = (
-    ActivityStatus.PUBLISHED,
-    ActivityStatus.CANCELLED,
-    ActivityStatus.FINISHED,
-)
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
 
 
@@ -157,11 +151,10 @@ class Window:
 
 
 def _window_cond(w: Window) -> ColumnElement[bool]:
-    live = and_(Shift.status == ShiftStatus.SCHEDULED, Activity.status != ActivityStatus.CANCELLED)
     return and_(
         Shift.ends_at >= w.start,
         Shift.starts_at < w.end,
-        or_(live, Shift.ends_at >= w.cancelled_cutoff),
+        or_(shift_is_live(), Shift.ends_at >= w.cancelled_cutoff),
     )
 
 
@@ -179,7 +172,7 @@ def _programme_ids(scope: FeedScope):
 
 
 def _public_cond(scope: FeedScope) -> ColumnElement[bool]:
-    cond = Activity.status.in_(PUBLIC_ACTIVITY_STATUSES)
+    cond = Activity.is_public
     if scope.kind == "zone":
         cond = and_(cond, Activity.zone_id == scope.object_id)
     elif scope.kind == "programme":
@@ -194,7 +187,7 @@ def _public_cond(scope: FeedScope) -> ColumnElement[bool]:
     elif scope.kind == "activity":
         cond = and_(cond, Activity.id == scope.object_id)
     elif scope.kind == "unit":
-        cond = and_(Activity.status != ActivityStatus.DRAFT, Activity.unit_id == scope.object_id)
+        cond = and_(Activity.is_public, Activity.unit_id == scope.object_id)
     return cond
 
 
@@ -202,7 +195,7 @@ def _personal_signup_cond(user_id) -> ColumnElement[bool]:
     return and_(
         Signup.user_id == user_id,
         Signup.status.in_((*ACTIVE_STATUSES, SignupStatus.CANCELLED, SignupStatus.REJECTED)),
-        Activity.status != ActivityStatus.DRAFT,
+        Activity.is_public,
     )
 
 
@@ -297,7 +290,7 @@ def _probe_statement(scope: FeedScope, w: Window) -> Select:
         .where(Programme.id == scope.object_id)
         .scalar_subquery(),
         "activity": select(Activity.title)
-        .where(Activity.id == scope.object_id, Activity.status.in_(PUBLIC_ACTIVITY_STATUSES))
+        .where(Activity.id == scope.object_id, Activity.is_public)
         .scalar_subquery(),
     }[scope.kind]
     return select(name_col.label("nm"), *_aggregate_columns(scope, w, None))
@@ -405,7 +398,7 @@ def feed_items(scope: FeedScope, base_url: str) -> list[tuple[Shift, ical.EventO
 def _cancelled_by_event(signup: Signup) -> bool:
     """A cancelled sign-up stays only when the shift's own cancellation ended it."""
     shift = signup.shift
-    if not ical.is_cancelled(shift):
+    if not shift.is_off:
         return False
     off_at = shift.cancelled_at if shift.is_cancelled else shift.activity.cancelled_at
     if signup.cancelled_at is None or off_at is None:
@@ -575,7 +568,7 @@ def single_shift(shift_id: int) -> Shift:
     """A shift of a public activity for the one-shot download, or FeedError(404)."""
     shift = db.session.scalars(
         _shift_query(False).where(
-            Shift.id == shift_id, Activity.status.in_(PUBLIC_ACTIVITY_STATUSES)
+            Shift.id == shift_id, Activity.is_public
         )
     ).unique().first()
     if shift is None:

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from portal import labels
 from portal.audit import services as audit
 from portal.extensions import db
 from portal.models import (
@@ -58,7 +59,14 @@ def rosters(shifts: Sequence[Shift]) -> dict[int, list[Signup]]:
 
 
 def walk_in(
-    actor: User, shift: Shift, phone: str, name: str, over_capacity: bool = False
+    actor: User,
+    shift: Shift,
+    phone: str,
+    name: str,
+    over_capacity: bool = False,
+    *,
+    over_overlap: bool = False,
+    reason: str = "",
 ) -> tuple[User, bool]:
     """Put a person who turned up on site on the roster; return them and whether they are new.
 
@@ -70,7 +78,9 @@ def walk_in(
 
     begin_write(db.session())
     user, created = find_or_create_walk_in(phone, name)
-    signups.add_walk_in(actor, shift, user, over_capacity=over_capacity)
+    signups.add_walk_in(
+        actor, shift, user, over_capacity=over_capacity, over_overlap=over_overlap, reason=reason
+    )
     return user, created
 
 
@@ -93,15 +103,6 @@ def find_or_create_walk_in(phone: str, name: str) -> tuple[User, bool]:
 
 
 # --- exports ---------------------------------------------------------------------------------
-
-_STATUS_LABELS = {
-    "confirmed": "已确认",
-    "pending": "待审核",
-    "waitlisted": "候补",
-    "cancelled": "已取消",
-    "rejected": "未通过",
-}
-_ATTENDANCE_LABELS = {"attended": "已到", "no_show": "缺席"}
 
 
 def export_header() -> list[str]:
@@ -135,13 +136,11 @@ def export_rows(shifts: Sequence[Shift], active_only: bool = False) -> list[list
                     number,
                     signup.user.real_name,
                     signup.user.phone or "",
-                    _(_STATUS_LABELS.get(str(signup.status), str(signup.status))),
-                    {"walk_in": _("现场"), "organizer": _("组织方添加")}.get(
-                        signup.source, _("自行报名")
-                    ),
+                    labels.signup_status(signup.status),
+                    labels.signup_source(signup.source),
                     local(signup.checked_in_at),
                     local(signup.checked_out_at),
-                    _(_ATTENDANCE_LABELS[str(signup.attendance)]) if signup.attendance else "",
+                    labels.attendance(signup.attendance),
                     float(signup.hours) if signup.hours is not None else "",
                 ]
             )
