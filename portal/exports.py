@@ -1,26 +1,39 @@
-"""Spreadsheet exports: Excel-safe CSV with a BOM, XLSX, the formula-injection guard."""
+"""Downloads: Excel-safe CSV with a BOM, XLSX, the formula-injection guard, the response.
+
+Every spreadsheet and data download of the portal goes through here, so every cell passes
+:func:`safe_cell` and every file name reaches the browser the same way.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Sequence
+from urllib.parse import quote
+
+from flask import Response
 
 
 def safe_cell(value):
+    """Return the value, with a leading ``'`` when Excel would run it as a formula."""
     # Cells starting with = + - @ would run as formulas in Excel (CSV injection).
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
     return value
 
 
-def to_csv(header: list[str], rows: list[list]) -> bytes:
-    """Return CSV bytes with a UTF-8 BOM so that Excel shows Chinese correctly."""
+def csv_bytes(rows: Iterable[Sequence]) -> bytes:
+    """Return the rows as CSV with a UTF-8 BOM (so Excel shows Chinese), every cell guarded."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
     for row in rows:
         writer.writerow([safe_cell(v) for v in row])
     return buf.getvalue().encode("utf-8-sig")
+
+
+def to_csv(header: list[str], rows: list[list]) -> bytes:
+    """Return a table with its header row as :func:`csv_bytes`."""
+    return csv_bytes([header, *rows])
 
 
 def to_xlsx(title: str, header: list[str], rows: list[list]) -> bytes:
@@ -45,3 +58,21 @@ def to_xlsx(title: str, header: list[str], rows: list[list]) -> bytes:
     return out.getvalue()
 
 
+def attachment(filename: str) -> str:
+    """The Content-Disposition value that saves a download as ``filename`` (any script)."""
+    ascii_name = filename.encode("ascii", "ignore").decode().replace('"', "") or "export"
+    if ascii_name == filename:
+        return f'attachment; filename="{filename}"'
+    # RFC 6266: browsers take filename* (UTF-8); the ASCII filename is for the rest.
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def download(data: bytes, filename: str, mimetype: str) -> Response:
+    """Send ``data`` as an attachment named ``filename``, never cached.
+
+    ``mimetype`` is sent as the Content-Type exactly, e.g. ``text/csv; charset=utf-8``.
+    """
+    response = Response(data, content_type=mimetype)
+    response.headers["Content-Disposition"] = attachment(filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response

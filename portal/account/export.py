@@ -118,8 +118,7 @@ def account_data(user: User) -> dict:
 
 
 def _csv_cell(value):
-    """Turn a value into a CSV cell that Excel shows as text."""
-    # Cells starting with = + - @ would run as formulas in Excel (CSV injection).
+    """Turn a value into a CSV cell a person can read (exports.csv_bytes guards formulas)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -127,9 +126,7 @@ def _csv_cell(value):
 
         return _("是") if value else _("否")
     if isinstance(value, list):
-        value = "、".join(str(v) for v in value)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
+        return "、".join(str(v) for v in value)
     return value
 
 
@@ -184,56 +181,50 @@ def _csv_labels() -> dict[str, str]:
 
 
 def _csv_values() -> dict[str, dict[str, str]]:
-    """Give readable words for coded values in the CSV export."""
+    """Give readable words for coded values in the CSV export (states from portal.labels)."""
     from flask_babel import gettext as _
 
+    from portal import labels
+    from portal.models import Attendance, SignupStatus
+
     return {
-        "status": {
-            "pending": _("待审核"),
-            "confirmed": _("已报名"),
-            "waitlisted": _("候补中"),
-            "cancelled": _("已取消"),
-            "rejected": _("未通过"),
-        },
-        "attendance": {"attended": _("已出勤"), "no_show": _("缺席")},
+        # The person's own sign-ups, in the words of their own pages.
+        "status": {str(s): labels.own_signup_status(s) for s in SignupStatus},
+        "attendance": {str(a): labels.attendance(a) for a in Attendance},
         "activity_kind": {"volunteer": _("志愿服务"), "community": _("社区活动")},
         "shift_status": {"scheduled": _("正常"), "cancelled": _("已取消")},
         "checkin_method": {"roster": _("组织方签到"), "qr": _("扫码签到")},
-        "source": {"self": _("自行报名"), "walk_in": _("现场"), "organizer": _("组织方添加")},
+        "source": {s: labels.signup_source(s) for s in ("self", "walk_in", "organizer")},
     }
 
 
 def account_csv(data: dict) -> bytes:
     """Render :func:`account_data` as one CSV in sections, with a UTF-8 BOM for Excel."""
-    import csv
-    import io
-
     from flask_babel import gettext as _
 
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\r\n")
+    from portal.exports import csv_bytes
+
+    out: list[list] = []
     labels = _csv_labels()
     words = _csv_values()
 
     def section(title: str, rows: list[dict]) -> None:
-        out.writerow([title])
+        out.append([title])
         if rows:
-            out.writerow([labels.get(key, key) for key in rows[0]])
+            out.append([labels.get(key, key) for key in rows[0]])
             for row in rows:
-                out.writerow(
-                    [_csv_cell(words.get(k, {}).get(v, v)) for k, v in row.items()]
-                )
+                out.append([_csv_cell(words.get(k, {}).get(v, v)) for k, v in row.items()])
         else:
-            out.writerow([_("（无）")])
-        out.writerow([])
+            out.append([_("（无）")])
+        out.append([])
 
-    out.writerow([_("我的数据"), data["portal"], data["exported_at"]])
-    out.writerow([])
-    out.writerow([_("个人资料")])
+    out.append([_("我的数据"), data["portal"], data["exported_at"]])
+    out.append([])
+    out.append([_("个人资料")])
     for key, value in data["profile"].items():
-        out.writerow([labels.get(key, key), _csv_cell(value)])
-    out.writerow([])
+        out.append([labels.get(key, key), _csv_cell(value)])
+    out.append([])
     section(_("报名记录"), data["signups"])
     section(_("消息"), data["notifications"])
     section(_("日历订阅链接"), data["calendar_links"])
-    return buf.getvalue().encode("utf-8-sig")
+    return csv_bytes(out)

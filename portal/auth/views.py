@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -20,6 +19,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
+from portal import exports
 from portal.account import services as account
 from portal.auth import services
 from portal.auth.forms import (
@@ -234,15 +234,9 @@ def export_download(fmt: str):
         abort(404)
     body, mimetype = account.export_account(current_user, fmt)
     db.session.commit()
-    name = f"my-data-{local_today().isoformat()}.{fmt}"
-    resp = Response(body, mimetype=mimetype)
-    if fmt == "csv":
-        resp.headers["Content-Type"] = "text/csv; charset=utf-8"
-    else:
-        resp.headers["Content-Type"] = "application/json; charset=utf-8"
-    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return exports.download(
+        body, f"my-data-{local_today().isoformat()}.{fmt}", f"{mimetype}; charset=utf-8"
+    )
 
 
 # --- account deletion -------------------------------------------------------------------------

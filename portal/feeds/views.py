@@ -21,7 +21,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from portal import permissions
+from portal import exports, permissions
 from portal.extensions import db
 from portal.feeds import services
 from portal.feeds.forms import ReminderForm, ResetForm
@@ -55,7 +55,7 @@ def _calendar_response(body: bytes, etag: str, personal: bool, filename: str | N
     if personal:
         headers["X-Robots-Tag"] = "noindex, nofollow"
     if filename:
-        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        headers["Content-Disposition"] = exports.attachment(filename)
     if request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
     return Response(body, status=200, content_type=CONTENT_TYPE, headers=headers)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     redirect,
@@ -470,30 +469,18 @@ def walk_in(shift_id: int):
 # --- exports ---------------------------------------------------------------------------------
 
 
-def _download(data: bytes, filename: str, mimetype: str) -> Response:
-    from urllib.parse import quote
-
-    response = Response(data, mimetype=mimetype)
-    ascii_name = filename.encode("ascii", "ignore").decode() or "export"
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _export(target, shifts, kind: str, fmt: str, stem: str):
     header = services.export_header()
     rows = services.export_rows(shifts)
     audit.record(f"export.{kind}.{fmt}", target, stem, after={"rows": len(rows), "format": fmt})
     db.session.commit()
     if fmt == "xlsx":
-        return _download(
+        return exports.download(
             exports.to_xlsx(stem, header, rows),
             f"{stem}.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
-    return _download(exports.to_csv(header, rows), f"{stem}.csv", "text/csv; charset=utf-8")
+    return exports.download(exports.to_csv(header, rows), f"{stem}.csv", "text/csv; charset=utf-8")
 
 
 def _stem(shift: Shift) -> str:
