@@ -34,6 +34,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.auth.forms import PhoneField, _valid_phone
+from portal.forms import attach_error
 from portal.models import MAX_CAPACITY
 from portal.organize.services import (
     Occurrence,
@@ -272,10 +273,6 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
             return False
         try:
             slots = parse_slots(self.slots.data)
-        except OrganizeError as exc:
-            self.slots.errors.append(str(exc))
-            return False
-        try:
             if self.mode.data == "rule":
                 if not (self.rule.data or "").strip():
                     self.rule.errors.append(str(_l("请填写重复规则。")))
@@ -289,11 +286,7 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
                     self.first_date.data, self.last_date.data, self.weekdays.data or [], slots
                 )
         except OrganizeError as exc:
-            target = {"rule": self.rule}.get(self.mode.data)
-            message = str(exc)
-            if target is None:
-                target = self.weekdays if "星期" in message else self.last_date
-            target.errors.append(message)
+            attach_error(self, exc)
             return False
         return True
 

@@ -13,12 +13,15 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from portal import exports, permissions
 from portal.audit import services as audit
+from portal.domain import DomainError
 from portal.extensions import db
+from portal.forms import attach_error
 from portal.models import (
     Activity,
     ActivityStatus,
@@ -57,9 +60,13 @@ def _organizers_only():
     return None
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: DomainError, form: FlaskForm | None = None) -> None:
+    """Roll back; show the message next to its field of ``form``, else as a flash."""
     db.session.rollback()
-    flash(str(exc), "error")
+    if form is None:
+        flash(str(exc), "error")
+    else:
+        attach_error(form, exc)
 
 
 # --- activities ------------------------------------------------------------------------------
@@ -130,7 +137,7 @@ def new_activity():
         try:
             activity = services.create_activity(current_user, form.data_for_service())
         except OrganizeError as exc:
-            _fail(exc)
+            _fail(exc, form)
         else:
             db.session.commit()
             flash(_("活动已保存为草稿。下一步：添加班次，然后发布。"), "success")
@@ -168,7 +175,7 @@ def edit_activity(activity_id: int):
         try:
             changed = services.update_activity(current_user, activity, form.data_for_service())
         except OrganizeError as exc:
-            _fail(exc)
+            _fail(exc, form)
         else:
             db.session.commit()
             flash(_("已保存修改。") if changed else _("没有修改任何内容。"), "success")
@@ -198,7 +205,7 @@ def cancel_activity(activity_id: int):
         try:
             services.cancel_activity(current_user, activity, form.reason.data)
         except OrganizeError as exc:
-            _fail(exc)
+            _fail(exc, form)
         else:
             db.session.commit()
             flash(_("活动已取消，所有报名的人都会收到通知，日历中显示为已取消。"), "success")
@@ -241,7 +248,7 @@ def new_shift(activity_id: int):
         try:
             shift = services.add_shift(current_user, activity, form.values())
         except OrganizeError as exc:
-            _fail(exc)
+            _fail(exc, form)
         else:
             db.session.commit()
             flash(
@@ -270,7 +277,7 @@ def bulk_shifts(activity_id: int):
                     current_user, activity, form.occurrences, form.options()
                 )
             except OrganizeError as exc:
-                _fail(exc)
+                _fail(exc, form)
             else:
                 db.session.commit()
                 flash(_("已创建 %(n)d 个班次。", n=len(shifts)), "success")
@@ -303,9 +310,7 @@ def edit_shift(shift_id: int):
         try:
             services.update_shift(current_user, shift, form.values())
         except OrganizeError as exc:
-            db.session.rollback()
-            field = form.capacity if "人数" in str(exc) else form.end
-            field.errors = [*field.errors, str(exc)]
+            _fail(exc, form)
             shift = db.session.get(Shift, shift_id)
         else:
             db.session.commit()
@@ -324,7 +329,7 @@ def cancel_shift(shift_id: int):
         try:
             services.cancel_shift(current_user, shift, form.reason.data)
         except OrganizeError as exc:
-            _fail(exc)
+            _fail(exc, form)
         else:
             db.session.commit()
             flash(_("班次已取消，报名的人都会收到通知。"), "success")
@@ -526,7 +531,7 @@ def _message(target, activity: Activity, shift: Shift | None):
                 current_user, target, form.title.data.strip(), form.body.data.strip()
             )
         except OrganizeError as exc:
-            _fail(exc)
+            _fail(exc, form)
         else:
             db.session.commit()
             flash(_("消息已发送给 %(n)d 人。", n=count), "success")

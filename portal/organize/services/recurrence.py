@@ -36,31 +36,41 @@ class Occurrence:
 
 
 def parse_slots(text: str) -> list[Slot]:
-    """Parse "07:00-08:00, 16:30-17:30" (one or more, comma or newline separated)."""
+    """Parse "07:00-08:00, 16:30-17:30" (one or more, comma or newline separated).
+
+    :raises OrganizeError: on the ``slots`` field.
+    """
     slots: list[Slot] = []
     parts = [p.strip() for p in text.replace("\n", ",").replace("，", ",").split(",")]
     for part in filter(None, parts):
         bits = part.replace("–", "-").replace("—", "-").replace("~", "-").split("-")
         if len(bits) != 2:
-            raise OrganizeError(_("时段“%(s)s”看不懂，请写成 07:00-08:00。", s=part[:30]))
+            raise OrganizeError(
+                _("时段“%(s)s”看不懂，请写成 07:00-08:00。", s=part[:30]), field="slots"
+            )
         try:
             start, end = (time.fromisoformat(b.strip().replace("：", ":")) for b in bits)
         except ValueError:
             raise OrganizeError(
-                _("时段“%(s)s”看不懂，请写成 07:00-08:00。", s=part[:30])
+                _("时段“%(s)s”看不懂，请写成 07:00-08:00。", s=part[:30]), field="slots"
             ) from None
         if end <= start:
-            raise OrganizeError(_("时段“%(s)s”的结束时间要晚于开始时间。", s=part[:30]))
+            raise OrganizeError(
+                _("时段“%(s)s”的结束时间要晚于开始时间。", s=part[:30]), field="slots"
+            )
         slots.append(Slot(start, end))
     if not slots:
-        raise OrganizeError(_("请至少填写一个时段，例如 07:00-08:00。"))
+        raise OrganizeError(_("请至少填写一个时段，例如 07:00-08:00。"), field="slots")
     if len(set(slots)) != len(slots):
-        raise OrganizeError(_("时段有重复，请检查。"))
+        raise OrganizeError(_("时段有重复，请检查。"), field="slots")
     return sorted(slots, key=lambda s: s.start)
 
 
-def _occurrences(days: Iterable[date], slots: Sequence[Slot]) -> list[Occurrence]:
-    """Concrete times for each day × slot, leaving out those that have already started."""
+def _occurrences(days: Iterable[date], slots: Sequence[Slot], field: str) -> list[Occurrence]:
+    """Concrete times for each day × slot, leaving out those that have already started.
+
+    :raises OrganizeError: on ``field`` (what set the days) when there would be too many.
+    """
     result: list[Occurrence] = []
     now = now_utc()
     for day in days:
@@ -75,7 +85,8 @@ def _occurrences(days: Iterable[date], slots: Sequence[Slot]) -> list[Occurrence
                         "一次最多创建 %(max)d 个班次，这次会超过上限。"
                         "请缩短日期范围或减少时段，分几次创建。",
                         max=MAX_SHIFTS_PER_REQUEST,
-                    )
+                    ),
+                    field=field,
                 )
     return result
 
@@ -83,23 +94,28 @@ def _occurrences(days: Iterable[date], slots: Sequence[Slot]) -> list[Occurrence
 def expand_bulk(
     first: date, last: date, weekdays: Iterable[int], slots: Sequence[Slot]
 ) -> list[Occurrence]:
-    """Expand a date range × weekdays (0 = Monday) × time slots into shift times."""
+    """Expand a date range × weekdays (0 = Monday) × time slots into shift times.
+
+    :raises OrganizeError: with ``field`` set to the form field at fault (``last_date`` or
+        ``weekdays``).
+    """
     weekdays = set(weekdays)
     if last < first:
-        raise OrganizeError(_("结束日期不能早于开始日期。"))
+        raise OrganizeError(_("结束日期不能早于开始日期。"), field="last_date")
     if not weekdays:
-        raise OrganizeError(_("请至少选择一个星期几。"))
+        raise OrganizeError(_("请至少选择一个星期几。"), field="weekdays")
     if (last - first).days > 366:
-        raise OrganizeError(_("日期范围最长一年。"))
+        raise OrganizeError(_("日期范围最长一年。"), field="last_date")
     days = (
         first + timedelta(days=n)
         for n in range((last - first).days + 1)
         if (first + timedelta(days=n)).weekday() in weekdays
     )
-    result = _occurrences(days, slots)
+    result = _occurrences(days, slots, field="last_date")
     if not result:
         raise OrganizeError(
-            _("这个日期范围里没有所选星期几的、尚未开始的时段，没有可创建的班次。")
+            _("这个日期范围里没有所选星期几的、尚未开始的时段，没有可创建的班次。"),
+            field="weekdays",
         )
     return result
 
@@ -109,23 +125,31 @@ def expand_rule(rule: str, first: date, slots: Sequence[Slot]) -> list[Occurrenc
 
     Only the dates of the occurrences count; each date gets every slot. Rules must end
     (COUNT or UNTIL) within the per-request limit.
+
+    :raises OrganizeError: on the ``rule`` field.
     """
     text = (rule or "").strip()
     if text.upper().startswith("RRULE:"):
         text = text[6:]
     if not text or len(text) > 300 or "\n" in text:
-        raise OrganizeError(_("重复规则看不懂，请写成 FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12。"))
+        raise OrganizeError(
+            _("重复规则看不懂，请写成 FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12。"), field="rule"
+        )
     try:
         parsed = rrulestr(text, dtstart=datetime.combine(first, time(0, 0)), ignoretz=True)
     except (ValueError, TypeError, OverflowError, AttributeError, KeyError):
         raise OrganizeError(
-            _("重复规则看不懂，请写成 FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12。")
+            _("重复规则看不懂，请写成 FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12。"), field="rule"
         ) from None
     upper = text.upper()
     if "COUNT=" not in upper and "UNTIL=" not in upper:
-        raise OrganizeError(_("重复规则需要 COUNT（次数）或 UNTIL（截止日期），否则会无限重复。"))
+        raise OrganizeError(
+            _("重复规则需要 COUNT（次数）或 UNTIL（截止日期），否则会无限重复。"), field="rule"
+        )
     if getattr(parsed, "_freq", None) not in (DAILY, WEEKLY, MONTHLY):
-        raise OrganizeError(_("重复规则只支持按天（DAILY）、按周（WEEKLY）或按月（MONTHLY）。"))
+        raise OrganizeError(
+            _("重复规则只支持按天（DAILY）、按周（WEEKLY）或按月（MONTHLY）。"), field="rule"
+        )
     try:
         seen: list[date] = []
         for occurrence in islice(parsed, _RRULE_SCAN_LIMIT + 1):
@@ -135,10 +159,10 @@ def expand_rule(rule: str, first: date, slots: Sequence[Slot]) -> list[Occurrenc
             if len(seen) * len(slots) > MAX_SHIFTS_PER_REQUEST:
                 break
     except (ValueError, TypeError, OverflowError):
-        raise OrganizeError(_("重复规则无法展开，请检查日期。")) from None
+        raise OrganizeError(_("重复规则无法展开，请检查日期。"), field="rule") from None
     if not seen:
-        raise OrganizeError(_("按这个重复规则没有任何日期，请检查。"))
-    result = _occurrences(seen, slots)
+        raise OrganizeError(_("按这个重复规则没有任何日期，请检查。"), field="rule")
+    result = _occurrences(seen, slots, field="rule")
     if not result:
-        raise OrganizeError(_("按这个重复规则的时间都已经过去，没有可创建的班次。"))
+        raise OrganizeError(_("按这个重复规则的时间都已经过去，没有可创建的班次。"), field="rule")
     return result
