@@ -65,12 +65,13 @@ def _select_locale() -> str:
 
 
 def _init_extensions(app: Flask) -> None:
-    from portal.database import configure_engine
+    from portal.database import configure_engine, install_write_path
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
+    install_write_path(app, db)
     migrate.init_app(
         app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True
     )

@@ -15,7 +15,7 @@ from portal.models import (
     Signup,
     SignupStatus,
 )
-from portal.signups import services
+from portal.signups import places, services
 from portal.signups.services import SignupError
 
 pytestmark = pytest.mark.both_databases
@@ -200,7 +200,7 @@ def test_unique_index_backs_up_the_rule(db, make_shift, make_user):
     user = make_user()
     db.session.add(Signup(shift_id=shift.id, user_id=user.id, status=SignupStatus.CONFIRMED))
     db.session.commit()
-    assert not services._insert(
+    assert not places._insert(
         Signup(shift_id=shift.id, user_id=user.id, status=SignupStatus.WAITLISTED)
     )
     db.session.commit()
@@ -364,7 +364,7 @@ def test_promote(db, make_shift, make_user, make_signup, taken, over, ok):
         make_signup(shift)
     w = make_signup(shift, status=SignupStatus.WAITLISTED, queued_at=NOW)
     if ok:
-        services.promote(organizer, w, over_capacity=over)
+        services.promote(organizer, w, over_capacity=over, reason="多一人维持秩序" if over else "")
         db.session.commit()
         assert db.session.get(Signup, w.id).status == SignupStatus.CONFIRMED
         assert _notes(db, w.user, "waitlist_promoted")
@@ -442,7 +442,9 @@ def test_add_walk_in(db, make_shift, make_user, make_signup, shift_kw, taken, ov
         make_signup(shift)
     person = make_user()
     if ok:
-        signup = services.add_walk_in(organizer, shift, person, over_capacity=over)
+        signup = services.add_walk_in(
+                organizer, shift, person, over_capacity=over, reason="到场支援" if over else ""
+            )
         db.session.commit()
         assert signup.status == SignupStatus.CONFIRMED and signup.source == "walk_in"
         assert _notes(db, person, "walk_in_added")

@@ -122,13 +122,15 @@ def export_account(user: User, fmt: str) -> tuple[bytes, str]:
 DELETED_NAME = "已注销用户"  # stored data, not UI text: what rosters and records show afterwards
 
 
-def _lock_person(user: User) -> None:
-    """Start the write transaction (no-op if held) and lock the person's row."""
-    from portal.database import begin_write, lock_rows
+def _lock_for_deletion(user: User) -> None:
+    """Take the write transaction and lock, in the sign-up lock order, the shifts of the
+    person's future sign-ups (with the people waiting on them), then the person."""
+    from portal.database import begin_write
+    from portal.signups import places
 
-    session = db.session()
-    begin_write(session)
-    lock_rows(session, User, user.id)
+    begin_write(db.session())
+    shift_ids = {s.shift_id for s in future_signups(user)}
+    places.lock(shift_ids, [user.id], with_waiting=True)
 
 
 def future_signups(user: User, now=None) -> list:
@@ -183,9 +185,9 @@ def delete_account(user: User) -> Deletion:
         raise AccountError(
             _("管理员账号不能在这里注销。请先请另一位管理员取消你的管理员身份。")
         )
-    # Hold the write lock and the person's row from the start, so no sign-up of theirs can
-    # slip in between; the sign-up rules called below join this transaction.
-    _lock_person(user)
+    # Hold the write lock, their shifts and the person's row from the start, so no sign-up
+    # of theirs can slip in between; the sign-up rules called below join this transaction.
+    _lock_for_deletion(user)
     now = utcnow()
     future = future_signups(user, now)
     reason = _("报名人已注销账号")
@@ -242,7 +244,7 @@ def close_account(user: User, password: str) -> Deletion:
     """
     from flask_babel import gettext as _
 
-    _lock_person(user)  # before check_password, which may write an upgraded hash
+    _lock_for_deletion(user)  # before check_password, which may write an upgraded hash
     if not check_password(user, password or ""):
         raise AccountError(_("密码不正确，账号没有注销。"))
     return delete_account(user)

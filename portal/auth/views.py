@@ -30,6 +30,7 @@ from portal.auth.forms import (
     ProfileForm,
     RegisterForm,
 )
+from portal.database import writes
 from portal.extensions import db, limiter
 from portal.timeutil import local_today
 from portal.urls import is_safe_next
@@ -228,6 +229,7 @@ def export():
 
 
 @bp.route("/export.<fmt>")
+@writes  # the export is logged
 @login_required
 def export_download(fmt: str):
     if fmt not in ("json", "csv"):

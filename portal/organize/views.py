@@ -19,6 +19,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal import exports, permissions
 from portal.audit import services as audit
+from portal.database import writes
 from portal.domain import DomainError
 from portal.extensions import db
 from portal.forms import attach_error
@@ -359,6 +360,7 @@ def delete_shift(shift_id: int):
 
 
 @bp.route("/shifts/<int:shift_id>/roster")
+@writes  # the audit entry of a view of full personal data
 def roster(shift_id: int):
     shift = permissions.get_shift_or_403(shift_id)
     from portal.signups.services import can_decide, waitlist_positions
@@ -493,12 +495,14 @@ def _stem(shift: Shift) -> str:
 
 
 @bp.route("/shifts/<int:shift_id>/roster.<any(xlsx, csv):fmt>")
+@writes  # the audit entry of a view of full personal data
 def export_roster(shift_id: int, fmt: str):
     shift = permissions.get_shift_or_403(shift_id)
     return _export(shift, [shift], "roster", fmt, _stem(shift))
 
 
 @bp.route("/activities/<int:activity_id>/attendance.<any(xlsx, csv):fmt>")
+@writes  # the audit entry of a view of full personal data
 def export_attendance(activity_id: int, fmt: str):
     activity = permissions.get_activity_or_403(activity_id)
     stem = f"attendance-{activity.id}-{local_today():%Y%m%d}"
@@ -506,6 +510,7 @@ def export_attendance(activity_id: int, fmt: str):
 
 
 @bp.route("/shifts/<int:shift_id>/sign-in-sheet")
+@writes  # the audit entry of a view of full personal data
 def sign_in_sheet(shift_id: int):
     shift = permissions.get_shift_or_403(shift_id)
     rows = [s for s in services.roster(shift) if s.status == SignupStatus.CONFIRMED]

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal import permissions
+from portal.database import writes
 from portal.extensions import db
 from portal.models import ActivityStatus, Shift, Signup
 from portal.notifications import services as notifications
@@ -122,6 +123,7 @@ def my_schedule():
 
 
 @bp.route("/me/inbox")
+@writes  # opening the inbox marks its messages read
 @login_required
 def inbox():
     notes = notifications.inbox(current_user)

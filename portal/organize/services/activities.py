@@ -24,6 +24,7 @@ from portal.models import (
 )
 from portal.organize.services.errors import OrganizeError
 from portal.organize.services.errors import diff as _diff
+from portal.organize.services.shifts import locked_activity, raise_sequence
 from portal.timeutil import now_utc
 
 # --- scope -----------------------------------------------------------------------------------
@@ -137,6 +138,7 @@ def create_activity(actor: User, data: dict) -> Activity:
 def update_activity(actor: User, activity: Activity, data: dict) -> dict:
     """Change an activity's fields; return the changed values (after)."""
     _check_unit(actor, data["unit_id"])
+    activity = locked_activity(activity)
     if activity.status == ActivityStatus.CANCELLED:
         raise OrganizeError(_("活动已取消，不能再修改。"))
     before = activity_snapshot(activity)
@@ -161,20 +163,20 @@ _CALENDAR_FIELDS = {
 
 
 def _activity_changed(activity: Activity, new: dict) -> None:
-    from portal.signups import services as signups
+    from portal.signups import places
 
     now = now_utc()
-    for shift in activity.shifts:
-        if shift.is_cancelled or shift.ends_at <= now:
-            continue
-        shift.sequence += 1
-        if "place" in new:
-            signups.notify_shift_changed(shift, _("地点改为：%(place)s", place=activity.place))
+    upcoming = [s for s in activity.shifts if not s.is_cancelled and s.ends_at > now]
+    raise_sequence([s.id for s in upcoming])
+    if "place" in new:
+        for shift in upcoming:
+            places.notify_shift_changed(shift, _("地点改为：%(place)s", place=activity.place))
     db.session.flush()
 
 
 def publish_activity(actor: User, activity: Activity) -> None:
     """Make a draft activity visible to residents."""
+    activity = locked_activity(activity)
     if activity.status != ActivityStatus.DRAFT:
         raise OrganizeError(_("只有草稿状态的活动可以发布。"))
     if not any(not s.is_cancelled for s in activity.shifts):
@@ -194,13 +196,15 @@ def cancel_activity(actor: User, activity: Activity, reason: str) -> int:
     Sign-ups stay as they are so that personal calendars show the event as cancelled
     (each shift's SEQUENCE is raised) instead of it silently vanishing.
     """
-    from portal.signups import services as signups
+    from portal.signups import places
 
+    activity = locked_activity(activity)
     if activity.status == ActivityStatus.CANCELLED:
         raise OrganizeError(_("这个活动已经取消了。"))
     reason = (reason or "").strip()
     if not reason:
-        raise OrganizeError(_("请填写取消原因，报名的人会收到这条说明。"))
+        raise OrganizeError(_("请填写取消原因，报名的人会收到这条说明。"), field="reason")
+    places.lock([s.id for s in activity.shifts])  # no shift is added while we hold the activity
     before = activity.status
     now = utcnow()
     activity.status = ActivityStatus.CANCELLED
@@ -212,10 +216,10 @@ def cancel_activity(actor: User, activity: Activity, reason: str) -> int:
             shift.status = ShiftStatus.CANCELLED
             shift.cancel_reason = reason
             shift.cancelled_at = now
-        shift.sequence += 1
         touched += 1
     db.session.flush()
-    signups.notify_activity_cancelled(activity, reason)
+    raise_sequence([s.id for s in activity.shifts])
+    places.notify_activity_cancelled(activity, reason)
     audit.record(
         "activity.cancel", activity, reason,
         {"status": str(before)}, {"status": "cancelled", "reason": reason}, actor=actor,

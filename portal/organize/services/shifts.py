@@ -7,8 +7,11 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.util import identity_key
 
 from portal.audit import services as audit
+from portal.database import begin_write, lock_rows
 from portal.extensions import db
 from portal.models import (
     ACTIVE_STATUSES,
@@ -54,14 +57,41 @@ def shift_snapshot(shift: Shift) -> dict:
 
 def _check_shift_values(values: dict, *, allow_past: bool = False) -> None:
     if not allow_past and values["starts_at"] <= now_utc():
-        raise OrganizeError(_("开始时间已经过去，不能安排过去的班次。"))
+        raise OrganizeError(_("开始时间已经过去，不能安排过去的班次。"), field="start")
     if values["ends_at"] <= values["starts_at"]:
-        raise OrganizeError(_("结束时间要晚于开始时间。"))
+        raise OrganizeError(_("结束时间要晚于开始时间。"), field="end")
     if not 1 <= values["capacity"] <= MAX_CAPACITY:
-        raise OrganizeError(_("人数上限要在 1 到 %(max)d 之间。", max=MAX_CAPACITY))
+        raise OrganizeError(
+            _("人数上限要在 1 到 %(max)d 之间。", max=MAX_CAPACITY), field="capacity"
+        )
     opens, closes = values.get("signup_opens_at"), values.get("signup_closes_at")
     if opens and closes and closes <= opens:
-        raise OrganizeError(_("报名截止时间要晚于报名开始时间。"))
+        raise OrganizeError(_("报名截止时间要晚于报名开始时间。"), field="signup_closes")
+
+
+def raise_sequence(shift_ids: Sequence[int]) -> None:
+    """Raise the calendar SEQUENCE of these shifts by one, in SQL (no increment is lost)."""
+    ids = sorted(set(shift_ids))
+    if not ids:
+        return
+    db.session.execute(
+        update(Shift)
+        .where(Shift.id.in_(ids))
+        .values(sequence=Shift.sequence + 1)
+        .execution_options(synchronize_session=False)
+    )
+    for shift_id in ids:
+        loaded = db.session.identity_map.get(identity_key(Shift, shift_id))
+        if loaded is not None:
+            db.session.expire(loaded, ["sequence"])
+
+
+def locked_activity(activity: Activity) -> Activity:
+    """Lock the activity row (before its shifts) and re-read it with its shifts."""
+    session = db.session()
+    begin_write(session)
+    lock_rows(session, Activity, activity.id)
+    return db.session.get(Activity, activity.id, populate_existing=True)
 
 
 def _check_activity_open(activity: Activity) -> None:
@@ -71,6 +101,7 @@ def _check_activity_open(activity: Activity) -> None:
 
 def add_shift(actor: User, activity: Activity, values: dict) -> Shift:
     """Add one shift to an activity."""
+    activity = locked_activity(activity)
     _check_activity_open(activity)
     _check_shift_values(values)
     shift = Shift(activity=activity, **{f: values.get(f) for f in SHIFT_FIELDS if f in values})
@@ -84,6 +115,7 @@ def create_shifts(
     actor: User, activity: Activity, occurrences: Sequence[Occurrence], options: dict
 ) -> list[Shift]:
     """Create one shift per occurrence with the same capacity, post and options."""
+    activity = locked_activity(activity)
     _check_activity_open(activity)
     if not occurrences:
         raise OrganizeError(_("没有可创建的班次。"))
@@ -112,35 +144,36 @@ def create_shifts(
     return shifts
 
 
-def update_shift(actor: User, shift: Shift, values: dict) -> dict:
+def update_shift(
+    actor: User, shift: Shift, values: dict, *, over_overlap: bool = False, reason: str = ""
+) -> dict:
     """Change one shift; notify the people on it when its time changes; return what changed.
 
-    Lowering the capacity below the places already taken is refused, never evicting anyone.
+    The shift and everyone on it are locked first and the places re-counted under the lock.
+    Lowering the capacity below the places taken is refused, never evicting anyone; raising
+    it promotes from the waitlist. Moving it is refused when someone holding a place would
+    then hold two overlapping places, unless the organizer overrides that with a reason.
     """
-    from portal.database import begin_write, lock_rows
-    from portal.signups import services as signups
+    from portal.signups import places
 
+    shift_id = shift.id
+    places.lock([shift_id], with_waiting=True, with_holders=True)
+    shift = places.fresh_shift(shift_id)
+    if shift is None:
+        raise OrganizeError(_("没有找到这个班次，它可能已被删除。"))
     if shift.is_cancelled:
         raise OrganizeError(_("班次已取消，不能再修改。"))
     # A past shift may still get its capacity or post corrected, but nothing moves into the past.
     _check_shift_values(values, allow_past=values["starts_at"] == shift.starts_at)
-    shift_id = shift.id
-    session = db.session()
-    begin_write(session)
-    lock_rows(session, Shift, shift_id)
-    shift = db.session.get(Shift, shift_id, populate_existing=True)
-    taken = db.session.scalar(
-        select(func.count(Signup.id)).where(
-            Signup.shift_id == shift_id, Signup.status.in_(PLACE_HOLDING_STATUSES)
-        )
-    ) or 0
+    taken = shift.taken_count
     if values["capacity"] < taken:
         raise OrganizeError(
             _(
                 "这个班次已有 %(n)d 人报名（已确认和待审核），人数上限不能低于 %(n)d。"
                 "如需减人，请先在名单中移除并说明原因。",
                 n=taken,
-            )
+            ),
+            field="capacity",
         )
     before = shift_snapshot(shift)
     for field in SHIFT_FIELDS:
@@ -150,8 +183,11 @@ def update_shift(actor: User, shift: Shift, values: dict) -> dict:
         datetime.fromisoformat(before["starts_at"]),
         datetime.fromisoformat(before["ends_at"]),
     )
+    db.session.flush()
+    if time_changed:
+        _check_no_new_overlaps(shift, over_overlap, reason)
     if time_changed or (shift.post_name or "") != (before["post_name"] or ""):
-        shift.sequence += 1  # both appear in calendar events (DTSTART/DTEND, SUMMARY)
+        raise_sequence([shift.id])  # both appear in calendar events (DTSTART/DTEND, SUMMARY)
     if time_changed:
         # The reminder went out for the old time: re-arm it for the new one.
         db.session.execute(
@@ -163,30 +199,65 @@ def update_shift(actor: User, shift: Shift, values: dict) -> dict:
     db.session.flush()
     old, new = _diff(before, shift_snapshot(shift))
     if new:
-        audit.record("shift.update", shift, shift.activity.title, old, new, actor=actor)
+        extra = {"override": ["overlap"], "override_reason": reason} if over_overlap else {}
+        audit.record("shift.update", shift, shift.activity.title, old, new | extra, actor=actor)
     if time_changed:
         summary = _("时间改为 %(range)s", range=fmt_range(shift.starts_at, shift.ends_at))
-        signups.notify_shift_changed(shift, summary)
+        places.notify_shift_changed(shift, summary)
     if values["capacity"] > before["capacity"]:
-        signups.fill_from_waitlist(shift)
+        places.fill(shift)
     return new
+
+
+def _check_no_new_overlaps(shift: Shift, over_overlap: bool, reason: str) -> None:
+    """Refuse a move that gives someone on the shift two overlapping places (unless overridden)."""
+    from portal.privacy import mask_name
+    from portal.signups import places
+
+    holders = db.session.scalars(
+        select(Signup)
+        .where(Signup.shift_id == shift.id, Signup.status.in_(PLACE_HOLDING_STATUSES))
+        .options(selectinload(Signup.user))
+        .order_by(Signup.id)
+    ).all()
+    clashing = [s.user for s in holders if places.clash(s.user_id, shift) is not None]
+    if not clashing or over_overlap and (reason or "").strip():
+        return
+    if over_overlap:
+        raise OrganizeError(
+            _("时间冲突仍然保存，请写明原因（会记入操作日志）。"), field="override_reason"
+        )
+    names = "、".join(mask_name(u.real_name) for u in clashing[:5])
+    raise OrganizeError(
+        _(
+            "改到这个时间后，%(names)s 等 %(n)d 人会和他们已报名的其他班次时间冲突。"
+            "请换个时间，或勾选“时间冲突仍然保存”并说明原因。",
+            names=names,
+            n=len(clashing),
+        ),
+        field="start",
+    )
 
 
 def cancel_shift(actor: User, shift: Shift, reason: str) -> None:
     """Cancel one shift, raise its SEQUENCE and tell everyone on it."""
-    from portal.signups import services as signups
+    from portal.signups import places
 
+    places.lock([shift.id])
+    shift = places.fresh_shift(shift.id)
+    if shift is None:
+        raise OrganizeError(_("没有找到这个班次，它可能已被删除。"))
     if shift.is_cancelled:
         raise OrganizeError(_("这个班次已经取消了。"))
     reason = (reason or "").strip()
     if not reason:
-        raise OrganizeError(_("请填写取消原因，报名的人会收到这条说明。"))
+        raise OrganizeError(_("请填写取消原因，报名的人会收到这条说明。"), field="reason")
     shift.status = ShiftStatus.CANCELLED
     shift.cancel_reason = reason
     shift.cancelled_at = utcnow()
-    shift.sequence += 1
     db.session.flush()
-    signups.notify_shift_cancelled(shift, reason)
+    raise_sequence([shift.id])
+    places.notify_shift_cancelled(shift, reason)
     audit.record(
         "shift.cancel", shift, reason,
         {"status": "scheduled"}, {"status": "cancelled", "reason": reason}, actor=actor,
@@ -198,16 +269,24 @@ def ever_signed_up(shift: Shift) -> int:
     return db.session.scalar(select(func.count(Signup.id)).where(Signup.shift_id == shift.id)) or 0
 
 
+def can_delete(shift: Shift) -> bool:
+    """Tell whether a shift may be deleted: nobody ever signed up (else: cancel it)."""
+    return not shift.is_cancelled and ever_signed_up(shift) == 0
+
+
 def delete_shift(actor: User, shift: Shift) -> None:
-    """Delete a shift nobody ever signed up for."""
+    """Delete a shift nobody ever signed up for; counted under the shift's lock."""
+    from portal.signups import places
+
+    places.lock([shift.id])
+    shift = places.fresh_shift(shift.id)
+    if shift is None:
+        return  # deleted by someone else meanwhile: nothing left to do
     if ever_signed_up(shift):
         raise OrganizeError(
             _("这个班次有过报名记录，不能删除；如不再举办，请改为“取消班次”，报名的人会收到通知。")
         )
     snapshot = shift_snapshot(shift)
-    activity = shift.activity
-    audit.record(
-        "shift.delete", shift, activity.title, before=snapshot, actor=actor
-    )
+    audit.record("shift.delete", shift, shift.activity.title, before=snapshot, actor=actor)
     db.session.delete(shift)
     db.session.flush()
