@@ -36,3 +36,23 @@ def register_cli(app: Flask) -> None:
         sent = send_due_reminders()
         db.session.commit()
         click.echo(f"Reminders sent: {sent}")
+
+    @app.cli.command("deliver")
+    @click.option("--limit", type=click.IntRange(min=1), default=None,
+                  help="Handle at most this many e-mails in this run (default: all that are due).")
+    @click.option("--batch-size", type=click.IntRange(1, 500), default=20, show_default=True,
+                  help="E-mails claimed, sent and committed together.")
+    def deliver_command(limit: int | None, batch_size: int) -> None:
+        """Send the e-mails waiting in the outbox (cron, every minute; safe to run in parallel)."""
+        from portal.notifications.mail import mail_enabled
+        from portal.notifications.outbox import deliver, pending_count
+
+        if not mail_enabled():
+            click.echo("Mail is not configured (MAIL_SERVER is not set): nothing delivered.")
+            return
+        report = deliver(limit=limit, batch_size=batch_size)
+        click.echo(
+            f"E-mails sent: {report.sent}, to retry: {report.retrying}, "
+            f"given up: {report.gave_up}, dropped: {report.dropped}; "
+            f"still waiting: {pending_count()}"
+        )

@@ -13,6 +13,12 @@ from portal.organize.services import send_due_reminders
 pytestmark = pytest.mark.both_databases
 
 
+@pytest.fixture
+def app_config(request) -> dict:
+    """Per-test configuration through ``indirect`` parametrization (mail for one test)."""
+    return getattr(request, "param", {})
+
+
 NOW = datetime(2030, 3, 1, 1, 0, tzinfo=UTC)
 
 
@@ -117,3 +123,30 @@ def test_cli_command(db, runner, make_shift, make_signup):
     assert result.exit_code == 0 and "Reminders sent: 1" in result.output
     result = runner.invoke(args=["send-reminders"])
     assert "Reminders sent: 0" in result.output
+
+
+MAIL = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": 2525, "MAIL_FROM": "noreply@portal.test"}
+
+
+@pytest.mark.parametrize("app_config", [MAIL], indirect=True)
+def test_a_failed_commit_reminds_nobody_and_the_next_run_does(
+    db, monkeypatch, make_user, make_shift, make_signup
+):
+    """The inbox note, its queued e-mail and ``reminder_sent_at`` live or die together."""
+    import smtplib
+
+    monkeypatch.setattr(smtplib, "SMTP", lambda *a, **kw: pytest.fail("SMTP in a reminder run"))
+    signup = make_signup(make_shift(starts_at=NOW + 20 * H),
+                         user=make_user(email="a@example.org"))
+    assert send_due_reminders(NOW) == 1
+    db.session.rollback()  # the commit did not happen
+    assert db.session.scalars(select(Notification)).all() == []
+    assert db.session.get(Signup, signup.id).reminder_sent_at is None
+
+    assert send_due_reminders(NOW) == 1
+    db.session.commit()
+    (note,) = db.session.scalars(select(Notification)).all()
+    assert note.kind == "reminder" and note.email_to == "a@example.org"
+    assert note.email_next_try_at is not None and note.emailed_at is None
+    assert db.session.get(Signup, signup.id).reminder_sent_at == NOW
+    assert send_due_reminders(NOW) == 0

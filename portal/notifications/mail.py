@@ -1,17 +1,18 @@
-"""E-mail delivery when ``MAIL_SERVER`` is configured (plain smtplib; the inbox is primary).
+"""The SMTP side of e-mail: one connection, plain-text messages (plain smtplib).
 
-Sending never breaks the request that triggered it: the in-app notification is already
-stored, so an SMTP failure is logged and the function reports how many messages left.
+Only the ``deliver`` job (:mod:`portal.notifications.outbox`) talks to the mail server; a
+request never does. The connection keeps a 10 s timeout, which now only slows that job.
 """
 
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterable
 from email.message import EmailMessage
 from email.utils import formataddr
 
 from flask import current_app
+
+SMTP_TIMEOUT = 10  # seconds, per connect and per command
 
 
 def mail_enabled() -> bool:
@@ -19,7 +20,8 @@ def mail_enabled() -> bool:
     return bool(current_app.config.get("MAIL_SERVER"))
 
 
-def _message(to: str, subject: str, body: str) -> EmailMessage:
+def build_message(to: str, subject: str, body: str) -> EmailMessage:
+    """Build one plain-text message from the portal to ``to``."""
     msg = EmailMessage()
     msg["From"] = formataddr(
         (current_app.config.get("PORTAL_NAME", ""), current_app.config["MAIL_FROM"])
@@ -30,35 +32,31 @@ def _message(to: str, subject: str, body: str) -> EmailMessage:
     return msg
 
 
-def send_mail(addresses: Iterable[str], subject: str, body: str) -> int:
-    """Send one plain-text message to each address over one SMTP connection; return sent."""
-    addresses = sorted({a.strip() for a in addresses if a and "@" in a})
-    if not addresses or not mail_enabled():
-        return 0
+def connect() -> smtplib.SMTP:
+    """Open a connection to the configured server, with STARTTLS and login when set.
+
+    :raises OSError: the server cannot be reached (refused, timed out, unknown host).
+    :raises smtplib.SMTPException: it answered, but refused TLS or the login.
+    """
     config = current_app.config
-    sent = 0
+    smtp = smtplib.SMTP(
+        config["MAIL_SERVER"], int(config.get("MAIL_PORT") or 25), timeout=SMTP_TIMEOUT
+    )
     try:
-        with smtplib.SMTP(
-            config["MAIL_SERVER"], int(config.get("MAIL_PORT") or 25), timeout=10
-        ) as smtp:
-            if config.get("MAIL_USE_TLS"):
-                smtp.starttls()
-            if config.get("MAIL_USERNAME"):
-                smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD", ""))
-            for address in addresses:
-                try:
-                    smtp.send_message(_message(address, subject, body))
-                    sent += 1
-                except smtplib.SMTPException:
-                    current_app.logger.warning("Mail to %s refused", address, exc_info=True)
-    except (OSError, smtplib.SMTPException):
-        current_app.logger.warning("Mail server %s unavailable", config["MAIL_SERVER"],
-                                   exc_info=True)
-    return sent
+        if config.get("MAIL_USE_TLS"):
+            smtp.starttls()
+        if config.get("MAIL_USERNAME"):
+            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
 
 
-def send_to_users(users: Iterable, subject: str, body: str) -> int:
-    """E-mail the people who gave an address; return how many messages were sent."""
-    if not mail_enabled():
-        return 0
-    return send_mail([getattr(u, "email", None) or "" for u in users], subject, body)
+def is_permanent(exc: Exception) -> bool:
+    """Tell whether the server refused for good (a 5xx answer), so retrying is pointless."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500
+    return False

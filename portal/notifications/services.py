@@ -1,4 +1,9 @@
-"""Telling people what changed: the in-app inbox (and e-mail when SMTP is configured)."""
+"""Telling people what changed: the in-app inbox, and through it the e-mail outbox.
+
+Every notification is written in the caller's transaction. For a person with an e-mail
+address (when mail is configured) it is also queued for e-mail, which ``flask deliver``
+sends after the commit (:mod:`portal.notifications.outbox`); nothing here talks to SMTP.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,12 @@ from portal.models import Notification, User, utcnow
 
 
 def notify(user: User | int, kind: str, title: str, body: str = "", link: str = "") -> Notification:
-    """Put a message in one person's inbox; the caller's request commits it."""
-    user_id = user if isinstance(user, int) else user.id
-    note = Notification(user_id=user_id, kind=kind, title=title, body=body, link=link)
+    """Put a message in one person's inbox and queue its e-mail; the caller commits both."""
+    from portal.notifications.outbox import queue_email
+
+    person = db.session.get(User, user) if isinstance(user, int) else user
+    note = Notification(user_id=person.id, kind=kind, title=title, body=body, link=link)
+    queue_email(note, person)
     db.session.add(note)
     return note
 

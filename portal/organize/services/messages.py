@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.audit import services as audit
+from portal.database import begin_write
 from portal.extensions import db
 from portal.models import (
     ACTIVE_STATUSES,
@@ -21,7 +22,7 @@ from portal.models import (
     SignupStatus,
     User,
 )
-from portal.notifications.services import notify_many
+from portal.notifications.services import notify
 from portal.organize.services.errors import OrganizeError
 from portal.timeutil import fmt_range, fmt_short, now_utc
 
@@ -48,9 +49,11 @@ def recipients(shifts: Sequence[Shift]) -> list[User]:
 
 
 def send_notice(actor: User, target: Activity | Shift, title: str, body: str) -> int:
-    """Send a notice to everyone on a shift or an activity (inbox, and e-mail when set up)."""
-    from portal.notifications.mail import send_to_users
+    """Send a notice to everyone on a shift or an activity; return how many got it.
 
+    Each gets it in the inbox; those with an e-mail address also get it by e-mail, queued
+    here and sent by ``flask deliver`` after the commit.
+    """
     if isinstance(target, Shift):
         shifts = [target]
         activity = target.activity
@@ -64,11 +67,12 @@ def send_notice(actor: User, target: Activity | Shift, title: str, body: str) ->
         raise OrganizeError(_("目前没有人报名，消息没有发出。"))
     link = url_for("browse.activity", activity_id=activity.id)
     full_title = f"【{prefix}】{title}"[:200]
-    count = notify_many(people, "notice", full_title, body, link)
-    emailed = send_to_users(people, full_title, body)
+    notes = [notify(person, "notice", full_title, body, link) for person in people]
+    queued = sum(1 for note in notes if note.email_next_try_at is not None)
+    count = len(notes)
     audit.record(
         "message.send", target, title,
-        after={"recipients": count, "emailed": emailed, "title": title, "body": body[:500]},
+        after={"recipients": count, "email_queued": queued, "title": title, "body": body[:500]},
         actor=actor,
     )
     return count
@@ -84,11 +88,13 @@ def send_due_reminders(now: datetime | None = None) -> int:
 
     Safe to run as often as cron likes: a sign-up with ``reminder_sent_at`` set is skipped,
     and shifts that already started, cancelled shifts and unpublished activities get none.
+    The inbox notification (which queues the e-mail) and ``reminder_sent_at`` are written in
+    the caller's one transaction: a failed commit leaves neither, and the next run tries
+    again. Two runs at once: SQLite's write lock (taken first) serialises them; PostgreSQL
+    skips the sign-ups another run has locked.
     """
-    from portal.notifications.mail import send_to_users
-    from portal.notifications.services import notify
-
     now = now or now_utc()
+    begin_write(db.session())
     due = list(
         db.session.scalars(
             select(Signup)
@@ -116,7 +122,6 @@ def send_due_reminders(now: datetime | None = None) -> int:
             place=activity.place,
         )
         notify(signup.user, "reminder", title, body, f"/activities/{activity.id}#shift-{shift.id}")
-        send_to_users([signup.user], title, body)
         signup.reminder_sent_at = now
     db.session.flush()
     return len(due)
