@@ -206,6 +206,13 @@ class ShiftForm(_ShiftOptions, FlaskForm):
         _l("报名截止（可选）"), validators=[Optional(), _sane_date],
         description=_l("不填则到班次开始为止。"),
     )
+    # Only on the edit page: moving a shift may give someone two overlapping places.
+    over_overlap = BooleanField(_l("时间冲突仍然保存"))
+    override_reason = StringField(
+        _l("时间冲突的原因"),
+        validators=[Length(max=200, message=_l("原因最多200个字。"))],
+        description=_l("勾选“时间冲突仍然保存”时必填，会记入操作日志。"),
+    )
     submit = SubmitField(_l("保存班次"))
 
     def validate_end(self, field):
@@ -340,6 +347,12 @@ class WalkInForm(FlaskForm):
         description=_l("手机号未注册时必填，会建一个只有姓名和手机号的简单档案。"),
     )
     over_capacity = BooleanField(_l("已满时仍然加入（超员）"))
+    over_overlap = BooleanField(_l("时间冲突仍然加入"))
+    override_reason = StringField(
+        _l("超员或冲突的原因"),
+        validators=[Length(max=200, message=_l("原因最多200个字。"))],
+        description=_l("勾选超员或时间冲突时必填，会记入操作日志。"),
+    )
     submit = SubmitField(_l("加入名单"))
 
 
@@ -347,3 +360,7 @@ class ActionForm(FlaskForm):
     """A bare form for one-button POST actions (CSRF only)."""
 
     over_capacity = BooleanField(_l("超员也加入"))
+    over_overlap = BooleanField(_l("时间冲突也加入"))
+    override_reason = StringField(
+        _l("原因"), validators=[Length(max=200, message=_l("原因最多200个字。"))]
+    )

@@ -309,7 +309,10 @@ def edit_shift(shift_id: int):
         return redirect(url_for(".activity", activity_id=activity_id))
     if form.validate_on_submit():
         try:
-            services.update_shift(current_user, shift, form.values())
+            services.update_shift(
+                current_user, shift, form.values(), over_overlap=bool(form.over_overlap.data),
+                reason=form.override_reason.data or "",
+            )
         except OrganizeError as exc:
             _fail(exc, form)
             shift = db.session.get(Shift, shift_id)
@@ -411,7 +414,10 @@ def _roster_action(signup_id: int, action: str):
             signups.reject(current_user, signup, form.reason.data.strip())
             message = _("已拒绝 %(name)s 的报名，已通知本人。", name=name)
         elif action == "promote":
-            signups.promote(current_user, signup, over_capacity=bool(form.over_capacity.data))
+            signups.promote(
+                current_user, signup, over_capacity=bool(form.over_capacity.data),
+                over_overlap=bool(form.over_overlap.data), reason=form.override_reason.data or "",
+            )
             message = _("已把 %(name)s 从候补转为正式，已通知本人。", name=name)
         else:
             signups.remove(current_user, signup, form.reason.data.strip())
@@ -459,6 +465,7 @@ def walk_in(shift_id: int):
         user, created = services.walk_in(
             current_user, shift, form.phone.data, form.name.data,
             over_capacity=bool(form.over_capacity.data),
+            over_overlap=bool(form.over_overlap.data), reason=form.override_reason.data or "",
         )
     except (OrganizeError, signups.SignupError) as exc:
         _fail(exc)
