@@ -247,3 +247,17 @@ def test_counters_follow_every_status_change(db, make_shift, make_user, make_sig
     db.session.refresh(shift)
     assert (shift.taken_count, shift.waitlist_count) == (2, 0)
     assert counter_mismatches(db.session) == []
+
+
+def test_delete_is_offered_exactly_when_the_service_allows_it(
+    db, client, login, make_shift, make_user, make_signup
+):
+    untouched = make_shift()
+    used = make_shift(activity=untouched.activity, starts_in=timedelta(days=3))
+    make_signup(used, status=SignupStatus.CANCELLED)  # nobody holds a place, but it had one
+    organizer = login(make_user(units=[untouched.activity.unit]))
+    page = client.get(f"/organize/activities/{untouched.activity_id}").get_data(as_text=True)
+    assert f"/organize/shifts/{untouched.id}/delete" in page
+    assert f"/organize/shifts/{used.id}/delete" not in page
+    with pytest.raises(OrganizeError):
+        organize.delete_shift(organizer, used)

@@ -161,6 +161,7 @@ def activity(activity_id: int):
         past_count=len(past),
         show_past=show_past,
         counts=counts.get(activity.id, (0, 0, 0)),
+        deletable=services.deletable(shifts),
         action_form=ActionForm(),
     )
 

@@ -53,6 +53,7 @@ from portal.organize.services.shifts import (  # noqa: F401
     cancel_shift,
     create_shifts,
     delete_shift,
+    deletable,
     ever_signed_up,
     shift_snapshot,
     update_shift,

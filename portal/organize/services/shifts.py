@@ -269,9 +269,16 @@ def ever_signed_up(shift: Shift) -> int:
     return db.session.scalar(select(func.count(Signup.id)).where(Signup.shift_id == shift.id)) or 0
 
 
-def can_delete(shift: Shift) -> bool:
-    """Tell whether a shift may be deleted: nobody ever signed up (else: cancel it)."""
-    return not shift.is_cancelled and ever_signed_up(shift) == 0
+def deletable(shifts: Sequence[Shift]) -> set[int]:
+    """Return the ids of the shifts that may be deleted: never had a sign-up, not cancelled.
+
+    The rule :func:`delete_shift` enforces, in one statement, for pages that offer 删除.
+    """
+    ids = [s.id for s in shifts if not s.is_cancelled]
+    if not ids:
+        return set()
+    used = set(db.session.scalars(select(Signup.shift_id).where(Signup.shift_id.in_(ids))))
+    return set(ids) - used
 
 
 def delete_shift(actor: User, shift: Shift) -> None:
