@@ -13,7 +13,6 @@ from portal.audit import services as audit
 from portal.database import begin_write
 from portal.extensions import db
 from portal.models import (
-    ACTIVE_STATUSES,
     Activity,
     ActivityStatus,
     Shift,
@@ -31,21 +30,9 @@ from portal.timeutil import fmt_range, fmt_short, now_utc
 
 def recipients(shifts: Sequence[Shift]) -> list[User]:
     """Return the distinct people with an active sign-up on any of these shifts."""
-    if not shifts:
-        return []
-    return list(
-        db.session.scalars(
-            select(User)
-            .join(Signup, Signup.user_id == User.id)
-            .where(
-                Signup.shift_id.in_([s.id for s in shifts]),
-                Signup.status.in_(ACTIVE_STATUSES),
-                User.deleted_at.is_(None),
-            )
-            .distinct()
-            .order_by(User.id)
-        )
-    )
+    from portal.signups.places import recipients as people_on
+
+    return people_on([s.id for s in shifts])
 
 
 def send_notice(actor: User, target: Activity | Shift, title: str, body: str) -> int:
