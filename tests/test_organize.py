@@ -580,7 +580,16 @@ def test_promote_refuses_when_full_unless_over_capacity(
     response = _follow(as_org, as_org.post(f"/organize/signups/{waiting.id}/promote"))
     assert "班次已满" in response.get_data(as_text=True)
     assert db.session.get(Signup, waiting.id).status == SignupStatus.WAITLISTED
-    as_org.post(f"/organize/signups/{waiting.id}/promote", data={"over_capacity": "y"})
+    response = _follow(
+        as_org, as_org.post(f"/organize/signups/{waiting.id}/promote", data={"over_capacity": "y"})
+    )
+    assert "请写明原因" in response.get_data(as_text=True)  # an override needs its reason
+    db.session.expire_all()
+    assert db.session.get(Signup, waiting.id).status == SignupStatus.WAITLISTED
+    as_org.post(
+        f"/organize/signups/{waiting.id}/promote",
+        data={"over_capacity": "y", "override_reason": "领导安排加一人"},
+    )
     db.session.expire_all()
     assert db.session.get(Signup, waiting.id).status == SignupStatus.CONFIRMED
 
@@ -632,7 +641,7 @@ def test_walk_in(
     users_before = _count(db, User)
     data = {"phone": phone, "name": name}
     if over:
-        data["over_capacity"] = "y"
+        data |= {"over_capacity": "y", "override_reason": "到场支援"}
     response = _follow(as_org, as_org.post(f"/organize/shifts/{shift.id}/walk-in", data=data))
     page = response.get_data(as_text=True)
     db.session.expire_all()

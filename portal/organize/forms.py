@@ -59,6 +59,12 @@ class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
+    def pre_validate(self, form):
+        # WTForms' own message for this case has no Chinese translation.
+        allowed = {str(value) for value, *_ in self.iter_choices()}
+        if any(str(value) not in allowed for value in self.data or []):
+            raise ValidationError(_l("不是有效的选择。"))
+
 
 def _capacity_field(default: int | None = None) -> IntegerField:
     return IntegerField(
