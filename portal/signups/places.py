@@ -357,26 +357,36 @@ def reject(actor: User, signup: Signup, reason: str, now: datetime | None = None
 
     :raises SignupError: when the sign-up is no longer active.
     """
-    now = now or now_utc()
     signup, shift = _organizer_lock(signup)
     if signup.status == SignupStatus.REJECTED:
         return signup
     if signup.status not in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
         raise SignupError(_("只有待审核或候补中的报名可以不通过。"))
+    title = _("报名未通过：%(what)s", what=describe(shift))
+    return _take_off(actor, signup, shift, SignupStatus.REJECTED, reason, title, now)
+
+
+def _take_off(
+    actor: User, signup: Signup, shift: Shift, status: SignupStatus, reason: str, title: str,
+    now: datetime | None,
+) -> Signup:
+    """End an organizer-refused or removed sign-up: tell the person, log it, refill."""
+    now = now or now_utc()
     before = _snapshot(signup)
-    held = signup.status == SignupStatus.PENDING
-    signup.status = SignupStatus.REJECTED
+    held = signup.status in PLACE_HOLDING_STATUSES
+    signup.status = status
     signup.reason = reason.strip()
+    if status == SignupStatus.CANCELLED:
+        signup.cancelled_at = now
     signup.decided_by_id = actor.id
     signup.decided_at = now
     signup.queued_at = None
     db.session.flush()
     body = _("原因：%(reason)s", reason=signup.reason) if signup.reason else ""
-    notify(
-        signup.user_id, "signup_rejected", _("报名未通过：%(what)s", what=describe(shift)),
-        body, shift_link(shift),
-    )
-    record("signup.reject", signup, signup.reason, before, _snapshot(signup), actor=actor)
+    kind = "signup_rejected" if status == SignupStatus.REJECTED else "signup_removed"
+    notify(signup.user_id, kind, title, body, shift_link(shift))
+    action = "signup.reject" if status == SignupStatus.REJECTED else "signup.remove"
+    record(action, signup, signup.reason, before, _snapshot(signup), actor=actor)
     if held:
         fill(shift)
     return signup
@@ -422,28 +432,11 @@ def remove(actor: User, signup: Signup, reason: str, now: datetime | None = None
 
     :raises SignupError: when the sign-up is no longer active.
     """
-    now = now or now_utc()
     signup, shift = _organizer_lock(signup)
     if signup.status not in ACTIVE_STATUSES:
         raise SignupError(_("这条报名已经不在名单上了。"))
-    before = _snapshot(signup)
-    held = signup.status in PLACE_HOLDING_STATUSES
-    signup.status = SignupStatus.CANCELLED
-    signup.reason = reason.strip()
-    signup.cancelled_at = now
-    signup.decided_by_id = actor.id
-    signup.decided_at = now
-    signup.queued_at = None
-    db.session.flush()
-    body = _("原因：%(reason)s", reason=signup.reason) if signup.reason else ""
-    notify(
-        signup.user_id, "signup_removed",
-        _("组织方已将你移出班次：%(what)s", what=describe(shift)), body, shift_link(shift),
-    )
-    record("signup.remove", signup, signup.reason, before, _snapshot(signup), actor=actor)
-    if held:
-        fill(shift)
-    return signup
+    title = _("组织方已将你移出班次：%(what)s", what=describe(shift))
+    return _take_off(actor, signup, shift, SignupStatus.CANCELLED, reason, title, now)
 
 
 def add_walk_in(
