@@ -1,17 +1,15 @@
 """Who may do what: every permission check in the portal is a named function here.
 
-Views call these through :func:`require` or the ``get_…_or_403`` helpers; templates call
+Views call these directly or through the ``get_…_or_403`` loaders at the end; templates call
 them to decide which buttons to show. A test walks every route for every role.
 """
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import abort
 from flask_login import current_user
 
-from portal.models import Activity, Shift, Signup, Unit, User, Zone
+from portal.models import Activity, Shift, Signup, Unit, User
 
 
 def _user(user) -> User | None:
@@ -29,11 +27,6 @@ def is_organizer(user) -> bool:
     """Organizer of at least one unit, or an admin."""
     u = _user(user)
     return bool(u and (u.is_admin or u.units))
-
-
-def is_zone_leader(user) -> bool:
-    u = _user(user)
-    return bool(u and u.led_zones)
 
 
 def can_manage_unit(user, unit: Unit | int) -> bool:
@@ -55,40 +48,9 @@ def can_manage_shift(user, shift: Shift) -> bool:
     return can_manage_activity(user, shift.activity)
 
 
-def can_see_full_contact(user, shift: Shift) -> bool:
-    """Full names and phones only on the organizer's own rosters."""
-    return can_manage_shift(user, shift)
-
-
-def can_view_zone_dashboard(user, zone: Zone) -> bool:
-    u = _user(user)
-    if u is None:
-        return False
-    return u.is_admin or any(z.id == zone.id for z in u.led_zones)
-
-
 def can_view_activity(user, activity: Activity) -> bool:
     """Public activities (:attr:`Activity.is_public`) to everyone; drafts only to managers."""
     return activity.is_public or can_manage_activity(user, activity)
-
-
-def require(check):
-    """Decorate a view so that it answers 403 unless ``check(current_user)`` holds."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            if not current_user.is_authenticated:
-                from portal.extensions import login_manager
-
-                return login_manager.unauthorized()
-            if not check(current_user):
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 # --- loaders: fetch by id, 404 when missing, 403 unless the check holds ----------------------
