@@ -15,6 +15,7 @@ from portal.models.base import Base, UTCDateTime, utcnow
 from portal.models.notifications import AuditEntry, CalendarToken, Notification
 from portal.models.people import User
 from portal.models.places import Programme, Unit, UnitKind, Zone, unit_organizers, zone_leaders
+from portal.models.records import Certificate, HoursAdjustment
 from portal.models.signups import (
     ACTIVE_STATUSES,
     PLACE_HOLDING_STATUSES,
@@ -36,7 +37,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CalendarToken",
+    "Certificate",
     "CheckinMethod",
+    "HoursAdjustment",
     "Notification",
     "Programme",
     "Shift",
