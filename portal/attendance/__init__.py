@@ -1,0 +1,1 @@
+"""Attendance, service records and volunteer hours."""
