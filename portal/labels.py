@@ -71,6 +71,17 @@ CALENDAR_PREFIX = {
     "waitlisted": "【候补中】",
 }
 
+# The person's attendance in their own calendar, fixed Chinese for the same reason: the
+# prefix and the first word are the untranslated ``attendance()`` words (a test checks it).
+CALENDAR_ATTENDANCE = {
+    "no_show_prefix": "【缺席】",
+    "attended": "已出勤",
+    "no_show": "缺席",
+    "hours": "服务时长",
+    "hours_confirmed": "已确认",
+    "hours_pending": "待确认",
+}
+
 
 def _word(table: dict, value) -> str:
     if value is None:

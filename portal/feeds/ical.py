@@ -12,6 +12,13 @@ Decisions (see CALENDAR.md):
 - Calendar-level NAME / X-WR-CALNAME / X-WR-CALDESC are set as ``vText``: icalendar 7.3.x
   writes them unescaped (and crashes on a newline) when set with ``Calendar.add``.
 - Text for the calendar itself is Chinese and fixed: calendar programs send no language.
+- Attendance (personal feeds): an attended shift says so in DESCRIPTION with its hours and
+  whether they are confirmed; a no-show keeps STATUS:CONFIRMED (the event happened) and
+  gets the 【缺席】 title. Recording attendance, either way, raises SEQUENCE by one: it is a
+  revision of the person's event, and a later switch between attended and no-show keeps
+  that SEQUENCE and is told apart by its later DTSTAMP (RFC 5546 §2.1.5), so SEQUENCE never
+  goes down when the organizer corrects one. A change of hours touches DESCRIPTION only:
+  LAST-MODIFIED and DTSTAMP move, SEQUENCE does not.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 from icalendar import Alarm, Calendar, Event, vCalAddress, vDatetime, vDuration, vGeo, vInt, vText
 from icalendar.parser import Contentline, Parameters
 
-from portal.labels import CALENDAR_PREFIX
-from portal.models import Activity, Shift, SignupStatus
+from portal.labels import CALENDAR_ATTENDANCE, CALENDAR_PREFIX
+from portal.models import Activity, Attendance, Shift, SignupStatus
 
 PRODID = "-//Chuangwen Civic Portal//Volunteer Calendar Feeds 1.0//ZH"
 SITE_TZ_HINT = "Asia/Shanghai"
@@ -43,10 +51,14 @@ class EventOptions:
     alarm_minutes: int | None = None  # personal feeds: VALARM N minutes before
     # Personal feeds: the organizer removed or rejected the person; the reason, or "".
     withdrawn_reason: str | None = None
+    # Personal feeds: attendance as recorded by the organizer, and the record's hours.
+    attendance: Attendance | None = None
+    hours: Decimal | None = None
+    hours_confirmed: bool = False
 
     @property
     def withdrawn(self) -> bool:
-        return self.withdrawn_reason is not None
+        return self.withdrawn_reason is not None and self.attendance is None
 
 
 def _utc(value: datetime) -> datetime:
@@ -56,12 +68,15 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(microsecond=0)
 
 
-def sequence_of(shift: Shift, withdrawn: bool = False) -> int:
-    """SEQUENCE: the stored counter, at least 1 once cancelled, one more once withdrawn."""
+def sequence_of(
+    shift: Shift, withdrawn: bool = False, attendance: Attendance | None = None
+) -> int:
+    """SEQUENCE: the stored counter, at least 1 once cancelled, one more once withdrawn or
+    once the person's attendance is recorded (attended or no-show alike)."""
     seq = shift.sequence or 0
     if shift.is_off:
         return max(seq, 1)
-    return seq + 1 if withdrawn else seq
+    return seq + 1 if withdrawn or attendance is not None else seq
 
 
 def changed_at(shift: Shift, extra: datetime | None = None) -> datetime:
@@ -82,27 +97,55 @@ def uid_of(shift: Shift, host: str) -> str:
 
 
 def summary_of(
-    shift: Shift, signup_status: SignupStatus | None = None, withdrawn: bool = False
+    shift: Shift,
+    signup_status: SignupStatus | None = None,
+    withdrawn: bool = False,
+    attendance: Attendance | None = None,
 ) -> str:
-    """Title with the prefix that tells cancelled, pending and waitlisted apart."""
+    """Title with the prefix that tells cancelled, pending, waitlisted and no-show apart."""
     title = shift.activity.title
     if shift.post_name:
         title = f"{title}（{shift.post_name}）"
     if shift.is_off or withdrawn:
         return CALENDAR_PREFIX["cancelled"] + title
-    if signup_status in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
+    if attendance == Attendance.NO_SHOW:
+        return CALENDAR_ATTENDANCE["no_show_prefix"] + title
+    if attendance is None and signup_status in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
         return CALENDAR_PREFIX[signup_status] + title
     return title
 
 
 def status_of(
-    shift: Shift, signup_status: SignupStatus | None = None, withdrawn: bool = False
+    shift: Shift,
+    signup_status: SignupStatus | None = None,
+    withdrawn: bool = False,
+    attendance: Attendance | None = None,
 ) -> str:
+    """CANCELLED, TENTATIVE or CONFIRMED; recorded attendance means the event took place."""
     if shift.is_off or withdrawn:
         return "CANCELLED"
-    if signup_status in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
+    if attendance is None and signup_status in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
         return "TENTATIVE"
     return "CONFIRMED"
+
+
+def hours_text(hours: Decimal | float) -> str:
+    """2.5 → "2.5", 3.0 → "3": the way hours read in Chinese text."""
+    text = format(Decimal(str(hours)).quantize(Decimal("0.1")), "f")
+    return text.removesuffix(".0")
+
+
+def attendance_line(shift: Shift, opts: EventOptions) -> str | None:
+    """The person's attendance in words: "已出勤 · 服务时长 2.5 小时（已确认）", or None."""
+    words = CALENDAR_ATTENDANCE
+    if opts.attendance == Attendance.NO_SHOW:
+        return f"{words['no_show']}：组织方记录你未到岗。如有疑问，请联系组织方。"
+    if opts.attendance != Attendance.ATTENDED:
+        return None
+    if not shift.activity.is_volunteer or opts.hours is None:
+        return words["attended"]
+    state = words["hours_confirmed"] if opts.hours_confirmed else words["hours_pending"]
+    return f"{words['attended']} · {words['hours']} {hours_text(opts.hours)} 小时（{state}）"
 
 
 def description_of(shift: Shift, opts: EventOptions) -> str:
@@ -115,7 +158,10 @@ def description_of(shift: Shift, opts: EventOptions) -> str:
     elif opts.withdrawn:
         reason = opts.withdrawn_reason
         lines.append("你已不在这个班次的名单上。" + (f"原因：{reason}" if reason else ""))
-    if opts.signup_status == SignupStatus.PENDING:
+    attended = attendance_line(shift, opts)
+    if attended is not None:
+        lines.append(attended)
+    elif opts.signup_status == SignupStatus.PENDING:
         lines.append("你的报名正在等待组织方审核。")
     elif opts.signup_status == SignupStatus.WAITLISTED:
         lines.append("你在候补名单上，有空位时会通知你。")
@@ -201,13 +247,17 @@ def shift_event(shift: Shift, opts: EventOptions) -> Event:
     event = _FeedEvent()
     event["UID"] = vText(uid_of(shift, opts.host))
     event["DTSTAMP"] = event["LAST-MODIFIED"] = _stamp(stamp)
-    event["SEQUENCE"] = vInt(sequence_of(shift, opts.withdrawn))
+    event["SEQUENCE"] = vInt(sequence_of(shift, opts.withdrawn, opts.attendance))
     event["DTSTART"] = vDatetime(_utc(shift.starts_at))
     event["DTEND"] = vDatetime(_utc(shift.ends_at))
-    event["SUMMARY"] = vText(summary_of(shift, opts.signup_status, opts.withdrawn))
+    event["SUMMARY"] = vText(
+        summary_of(shift, opts.signup_status, opts.withdrawn, opts.attendance)
+    )
     event["LOCATION"] = _text(activity.place)
     event["DESCRIPTION"] = vText(description_of(shift, opts))
-    event["STATUS"] = vText(status_of(shift, opts.signup_status, opts.withdrawn))
+    event["STATUS"] = vText(
+        status_of(shift, opts.signup_status, opts.withdrawn, opts.attendance)
+    )
     event["URL"] = vText(event_url(shift, opts.base_url))
     if activity.latitude is not None and activity.longitude is not None:
         event["GEO"] = vGeo((activity.latitude, activity.longitude))

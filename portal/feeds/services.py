@@ -9,7 +9,10 @@ Each feed is described by a :class:`FeedScope`. Answering a request costs:
 
 The ETag covers: format version, feed kind and id, token id and reminder, the local day (the
 window moves daily), host and base URL, the feed's name, and count + latest ``updated_at`` of
-the shifts, activities (and sign-ups for personal and unit feeds) in the window. Renaming a
+the shifts, activities (and sign-ups for personal and unit feeds) in the window; for the
+personal feed also the person's attendance and hours (how many recorded, how many no-shows,
+how many confirmed, the sum of hours and the latest confirmation), so a change of attendance
+or hours changes the ETag even if it left ``updated_at`` alone. Renaming a
 zone or unit (tables without ``updated_at``) reaches event text by the next day at the latest.
 """
 
@@ -25,7 +28,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, true
 from sqlalchemy.orm import contains_eager, defer
 
 from portal.extensions import db
@@ -33,6 +36,7 @@ from portal.feeds import ical
 from portal.models import (
     ACTIVE_STATUSES,
     Activity,
+    Attendance,
     CalendarToken,
     Programme,
     Shift,
@@ -47,7 +51,7 @@ from portal.models import (
 )
 from portal.timeutil import local_day_bounds, local_today, now_utc
 
-FORMAT_VERSION = "5"  # bump when the rendering changes so every ETag changes too
+FORMAT_VERSION = "6"  # bump when the rendering changes so every ETag changes too
 DAYS_BACK = 60
 DAYS_AHEAD = 365
 ALARM_CHOICES = (0, 10, 15, 30, 60, 120, 1440)
@@ -229,6 +233,14 @@ def _aggregate_columns(scope: FeedScope, w: Window, user_id) -> list:
         cols += [
             over(func.max(Signup.updated_at)).label("a3"),
             over(func.count(Signup.id)).label("a4"),
+            # attendance and hours: what the person's events say about how it went
+            over(func.count(Signup.attendance)).label("a5"),
+            over(func.sum(case((Signup.attendance == Attendance.NO_SHOW, 1), else_=0))).label(
+                "a6"
+            ),
+            over(func.count(Signup.hours_confirmed_at)).label("a7"),
+            over(func.max(Signup.hours_confirmed_at)).label("a8"),
+            over(func.sum(Signup.hours)).label("a9"),
         ]
     if scope.kind == "unit":
         in_feed = (
@@ -415,6 +427,11 @@ def _withdrawn_by_organizer(signup: Signup) -> bool:
     )
 
 
+def _rank(signup: Signup) -> tuple[bool, bool]:
+    """Which of a person's sign-ups on one shift the event shows (higher wins)."""
+    return (signup.attendance is not None, signup.is_active)
+
+
 def _personal_items(scope, w, host, base_url):
     stmt = (
         select(Signup)
@@ -434,17 +451,22 @@ def _personal_items(scope, w, host, base_url):
     chosen: dict[int, Signup] = {}
     for signup in db.session.scalars(stmt).unique():
         keep = (
-            signup.is_active or _cancelled_by_event(signup) or _withdrawn_by_organizer(signup)
+            signup.is_active
+            or signup.attendance is not None
+            or _cancelled_by_event(signup)
+            or _withdrawn_by_organizer(signup)
         )
         if not keep:
             continue
         current = chosen.get(signup.shift_id)
-        # One event per shift: an active sign-up wins over an older cancelled one.
-        if current is None or signup.is_active or not current.is_active:
+        # One event per shift: recorded attendance wins, then an active sign-up over an
+        # older cancelled one.
+        if current is None or _rank(signup) >= _rank(current):
             chosen[signup.shift_id] = signup
     items = []
     for signup in sorted(chosen.values(), key=lambda s: (s.shift.starts_at, s.shift_id)):
         status = signup.status if signup.is_active else None
+        stamps = [t for t in (signup.updated_at, signup.hours_confirmed_at) if t is not None]
         items.append(
             (
                 signup.shift,
@@ -452,11 +474,14 @@ def _personal_items(scope, w, host, base_url):
                     host=host,
                     base_url=base_url,
                     signup_status=status,
-                    signup_changed_at=signup.updated_at,
+                    signup_changed_at=max(stamps) if stamps else None,
                     alarm_minutes=scope.alarm_minutes,
                     withdrawn_reason=(
                         signup.reason or "" if _withdrawn_by_organizer(signup) else None
                     ),
+                    attendance=signup.attendance,
+                    hours=signup.hours,
+                    hours_confirmed=signup.hours_confirmed_at is not None,
                 ),
             )
         )
@@ -522,6 +547,7 @@ def _fingerprint(shift: Shift, opts: ical.EventOptions) -> tuple:
         a.id,
         a.updated_at,
         a.status,
+        a.kind,
         a.title,
         a.place,
         a.latitude,
