@@ -98,6 +98,11 @@ ROUTES = {
     "organize.reject": (POST_ORGANIZER, "/organize/signups/{own_signup}/reject"),
     "organize.promote": (POST_ORGANIZER, "/organize/signups/{own_signup}/promote"),
     "organize.remove": (POST_ORGANIZER, "/organize/signups/{own_signup}/remove"),
+    "checkin.screen": (ORGANIZER, "/organize/shifts/{shift}/checkin-screen"),
+    "checkin.screen_json": (ORGANIZER, "/organize/shifts/{shift}/checkin-screen.json"),
+    "checkin.scan": (LOGIN, "/checkin/{shift}/not-a-code"),  # a refused code: a page saying so
+    "checkin.confirm": (POST_LOGIN, "/checkin/{shift}/not-a-code"),
+    "checkin.status": (LOGIN, "/checkin/{shift}"),
 }
 
 ROLES = ["anonymous", "resident", "organizer", "other_organizer", "admin", "zone_leader"]
