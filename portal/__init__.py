@@ -92,6 +92,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from portal.api.views import bp as api_bp
     from portal.attendance.checkin_views import bp as checkin_bp
+    from portal.attendance.views import bp as attendance_bp
     from portal.auth.views import bp as auth_bp
     from portal.browse.views import bp as browse_bp
     from portal.feeds.views import bp as feeds_bp
@@ -106,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(organize_bp)
     app.register_blueprint(signups_bp)
+    app.register_blueprint(attendance_bp)
     app.register_blueprint(checkin_bp)
 
 

@@ -38,6 +38,12 @@ _ATTENDANCE = {
     Attendance.NO_SHOW: _l("缺席"),
 }
 
+_HOURS_STATE = {
+    "pending": _l("待确认"),
+    "confirmed": _l("已确认"),
+    "not_counted": _l("不计时长"),
+}
+
 _SIGNUP_SOURCE = {
     "self": _l("自行报名"),
     "walk_in": _l("现场"),
@@ -103,6 +109,21 @@ def own_signup_status(status) -> str:
 def attendance(value) -> str:
     """Attended or no-show; empty while nobody has recorded it."""
     return _word(_ATTENDANCE, value)
+
+
+def hours_state_key(signup) -> str:
+    """``confirmed``, ``pending`` or ``not_counted`` (a community activity) for an attended
+    record; empty otherwise."""
+    if signup.attendance != Attendance.ATTENDED:
+        return ""
+    if not signup.shift.activity.is_volunteer:
+        return "not_counted"
+    return "confirmed" if signup.hours_confirmed_at is not None else "pending"
+
+
+def hours_state(signup) -> str:
+    """The word for a record's hours: 已确认 / 待确认 / 不计时长 (community activity)."""
+    return _word(_HOURS_STATE, hours_state_key(signup) or None)
 
 
 def signup_source(source) -> str:

@@ -103,6 +103,16 @@ ROUTES = {
     "checkin.scan": (LOGIN, "/checkin/{shift}/not-a-code"),  # a refused code: a page saying so
     "checkin.confirm": (POST_LOGIN, "/checkin/{shift}/not-a-code"),
     "checkin.status": (LOGIN, "/checkin/{shift}"),
+    "attendance.my_hours": (LOGIN, "/me/hours"),
+    "attendance.overdue": (ORGANIZER_AREA, "/organize/hours/overdue"),
+    "attendance.adjust_hours": (ORGANIZER, "/organize/signups/{own_signup}/hours"),
+    "attendance.mark_attended": (POST_ORGANIZER, "/organize/signups/{own_signup}/attended"),
+    "attendance.mark_no_show": (POST_ORGANIZER, "/organize/signups/{own_signup}/no-show"),
+    "attendance.confirm_hours": (POST_ORGANIZER, "/organize/signups/{own_signup}/hours/confirm"),
+    "attendance.undo": (POST_ORGANIZER, "/organize/signups/{own_signup}/attendance/undo"),
+    "attendance.mark_all_attended": (POST_ORGANIZER, "/organize/shifts/{shift}/attended-all"),
+    "attendance.confirm_all_hours": (POST_ORGANIZER, "/organize/shifts/{shift}/hours/confirm-all"),
+    "attendance.walk_in_attended": (POST_ORGANIZER, "/organize/shifts/{shift}/walk-in-attended"),
 }
 
 ROLES = ["anonymous", "resident", "organizer", "other_organizer", "admin", "zone_leader"]
@@ -159,6 +169,13 @@ REDIRECTS = {
     "organize.reject": "/organize/shifts/{shift}/roster",
     "organize.promote": "/organize/shifts/{shift}/roster",
     "organize.remove": "/organize/shifts/{shift}/roster",
+    "attendance.mark_attended": "/organize/shifts/{shift}/roster#signup-{own_signup}",
+    "attendance.mark_no_show": "/organize/shifts/{shift}/roster#signup-{own_signup}",
+    "attendance.confirm_hours": "/organize/shifts/{shift}/roster#signup-{own_signup}",
+    "attendance.undo": "/organize/shifts/{shift}/roster#signup-{own_signup}",
+    "attendance.mark_all_attended": "/organize/shifts/{shift}/roster",
+    "attendance.confirm_all_hours": "/organize/shifts/{shift}/roster",
+    "attendance.walk_in_attended": "/organize/shifts/{shift}/roster",
 }
 ALLOWED, LOGIN_FIRST, FORBIDDEN = "allowed", "login first", "forbidden"
 

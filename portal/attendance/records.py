@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
-from portal.models import Activity, ActivityKind, Attendance, Shift, Signup
+from portal.models import Activity, ActivityKind, Attendance, Shift, Signup, shift_is_live
 from portal.timeutil import local_to_utc, to_local
 
 
@@ -97,3 +97,50 @@ def record_fields(signup: Signup) -> dict:
 
 def local_day(value: datetime) -> date:
     return to_local(value).date()
+
+
+def pending_record():
+    """SQL: attended on a volunteer activity with hours, not yet confirmed by the organizer.
+
+    Pending hours are shown apart from confirmed ones and never count for stars or
+    certificates (needs Shift and Activity in the query).
+    """
+    return and_(
+        Signup.attendance == Attendance.ATTENDED,
+        Signup.hours.is_not(None),
+        Signup.hours > 0,
+        Signup.hours_confirmed_at.is_(None),
+        Activity.kind == ActivityKind.VOLUNTEER,
+        shift_is_live(),
+    )
+
+
+def pending_hours(user_id: int) -> Decimal:
+    """The sum of the person's attended but not yet confirmed volunteer hours."""
+    stmt = (
+        select(func.coalesce(func.sum(Signup.hours), 0))
+        .join(Shift, Shift.id == Signup.shift_id)
+        .join(Activity, Activity.id == Shift.activity_id)
+        .where(Signup.user_id == user_id, pending_record())
+    )
+    return Decimal(str(db.session.scalar(stmt) or 0))
+
+
+def star_progress(total: Decimal | float) -> dict:
+    """Stars, the previous and next threshold, the hours still needed and a 0–100 percent."""
+    thresholds: Sequence[int] = current_app.config["STAR_THRESHOLDS"]
+    stars, following = star_level(total)
+    previous = thresholds[stars - 1] if stars else 0
+    if following is None:
+        return {"stars": stars, "previous": previous, "next": None, "needed": Decimal(0),
+                "percent": 100}
+    total = Decimal(str(total))
+    span = Decimal(following - previous)
+    percent = int((total - previous) * 100 / span) if span > 0 else 0
+    return {
+        "stars": stars,
+        "previous": previous,
+        "next": following,
+        "needed": Decimal(following) - total,
+        "percent": max(0, min(percent, 100)),
+    }

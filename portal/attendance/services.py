@@ -108,7 +108,9 @@ def refresh_default_hours(signup: Signup, shift: Shift) -> None:
 # --- shared checks ----------------------------------------------------------------------------
 
 
-def _snapshot(signup: Signup) -> dict:
+def snapshot(signup: Signup) -> dict:
+    """The attendance and hours of a sign-up, for the audit log's before/after."""
+
     def iso(value):
         return value.isoformat() if value is not None else None
 
@@ -171,13 +173,13 @@ def check_in(signup: Signup, method: CheckinMethod, now: datetime) -> Signup:
         raise AttendanceError(_("这个班次已经结束，不能再扫码签到。"))
     if signup.attendance == Attendance.ATTENDED and signup.checked_in_at is not None:
         return signup
-    before = _snapshot(signup)
+    before = snapshot(signup)
     signup.attendance = Attendance.ATTENDED
     signup.checked_in_at = now
     signup.checkin_method = method
     refresh_default_hours(signup, shift)
     db.session.flush()
-    record("attendance.check_in", signup, str(method), before, _snapshot(signup))
+    record("attendance.check_in", signup, str(method), before, snapshot(signup))
     return signup
 
 
@@ -198,18 +200,19 @@ def check_out(signup: Signup, now: datetime) -> Signup:
     if now < signup.checked_in_at:
         raise AttendanceError(_("签退时间不能早于签到时间（%(at)s）。",
                                 at=fmt_time(signup.checked_in_at)))
-    before = _snapshot(signup)
+    before = snapshot(signup)
     signup.checked_out_at = now
     refresh_default_hours(signup, shift)
     db.session.flush()
-    record("attendance.check_out", signup, "", before, _snapshot(signup))
+    record("attendance.check_out", signup, "", before, snapshot(signup))
     return signup
 
 
 # --- the organizer (the calling view checks permissions) --------------------------------------
 
 
-def _locked(signup: Signup) -> tuple[Signup, Shift]:
+def lock_signup(signup: Signup) -> tuple[Signup, Shift]:
+    """Take the shift's and the person's lock; return the sign-up and shift re-read."""
     places.lock([signup.shift_id], [signup.user_id])
     fresh = db.session.get(Signup, signup.id, populate_existing=True)
     shift = places.fresh_shift(signup.shift_id)
@@ -226,14 +229,14 @@ def _mark_attended(actor: User, signup: Signup, shift: Shift, now: datetime) -> 
         return False
     if signup.attendance == Attendance.NO_SHOW:
         raise AttendanceError(_("此人已记为缺席；如需更改，请先撤销并写明原因。"))
-    before = _snapshot(signup)
+    before = snapshot(signup)
     signup.attendance = Attendance.ATTENDED
     signup.checkin_method = CheckinMethod.ROSTER
     # Ticked at the gate during the shift: that is when they checked in. Ticked afterwards
     # (from paper), nobody knows the time, so none is invented.
     signup.checked_in_at = now if now <= shift.ends_at else None
     refresh_default_hours(signup, shift)
-    record("attendance.attended", signup, _("记为到场"), before, _snapshot(signup), actor=actor)
+    record("attendance.attended", signup, _("记为到场"), before, snapshot(signup), actor=actor)
     return True
 
 
@@ -242,7 +245,7 @@ def mark_attended(actor: User, signup: Signup, now: datetime) -> Signup:
 
     :raises AttendanceError: not confirmed, shift off, too early, or marked no-show.
     """
-    signup, shift = _locked(signup)
+    signup, shift = lock_signup(signup)
     _mark_attended(actor, signup, shift, now)
     db.session.flush()
     return signup
@@ -253,7 +256,7 @@ def mark_no_show(actor: User, signup: Signup, now: datetime) -> Signup:
 
     :raises AttendanceError: not confirmed, shift off, not started, or marked attended.
     """
-    signup, shift = _locked(signup)
+    signup, shift = lock_signup(signup)
     _check_markable(signup, shift)
     if now < shift.starts_at:
         raise AttendanceError(_("班次开始后才能记为缺席。"))
@@ -261,10 +264,10 @@ def mark_no_show(actor: User, signup: Signup, now: datetime) -> Signup:
         return signup
     if signup.attendance == Attendance.ATTENDED:
         raise AttendanceError(_("此人已记为到场；如需更改，请先撤销并写明原因。"))
-    before = _snapshot(signup)
+    before = snapshot(signup)
     signup.attendance = Attendance.NO_SHOW
     signup.hours = None
-    record("attendance.no_show", signup, _("记为缺席"), before, _snapshot(signup), actor=actor)
+    record("attendance.no_show", signup, _("记为缺席"), before, snapshot(signup), actor=actor)
     db.session.flush()
     return signup
 
@@ -314,10 +317,10 @@ def undo_attendance(actor: User, signup: Signup, reason: str, now: datetime) -> 
     :raises AttendanceError: no reason, or nothing to undo.
     """
     reason = _clean_reason(reason)
-    signup, shift = _locked(signup)
+    signup, shift = lock_signup(signup)
     if signup.attendance is None:
         raise AttendanceError(_("这个人还没有出勤记录，无需撤销。"))
-    before = _snapshot(signup)
+    before = snapshot(signup)
     if signup.hours is not None:
         db.session.add(HoursAdjustment(
             signup_id=signup.id, old_hours=signup.hours, new_hours=None,
@@ -330,7 +333,7 @@ def undo_attendance(actor: User, signup: Signup, reason: str, now: datetime) -> 
     signup.hours = None
     signup.hours_confirmed_at = None
     signup.hours_confirmed_by_id = None
-    after = _snapshot(signup) | {"reason": reason}
+    after = snapshot(signup) | {"reason": reason}
     record("attendance.undo", signup, reason, before, after, actor=actor)
     db.session.flush()
     return signup

@@ -367,6 +367,8 @@ def delete_shift(shift_id: int):
 @writes  # the audit entry of a view of full personal data
 def roster(shift_id: int):
     shift = permissions.get_shift_or_403(shift_id)
+    from portal.attendance import hours as attendance_hours
+    from portal.attendance import services as attendance
     from portal.signups.services import can_decide, waitlist_positions
 
     rows = services.roster(shift)
@@ -375,6 +377,7 @@ def roster(shift_id: int):
         "roster.view_full", shift, shift.activity.title, after={"rows": len(rows)}
     )
     db.session.commit()
+    now = now_utc()
     return render_template(
         "organize/roster.html",
         shift=shift,
@@ -386,6 +389,12 @@ def roster(shift_id: int):
         reason_form=ReasonForm(),
         walk_in_form=WalkInForm(),
         S=SignupStatus,
+        can_check_in=attendance.can_check_in(shift, now),
+        can_mark_no_show=attendance.can_mark_no_show(shift, now),
+        checkin_opens_at=attendance.checkin_opens_at(shift),
+        earlier_no_shows=attendance_hours.no_show_counts(
+            [s.user_id for s in rows], exclude_shift_id=shift.id
+        ),
     )
 
 
