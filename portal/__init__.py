@@ -95,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.attendance.views import bp as attendance_bp
     from portal.auth.views import bp as auth_bp
     from portal.browse.views import bp as browse_bp
+    from portal.certificates.views import bp as certificates_bp
     from portal.feeds.views import bp as feeds_bp
     from portal.main.views import bp as main_bp
     from portal.organize.views import bp as organize_bp
@@ -107,6 +108,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(organize_bp)
     app.register_blueprint(signups_bp)
+    app.register_blueprint(certificates_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(checkin_bp)
 

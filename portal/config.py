@@ -25,6 +25,8 @@ class DefaultConfig:
     # Confirmed volunteer hours for each star level (星级志愿者). Nothing reads it yet: an
     # upcoming feature will, and deployments may set it ahead of that.
     STAR_THRESHOLDS = (100, 300, 600, 1000, 1500)
+    # The unit named on volunteer service certificates as their issuer (出具单位).
+    CERTIFICATE_ISSUER = "区创城指挥中心"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
@@ -50,6 +52,7 @@ ENV_MAP = {
     "REDIS_URL": "RATELIMIT_STORAGE_URI",
     "PORTAL_TIMEZONE": "PORTAL_TIMEZONE",
     "PORTAL_HOST": "PORTAL_HOST",
+    "PORTAL_CERTIFICATE_ISSUER": "CERTIFICATE_ISSUER",
     "PORTAL_MAIL_SERVER": "MAIL_SERVER",
     "PORTAL_MAIL_PORT": "MAIL_PORT",
     "PORTAL_MAIL_FROM": "MAIL_FROM",

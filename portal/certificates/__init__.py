@@ -1,0 +1,1 @@
+"""Volunteer service certificates: issue, print, PDF, public verification and revocation."""
