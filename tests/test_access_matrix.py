@@ -24,6 +24,7 @@ ORGANIZER_AREA = "organizer-area"  # anyone who organizes for some unit, and adm
 TOKEN = "token"  # secret feed links: a wrong token is 410 Gone for everyone
 POST_LOGIN = "post-login"  # state-changing, needs a logged-in person
 POST_ORGANIZER = "post-organizer"
+POST_ADMIN = "post-admin"
 POST_ANY = "post-any"  # switches anyone may use (language, large text, logout)
 GUEST = "guest"  # log in / register: a logged-in person is sent on
 MISSING = "missing"  # the API's catch-all: a JSON 404 for everyone
@@ -98,6 +99,12 @@ ROUTES = {
     "organize.reject": (POST_ORGANIZER, "/organize/signups/{own_signup}/reject"),
     "organize.promote": (POST_ORGANIZER, "/organize/signups/{own_signup}/promote"),
     "organize.remove": (POST_ORGANIZER, "/organize/signups/{own_signup}/remove"),
+    "certificates.index": (LOGIN, "/me/certificates"),
+    "certificates.show": (LOGIN, "/me/certificates/{own_certificate}"),
+    "certificates.pdf": (LOGIN, "/me/certificates/{own_certificate}.pdf"),
+    "certificates.verify": (PUBLIC, "/verify"),
+    "certificates.verify_code": (PUBLIC, "/verify/{certificate_code}"),
+    "certificates.revoke": (POST_ADMIN, "/certificates/{own_certificate}/revoke"),
     "checkin.screen": (ORGANIZER, "/organize/shifts/{shift}/checkin-screen"),
     "checkin.screen_json": (ORGANIZER, "/organize/shifts/{shift}/checkin-screen.json"),
     "checkin.scan": (LOGIN, "/checkin/{shift}/not-a-code"),  # a refused code: a page saying so
@@ -144,9 +151,25 @@ def world(make_unit, make_user, make_activity, make_shift, make_signup, make_zon
         "admin": make_user("管理员", is_admin=True),
         "zone_leader": make_user("林建华", zones=[zone]),
     }
+    certificate = _certificate(resident)
     ids = {"activity": activity.id, "shift": shift.id, "zone": zone.id, "unit": unit.id,
-           "programme": programme.id, "own_signup": signup.id}
+           "programme": programme.id, "own_signup": signup.id,
+           "own_certificate": certificate.id, "certificate_code": certificate.code}
     return people, ids
+
+
+def _certificate(person):
+    from datetime import date
+
+    from portal.extensions import db
+    from portal.models import Certificate
+
+    cert = Certificate(number="ZS-2026-000001", code="ABCDEFGHJKMNPQRS", user=person,
+                       period_start=date(2026, 1, 1), period_end=date(2026, 6, 30),
+                       total_hours=2, record_count=1, records=[], issuer="区创城指挥中心")
+    db.session.add(cert)
+    db.session.commit()
+    return cert
 
 
 # Where an allowed request is sent on (the redirect-after-POST each view documents); every other
@@ -194,11 +217,13 @@ def _verdict(kind: str, role: str, endpoint: str) -> str | int:
         return LOGIN_FIRST
     if endpoint == "signups.cancel":  # the resident's own sign-up; nobody else's to see
         return ALLOWED if role == "resident" else 404
+    if endpoint in ("certificates.show", "certificates.pdf"):  # the resident's own certificate
+        return ALLOWED if role == "resident" else 404
     if kind in (LOGIN, POST_LOGIN):
         return ALLOWED
     if kind == ORGANIZER_AREA:
         return ALLOWED if role in ("organizer", "other_organizer", "admin") else FORBIDDEN
-    if kind == ADMIN:
+    if kind in (ADMIN, POST_ADMIN):
         return ALLOWED if role == "admin" else FORBIDDEN
     if kind in (ORGANIZER, POST_ORGANIZER):
         return ALLOWED if role in ("organizer", "admin") else FORBIDDEN
