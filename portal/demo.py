@@ -2,23 +2,37 @@
 
 Every object has a natural key (zone and unit names, programme codes, activity titles,
 demo phone numbers), so running the loader twice adds nothing the second time.
+
+A few activities also have a past (:data:`HISTORY`): shifts over the last three months with
+attendance as an organizer would have recorded it — mostly attended with confirmed hours,
+some hours still waiting (a few past the 10-working-day limit, so the organizer's overdue
+list has something in it), a few no-shows, and a community activity with attendance but no
+hours. The demo resident gets real-looking "my hours" and one certificate. The past is
+written straight into the models (no "no shifts in the past" rule applies to history); it
+is added once per activity: an activity with any recorded attendance is left alone.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import func, select
 
+from portal.attendance.records import confirmed_records, record_fields
 from portal.auth.services import hash_password
 from portal.extensions import db
 from portal.models import (
     Activity,
     ActivityKind,
     ActivityStatus,
+    Attendance,
+    Certificate,
+    CheckinMethod,
+    HoursAdjustment,
     Programme,
     Shift,
     Signup,
@@ -334,6 +348,11 @@ def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]
                 stats["shifts"] += 1
                 stats["sign-ups"] += _fill(shift, plan, residents, rng, busy)
     db.session.flush()
+    stats["past shifts"], stats["records"] = _history(
+        today, random.Random(seed + 1), people, residents, busy
+    )
+    stats["certificates"] = _certificate(today, people["resident"], random.Random(seed + 2))
+    db.session.flush()
     return stats
 
 
@@ -362,3 +381,171 @@ def _fill(
                 created_at=now, queued_at=now + timedelta(seconds=i),
             ))
     return len(chosen)
+
+
+# --- the past -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    """Past shifts of one demo activity: which weekday, which slot, how often, who came."""
+
+    title: str
+    weekday: int
+    slot: tuple[time, time]
+    every: int = 1  # weeks between shifts
+    volunteers: int = 3  # demo residents per shift besides the demo resident
+    resident_every: int = 0  # the demo resident comes every N-th shift (0: never)
+
+
+HISTORY_WEEKS = 13  # about three months back
+HISTORY = [
+    History("县一小校门口交通文明劝导", 1, (T(7, 0), T(8, 0)), volunteers=3, resident_every=2),
+    History("县一小校门口交通文明劝导", 3, (T(16, 30), T(17, 30)), volunteers=3),
+    History("福洋溪河道清洁行动", 5, (T(8, 30), T(11, 30)), every=2, volunteers=12,
+            resident_every=1),
+    History("省运会城市志愿者服务站（人民广场）", 6, (T(8, 0), T(11, 0)), volunteers=2,
+            resident_every=2),
+    History("富海市场环境整治志愿服务", 3, (T(8, 0), T(10, 0)), volunteers=4, resident_every=4),
+    History("健康义诊进社区（立后）", 5, (T(14, 30), T(16, 30)), every=4, volunteers=15,
+            resident_every=1),
+]
+RECORDING_LIMIT = timedelta(days=14)  # past 10 working days, whatever the weekday
+CERTIFICATE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def _has_history(activity: Activity) -> bool:
+    return db.session.scalar(
+        select(Signup.id)
+        .join(Shift, Shift.id == Signup.shift_id)
+        .where(Shift.activity_id == activity.id, Signup.attendance.is_not(None))
+        .limit(1)
+    ) is not None
+
+
+def _history(
+    today: date, rng: random.Random, people: dict[str, User], residents: list[User], busy: dict
+) -> tuple[int, int]:
+    """Add the past of every :data:`HISTORY` activity that has none; return (shifts, records)."""
+    now = utcnow()
+    shifts = records = 0
+    done: dict[str, bool] = {}
+    for past in HISTORY:
+        activity = db.session.scalar(select(Activity).where(Activity.title == past.title))
+        if activity is None:
+            continue
+        if past.title not in done:
+            done[past.title] = _has_history(activity)
+        if done[past.title]:
+            continue
+        organizer = people["organizer"]
+        recorder = organizer if activity.unit in organizer.units else people["admin"]
+        post = next((p.post for p in _plans() if p.title == activity.title), "")
+        first = today - timedelta(weeks=HISTORY_WEEKS)
+        first += timedelta(days=(past.weekday - first.weekday()) % 7)
+        for n, day in enumerate(_every(first, today, past.every)):
+            starts_at, ends_at = local_to_utc(day, past.slot[0]), local_to_utc(day, past.slot[1])
+            if ends_at >= now:
+                continue
+            shift = Shift(
+                activity=activity, starts_at=starts_at, ends_at=ends_at,
+                capacity=max(past.volunteers + 2, 4), post_name=post,
+                created_at=starts_at - timedelta(days=10),
+            )
+            db.session.add(shift)
+            shifts += 1
+            crowd = [r for r in residents if _free(busy, r, starts_at, ends_at)]
+            chosen = rng.sample(crowd, min(past.volunteers, len(crowd)))
+            if past.resident_every and n % past.resident_every == 0:
+                chosen.insert(0, people["resident"])
+            for i, person in enumerate(chosen):
+                busy.setdefault(id(person), []).append((starts_at, ends_at))
+                is_resident = person is people["resident"]
+                # The demo resident came every time but once: one no-show on their record.
+                missed = is_resident and past.title.startswith("县一小") and n == 6
+                records += _past_signup(
+                    shift, person, recorder, rng, now, i, is_resident=is_resident, missed=missed
+                )
+    return shifts, records
+
+
+def _every(first: date, today: date, weeks: int):
+    day = first
+    while day <= today:
+        yield day
+        day += timedelta(weeks=weeks)
+
+
+def _free(busy: dict, person: User, starts_at: datetime, ends_at: datetime) -> bool:
+    return not any(s < ends_at and starts_at < e for s, e in busy.get(id(person), []))
+
+
+def _past_signup(
+    shift: Shift, person: User, recorder: User, rng: random.Random, now: datetime, i: int,
+    *, is_resident: bool, missed: bool,
+) -> int:
+    """One past sign-up with its attendance as the organizer recorded it."""
+    signup = Signup(
+        shift=shift, user=person, status=SignupStatus.CONFIRMED,
+        created_at=shift.starts_at - timedelta(days=rng.randint(2, 9)),
+    )
+    db.session.add(signup)
+    volunteer = shift.activity.is_volunteer
+    ended = now - shift.ends_at
+    no_show = missed or (not is_resident and rng.random() < 0.07)
+    if no_show:
+        signup.attendance = Attendance.NO_SHOW
+        signup.updated_at = shift.ends_at + timedelta(hours=1)
+        return 1
+    signup.attendance = Attendance.ATTENDED
+    signup.checkin_method = CheckinMethod.QR if rng.random() < 0.6 else CheckinMethod.ROSTER
+    signup.checked_in_at = shift.starts_at - timedelta(minutes=rng.randint(0, 12))
+    signup.checked_out_at = shift.ends_at + timedelta(minutes=rng.randint(0, 8))
+    signup.updated_at = signup.checked_out_at
+    if not volunteer:
+        return 1  # community attendance: recorded, never hours (records rules Art. 19)
+    scheduled = Decimal((shift.ends_at - shift.starts_at).total_seconds() / 3600)
+    signup.hours = scheduled.quantize(Decimal("0.1"))
+    if ended < RECORDING_LIMIT:
+        confirm = rng.random() < 0.3  # recent: most still waiting, within the limit
+    else:
+        # Older: confirmed, except now and then one left waiting past the limit (overdue).
+        confirm = is_resident or not (i == 1 and rng.random() < 0.25)
+    if not confirm:
+        return 1
+    confirmed_at = min(shift.ends_at + timedelta(days=rng.randint(0, 3), hours=2), now)
+    if not is_resident and scheduled >= 3 and rng.random() < 0.15:
+        db.session.add(HoursAdjustment(
+            signup=signup, old_hours=signup.hours, new_hours=signup.hours - Decimal("0.5"),
+            reason="提前半小时离开", actor_id=recorder.id, created_at=confirmed_at,
+        ))
+        signup.hours -= Decimal("0.5")
+    signup.hours_confirmed_at = confirmed_at
+    signup.hours_confirmed_by_id = recorder.id
+    signup.updated_at = confirmed_at
+    return 1
+
+
+def _certificate(today: date, resident: User, rng: random.Random) -> int:
+    """One certificate for the demo resident over their past, unless they have one."""
+    if db.session.scalar(select(Certificate.id).where(Certificate.user_id == resident.id)):
+        return 0
+    start = today - timedelta(weeks=HISTORY_WEEKS)
+    end = today - timedelta(days=RECORDING_LIMIT.days)
+    records = confirmed_records(resident.id, start, end)
+    if not records:
+        return 0
+    issued_at = local_to_utc(end + timedelta(days=1), T(10, 0))
+    code = "".join(rng.choice(CERTIFICATE_ALPHABET) for _ in range(16))
+    cert = Certificate(
+        number=f"pending-{code}", code=code, user_id=resident.id,
+        period_start=start, period_end=end,
+        total_hours=sum((Decimal(r.hours) for r in records), Decimal("0")),
+        record_count=len(records), records=[record_fields(r) for r in records],
+        issuer=current_app.config.get("CERTIFICATE_ISSUER", "区创城指挥中心"),
+        issued_at=issued_at,
+    )
+    db.session.add(cert)
+    db.session.flush()
+    cert.number = f"ZS-{issued_at.year}-{cert.id:06d}"
+    return 1

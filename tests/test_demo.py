@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
+from portal.attendance.records import confirmed_hours, confirmed_records, record_fields
 from portal.auth.services import authenticate
 from portal.demo import DEMO_ACCOUNTS
 from portal.models import (
     Activity,
     ActivityKind,
+    Attendance,
+    Certificate,
+    HoursAdjustment,
     Programme,
     Shift,
     Signup,
@@ -19,9 +25,10 @@ from portal.models import (
     User,
     Zone,
 )
+from portal.models.signups import counter_mismatches
 from portal.timeutil import now_utc, to_local
 
-MODELS = (Zone, Unit, Programme, User, Activity, Shift, Signup)
+MODELS = (Zone, Unit, Programme, User, Activity, Shift, Signup, Certificate, HoursAdjustment)
 
 
 def _counts(db):
@@ -76,7 +83,7 @@ def test_demo_district_is_believable(runner, db):
 def test_demo_shifts_are_upcoming_in_four_weeks_some_full(runner, db):
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     now = now_utc()
-    shifts = list(db.session.scalars(select(Shift)))
+    shifts = [s for s in db.session.scalars(select(Shift)) if s.ends_at > now]
     assert all(now < s.starts_at < now + timedelta(days=29) for s in shifts)
     # School-gate shifts are on weekdays at 07:00 local time.
     gate = [s for s in shifts if s.activity.title.startswith("县一小")]
@@ -88,8 +95,9 @@ def test_demo_shifts_are_upcoming_in_four_weeks_some_full(runner, db):
     assert db.session.scalar(
         select(func.count()).select_from(Signup).where(Signup.status == SignupStatus.WAITLISTED)
     )
-    for shift in shifts:
+    for shift in db.session.scalars(select(Shift)):
         assert shift.taken_count <= shift.capacity
+    assert counter_mismatches(db.session) == []
 
 
 def test_demo_people_never_overlap(runner, db):
@@ -112,3 +120,87 @@ def test_demo_logins_work(runner, db):
     organizer = authenticate(*DEMO_ACCOUNTS[1][1:])
     leader = authenticate(*DEMO_ACCOUNTS[2][1:])
     assert admin.is_admin and organizer.units and leader.led_zones
+
+
+# --- the past: attendance, hours, a certificate ------------------------------------------------
+
+
+def _past_signups(db):
+    return list(db.session.scalars(
+        select(Signup).join(Shift).where(Shift.ends_at < now_utc())
+    ))
+
+
+def test_demo_has_three_months_of_attendance(runner, db):
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    now = now_utc()
+    past = [s for s in db.session.scalars(select(Shift)) if s.ends_at < now]
+    assert past
+    assert min(s.starts_at for s in past) < now - timedelta(days=80)
+    titles = {s.activity.title for s in past}
+    assert {"县一小校门口交通文明劝导", "福洋溪河道清洁行动"} <= titles
+    signups = _past_signups(db)
+    volunteer = [s for s in signups if s.shift.activity.kind == ActivityKind.VOLUNTEER]
+    attended = [s for s in volunteer if s.attendance == Attendance.ATTENDED]
+    confirmed = [s for s in attended if s.hours_confirmed_at is not None]
+    waiting = [s for s in attended if s.hours_confirmed_at is None]
+    no_shows = [s for s in signups if s.attendance == Attendance.NO_SHOW]
+    assert len(confirmed) > len(volunteer) * 0.6  # most came and have confirmed hours
+    assert waiting and no_shows and len(no_shows) < len(signups) * 0.15
+    assert all(s.attendance is not None for s in signups)  # nothing left unmarked
+    for s in attended:
+        assert s.hours is not None and s.hours % Decimal("0.5") == 0
+        assert s.hours <= Decimal(str((s.shift.ends_at - s.shift.starts_at).seconds / 3600))
+        assert s.checked_in_at is not None and s.checked_out_at is not None
+        if s.hours_confirmed_at is not None:
+            assert s.shift.ends_at <= s.hours_confirmed_at <= now
+            assert s.hours_confirmed_by_id is not None
+    for s in no_shows:
+        assert s.hours is None and s.hours_confirmed_at is None
+    # A community activity with attendance but never hours (records rules Art. 19).
+    community = [s for s in signups if s.shift.activity.kind == ActivityKind.COMMUNITY]
+    assert any(s.attendance == Attendance.ATTENDED for s in community)
+    assert all(s.hours is None and s.hours_confirmed_at is None for s in community)
+    # Adjustments keep old and new values with a reason and who.
+    for adj in db.session.scalars(select(HoursAdjustment)):
+        assert adj.old_hours != adj.new_hours == adj.signup.hours
+        assert adj.reason and adj.actor_id
+
+
+def test_demo_organizer_has_overdue_records(runner, db):
+    """Hours waiting past 10 working days on the demo organizer's own units."""
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    organizer = authenticate(*DEMO_ACCOUNTS[1][1:])
+    units = {u.id for u in organizer.units}
+    now = now_utc()
+    overdue = [
+        s for s in _past_signups(db)
+        if s.shift.activity.unit_id in units and s.attendance == Attendance.ATTENDED
+        and s.hours_confirmed_at is None and s.shift.ends_at < now - timedelta(days=14)
+    ]
+    assert 1 <= len(overdue) <= 20
+
+
+@pytest.mark.both_databases
+def test_demo_resident_has_hours_and_one_certificate(runner, db):
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    resident = authenticate(*DEMO_ACCOUNTS[3][1:])
+    total = confirmed_hours(resident.id)
+    assert Decimal(30) <= total <= Decimal(60), total
+    mine = db.session.scalars(select(Signup).where(Signup.user_id == resident.id)).all()
+    assert any(s.attendance == Attendance.NO_SHOW for s in mine)
+    assert any(s.attendance == Attendance.ATTENDED and s.hours_confirmed_at is None
+               for s in mine)  # something still waiting for the organizer
+    certs = db.session.scalars(select(Certificate).where(Certificate.user_id == resident.id)
+                               ).all()
+    assert len(certs) == 1
+    cert = certs[0]
+    assert cert.is_valid and cert.number.startswith("ZS-") and len(cert.code) == 16
+    records = confirmed_records(resident.id, cert.period_start, cert.period_end)
+    assert cert.records == [record_fields(r) for r in records]
+    assert cert.record_count == len(records) > 0
+    assert cert.total_hours == sum(Decimal(str(r["hours"])) for r in cert.records)
+    assert cert.period_end < to_local(now_utc()).date()
+    # Seeding again keeps the one certificate.
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert db.session.scalar(select(func.count(Certificate.id))) == 1

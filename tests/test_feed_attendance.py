@@ -166,6 +166,7 @@ STEPS = [
 ]
 
 
+@pytest.mark.both_databases
 def test_every_change_of_attendance_or_hours_changes_body_and_etag(client, db, past):
     """Each step changes the body and the ETag even when updated_at did not move; the
     other events of the feed (and every public feed) stay byte-identical."""
@@ -196,6 +197,7 @@ def test_every_change_of_attendance_or_hours_changes_body_and_etag(client, db, p
     assert public_after.headers["ETag"] == public_before.headers["ETag"]
 
 
+@pytest.mark.both_databases
 def test_sequence_rises_once_with_attendance_and_never_for_hours(client, db, past):
     shift = past["shift"]
     signup = past["signup"]
