@@ -22,8 +22,10 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal.attendance.records import confirmed_records, record_fields
+from portal.attendance.records import confirmed_records
 from portal.auth.services import hash_password
+from portal.certificates.services import CertificateError, issue
+from portal.database import begin_write
 from portal.extensions import db
 from portal.models import (
     Activity,
@@ -254,7 +256,12 @@ def _user(phone: str, name: str, password: str | None, **extra) -> tuple[User, b
 
 
 def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]:
-    """Create whatever part of the demo district is missing; return counts of new objects."""
+    """Create whatever part of the demo district is missing; return counts of new objects.
+
+    Takes the write transaction first, like every writer (the certificate service needs it);
+    the caller commits.
+    """
+    begin_write(db.session())
     rng = random.Random(seed)
     today = today or local_today()
     stats = {"zones": 0, "units": 0, "programmes": 0, "people": 0, "activities": 0,
@@ -351,7 +358,7 @@ def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]
     stats["past shifts"], stats["records"] = _history(
         today, random.Random(seed + 1), people, residents, busy
     )
-    stats["certificates"] = _certificate(today, people["resident"], random.Random(seed + 2))
+    stats["certificates"] = _certificate(today, people["resident"])
     db.session.flush()
     return stats
 
@@ -411,7 +418,6 @@ HISTORY = [
             resident_every=1),
 ]
 RECORDING_LIMIT = timedelta(days=14)  # past 10 working days, whatever the weekday
-CERTIFICATE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
 def _has_history(activity: Activity) -> bool:
@@ -526,26 +532,20 @@ def _past_signup(
     return 1
 
 
-def _certificate(today: date, resident: User, rng: random.Random) -> int:
-    """One certificate for the demo resident over their past, unless they have one."""
+def _certificate(today: date, resident: User) -> int:
+    """One certificate for the demo resident over their past, unless they have one.
+
+    Issued by :func:`portal.certificates.services.issue`, as if the resident had asked for
+    it: their confirmed records from the start of the history to two weeks ago.
+    """
     if db.session.scalar(select(Certificate.id).where(Certificate.user_id == resident.id)):
         return 0
     start = today - timedelta(weeks=HISTORY_WEEKS)
     end = today - timedelta(days=RECORDING_LIMIT.days)
-    records = confirmed_records(resident.id, start, end)
-    if not records:
+    if not confirmed_records(resident.id, start, end):
         return 0
-    issued_at = local_to_utc(end + timedelta(days=1), T(10, 0))
-    code = "".join(rng.choice(CERTIFICATE_ALPHABET) for _ in range(16))
-    cert = Certificate(
-        number=f"pending-{code}", code=code, user_id=resident.id,
-        period_start=start, period_end=end,
-        total_hours=sum((Decimal(r.hours) for r in records), Decimal("0")),
-        record_count=len(records), records=[record_fields(r) for r in records],
-        issuer=current_app.config.get("CERTIFICATE_ISSUER", "区创城指挥中心"),
-        issued_at=issued_at,
-    )
-    db.session.add(cert)
-    db.session.flush()
-    cert.number = f"ZS-{issued_at.year}-{cert.id:06d}"
+    try:
+        issue(resident, start, end)
+    except CertificateError:  # pragma: no cover - checked just above
+        return 0
     return 1
