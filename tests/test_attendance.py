@@ -303,3 +303,14 @@ def test_roster_shows_earlier_no_shows(client, db, login, make_shift, make_signu
     login(organizer)
     page = client.get(f"/organize/shifts/{shift.id}/roster").get_data(as_text=True)
     assert "此前缺席 1 次" in page
+
+
+def test_roster_export_fills_the_attendance_columns(client, db, login, live):
+    organizer, shift, signup = live
+    login(organizer)
+    client.post(f"/organize/signups/{signup.id}/attended")
+    body = client.get(f"/organize/shifts/{shift.id}/roster.csv").get_data().decode("utf-8-sig")
+    header, row = body.splitlines()[:2]
+    cells = dict(zip(header.split(","), row.split(","), strict=False))
+    assert cells["出勤"] == "已出勤" and cells["时长（小时）"] == "2.0"
+    assert cells["签到时间"]  # marked during the shift: that is the check-in time
