@@ -46,7 +46,9 @@ def _private(response: Response) -> Response:
 def _qr_svg(url: str) -> str:
     import segno
 
-    return segno.make(url, error="m").svg_inline(scale=8, border=2, title=_("签到二维码"))
+    return segno.make(url, error="m").svg_inline(
+        scale=8, border=2, omitsize=True, title=_("签到二维码")
+    )
 
 
 def _screen_data(shift: Shift) -> dict:
