@@ -69,8 +69,9 @@ ROSTER_WORDS = [
     ({"status": SignupStatus.WAITLISTED}, ("状态", "Status"), ("候补中", "On the waitlist"), True),
     ({"status": SignupStatus.CANCELLED}, ("状态", "Status"), ("已取消", "Cancelled"), True),
     ({"status": SignupStatus.REJECTED}, ("状态", "Status"), ("未通过", "Declined"), True),
-    ({"attendance": Attendance.ATTENDED}, ("出勤", "Attendance"), ("已出勤", "Attended"), False),
-    ({"attendance": Attendance.NO_SHOW}, ("出勤", "Attendance"), ("缺席", "No-show"), False),
+    # The roster page shows attendance since organizers mark it there.
+    ({"attendance": Attendance.ATTENDED}, ("出勤", "Attendance"), ("已出勤", "Attended"), True),
+    ({"attendance": Attendance.NO_SHOW}, ("出勤", "Attendance"), ("缺席", "No-show"), True),
     ({"source": "self"}, ("报名方式", "How signed up"), ("自行报名", "Self sign-up"), False),
     ({"source": "walk_in"}, ("报名方式", "How signed up"), ("现场", "On site"), True),
     ({"source": "organizer"}, ("报名方式", "How signed up"),
