@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import urllib.request
+from datetime import UTC, datetime
 
 import icalendar
 
@@ -36,7 +37,14 @@ def test_subscribe_on_a_phone(live_server, phone_page):
     with urllib.request.urlopen(link) as response:  # what a calendar program does
         assert response.headers["Content-Type"] == "text/calendar; charset=utf-8"
         cal = icalendar.Calendar.from_ical(response.read())
-    assert len(list(cal.walk("VEVENT"))) == 1
+    events = list(cal.walk("VEVENT"))
+    now = datetime.now(UTC)
+    # one upcoming place; the past ones are her attended (or missed) shifts
+    assert len([e for e in events if e.decoded("DTEND") > now]) == 1
+    past = [e for e in events if e.decoded("DTEND") <= now]
+    assert past and all(
+        "已出勤" in str(e["DESCRIPTION"]) or str(e["SUMMARY"]).startswith("【缺席】") for e in past
+    )
 
     page.reload()  # the secret is shown once only
     assert page.locator("#feed-url").count() == 0
