@@ -22,15 +22,18 @@ from portal.models import Activity, ActivityKind, Attendance, Shift, Signup, shi
 from portal.timeutil import local_to_utc, to_local
 
 
-def counts_as_record():
-    """SQL: the sign-up is a confirmed volunteer service record (needs Shift and Activity)."""
-    return and_(
+def _attended_with_hours():
+    return (
         Signup.attendance == Attendance.ATTENDED,
         Signup.hours.is_not(None),
         Signup.hours > 0,
-        Signup.hours_confirmed_at.is_not(None),
         Activity.kind == ActivityKind.VOLUNTEER,
     )
+
+
+def counts_as_record():
+    """SQL: the sign-up is a confirmed volunteer service record (needs Shift and Activity)."""
+    return and_(*_attended_with_hours(), Signup.hours_confirmed_at.is_not(None))
 
 
 def _period(stmt, start: date | None, end: date | None):
@@ -105,14 +108,7 @@ def pending_record():
     Pending hours are shown apart from confirmed ones and never count for stars or
     certificates (needs Shift and Activity in the query).
     """
-    return and_(
-        Signup.attendance == Attendance.ATTENDED,
-        Signup.hours.is_not(None),
-        Signup.hours > 0,
-        Signup.hours_confirmed_at.is_(None),
-        Activity.kind == ActivityKind.VOLUNTEER,
-        shift_is_live(),
-    )
+    return and_(*_attended_with_hours(), Signup.hours_confirmed_at.is_(None), shift_is_live())
 
 
 def pending_hours(user_id: int) -> Decimal:
