@@ -40,6 +40,19 @@ def hours_text(value: Decimal | float | int) -> str:
     return f"{Decimal(str(value)):.1f}"
 
 
+class _CertificatePDF(FPDF):
+    """A4 pages whose footer names the certificate and the page, so pages cannot be swapped."""
+
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(FONT_FAMILY, size=8)
+        self.set_text_color(*MUTED)
+        self.cell(0, 5, _("%(number)s · 第 %(page)d / %(pages)s 页", number=self.footer_text,
+                          page=self.page_no(), pages="{nb}"), align="C")
+
+
 def certificate_pdf(
     cert: Certificate, name: str, verify_url: str, issued_on: str, period_text: str
 ) -> bytes:
@@ -49,7 +62,8 @@ def certificate_pdf(
     :param issued_on: the issue date as the reader should see it (2026年12月1日).
     :param period_text: the certified period as text (2026年1月1日 至 2026年12月1日).
     """
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf = _CertificatePDF(orientation="portrait", unit="mm", format="A4")
+    pdf.footer_text = cert.number
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
     pdf.set_auto_page_break(auto=True, margin=MARGIN)
     pdf.set_creation_date(cert.issued_at)
@@ -166,7 +180,7 @@ def _verification(pdf: FPDF, cert: Certificate, verify_url: str) -> None:
     pdf.set_xy(left, top + 2)
     pdf.set_text_color(0, 0, 0)
     pdf.set_font(FONT_FAMILY, size=10)
-    pdf.multi_cell(text_width, 6, _("核验方式：扫描左侧二维码，或在浏览器中打开下面的网址。"),
+    pdf.multi_cell(text_width, 6, _("核验方式：扫描二维码，或在浏览器中打开下面的网址。"),
                    align="L", wrapmode=WrapMode.CHAR, new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_x(left)
     pdf.multi_cell(text_width, 6, _("核验网址："), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
