@@ -14,6 +14,7 @@ import pytest
 
 from portal import create_app
 from portal.models import SignupStatus
+from tests import access_tables
 from tests.conftest import base_config
 
 PUBLIC = "public"  # everyone, logged in or not
@@ -28,6 +29,9 @@ POST_ADMIN = "post-admin"
 POST_ANY = "post-any"  # switches anyone may use (language, large text, logout)
 GUEST = "guest"  # log in / register: a logged-in person is sent on
 MISSING = "missing"  # the API's catch-all: a JSON 404 for everyone
+COMMAND = "command"  # the command centre: admins, zone leaders and organizers (each their part)
+LEADER = "leader"  # zone leaders' own pages (their visits); admins too
+POST_LEADER = "post-leader"
 
 ROUTES = {
     "main.home": (PUBLIC, "/"),
@@ -121,6 +125,8 @@ ROUTES = {
     "attendance.confirm_all_hours": (POST_ORGANIZER, "/organize/shifts/{shift}/hours/confirm-all"),
     "attendance.walk_in_attended": (POST_ORGANIZER, "/organize/shifts/{shift}/walk-in-attended"),
 }
+# Features keep their own rows beside them (tests/access_tables/).
+ROUTES.update(access_tables.ROUTES)
 
 ROLES = ["anonymous", "resident", "organizer", "other_organizer", "admin", "zone_leader"]
 
@@ -155,6 +161,7 @@ def world(make_unit, make_user, make_activity, make_shift, make_signup, make_zon
     ids = {"activity": activity.id, "shift": shift.id, "zone": zone.id, "unit": unit.id,
            "programme": programme.id, "own_signup": signup.id,
            "own_certificate": certificate.id, "certificate_code": certificate.code}
+    access_tables.extend_world(people, ids)
     return people, ids
 
 
@@ -200,6 +207,7 @@ REDIRECTS = {
     "attendance.confirm_all_hours": "/organize/shifts/{shift}/roster",
     "attendance.walk_in_attended": "/organize/shifts/{shift}/roster",
 }
+REDIRECTS.update(access_tables.REDIRECTS)
 ALLOWED, LOGIN_FIRST, FORBIDDEN = "allowed", "login first", "forbidden"
 
 
@@ -227,6 +235,10 @@ def _verdict(kind: str, role: str, endpoint: str) -> str | int:
         return ALLOWED if role == "admin" else FORBIDDEN
     if kind in (ORGANIZER, POST_ORGANIZER):
         return ALLOWED if role in ("organizer", "admin") else FORBIDDEN
+    if kind == COMMAND:
+        return ALLOWED if role != "resident" else FORBIDDEN
+    if kind in (LEADER, POST_LEADER):
+        return ALLOWED if role in ("zone_leader", "admin") else FORBIDDEN
     raise AssertionError(kind)
 
 

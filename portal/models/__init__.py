@@ -12,6 +12,7 @@ from portal.models.activities import (
     shift_is_live,
 )
 from portal.models.base import Base, UTCDateTime, utcnow
+from portal.models.command import LeaderVisit
 from portal.models.notifications import AuditEntry, CalendarToken, Notification
 from portal.models.people import User
 from portal.models.places import Programme, Unit, UnitKind, Zone, unit_organizers, zone_leaders
@@ -40,6 +41,7 @@ __all__ = [
     "Certificate",
     "CheckinMethod",
     "HoursAdjustment",
+    "LeaderVisit",
     "Notification",
     "Programme",
     "Shift",

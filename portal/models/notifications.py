@@ -48,7 +48,10 @@ class AuditEntry(Base):
     """Who did what to which record, and when; kept at least six months (网络安全法)."""
 
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_target", "target_type", "target_id"),)
+    __table_args__ = (
+        Index("ix_audit_entries_target", "target_type", "target_id"),
+        Index("ix_audit_entries_action_created", "action", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(
@@ -57,6 +60,11 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str] = mapped_column(String(32), default="")
     target_id: Mapped[int | None] = mapped_column()
+    # The unit the target belongs to (an activity's, a shift's, a sign-up's unit), so the
+    # log can be filtered by unit; empty for district-wide records such as zones or people.
+    unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("units.id", ondelete="SET NULL"), index=True
+    )
     summary: Mapped[str] = mapped_column(Text, default="")
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, UTCDateTime, utcnow
@@ -38,6 +38,11 @@ class User(UserMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Raised on password change and on deletion so old sessions and remember cookies die.
     session_version: Mapped[int] = mapped_column(default=1)
+    # Set when an admin or organizer gives a one-time password at the counter: the person
+    # must choose their own password at the next login.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     units: Mapped[list[Unit]] = relationship(
