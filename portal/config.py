@@ -42,6 +42,18 @@ class DefaultConfig:
     MAIL_USERNAME: str | None = None
     MAIL_PASSWORD: str | None = None
     FEED_REFRESH_MINUTES = 60
+    # Command-centre dashboard (portal/dashboard/services.py; README "Dashboard").
+    # Leaders are expected in each of their zones' area twice a month (领导每月至少下片区两次).
+    LEADER_VISITS_PER_MONTH = 2
+    # The zones' composite score: each part scored 0–100, weighted; the weights sum to 1.
+    DASHBOARD_SCORE_WEIGHTS = {
+        "participation": 0.30,  # unique participants / population, as a share of the best zone
+        "hours": 0.25,  # confirmed hours per 1,000 residents, as a share of the best zone
+        "fill": 0.15,  # places taken / capacity of shifts held
+        "attendance": 0.10,  # 1 − no-show rate
+        "visits": 0.20,  # leader visits / target (LEADER_VISITS_PER_MONTH × leaders × months)
+    }
+    DASHBOARD_BOTTOM_ZONES = 2  # the last N zones are highlighted as 排名靠后
 
 
 # Environment variables read on top of the defaults and instance/config.py.
