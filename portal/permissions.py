@@ -53,7 +53,42 @@ def can_view_activity(user, activity: Activity) -> bool:
     return activity.is_public or can_manage_activity(user, activity)
 
 
+def can_view_dashboard(user) -> bool:
+    """The command-centre dashboard: admins (all), zone leaders (their zones), organizers
+    (their units). Residents have none."""
+    u = _user(user)
+    return bool(u and (u.is_admin or u.led_zones or u.units))
+
+
+def can_view_zone_dashboard(user, zone_id: int) -> bool:
+    """A zone's figures in full: admins and the zone's leaders."""
+    u = _user(user)
+    return bool(u and (u.is_admin or any(z.id == zone_id for z in u.led_zones)))
+
+
+def can_record_visits(user) -> bool:
+    """Zone leaders record their visits (领导包片); admins see and correct all of them."""
+    u = _user(user)
+    return bool(u and (u.is_admin or u.led_zones))
+
+
+def can_delete_visit(user, visit) -> bool:
+    u = _user(user)
+    return bool(u and (u.is_admin or (u.led_zones and visit.leader_id == u.id)))
+
+
 # --- loaders: fetch by id, 404 when missing, 403 unless the check holds ----------------------
+
+
+def get_visit_or_403(visit_id: int):
+    """Load a leader visit the current user may delete (404 if missing, 403 if not theirs)."""
+    from portal.extensions import db
+    from portal.models import LeaderVisit
+
+    visit = db.get_or_404(LeaderVisit, visit_id)
+    if not can_delete_visit(current_user, visit):
+        abort(403)
+    return visit
 
 
 def get_activity_or_403(activity_id: int) -> Activity:
