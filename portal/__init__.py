@@ -96,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.browse.views import bp as browse_bp
     from portal.certificates.views import bp as certificates_bp
+    from portal.dashboard.views import bp as dashboard_bp
     from portal.feeds.views import bp as feeds_bp
     from portal.main.views import bp as main_bp
     from portal.organize.views import bp as organize_bp
@@ -111,6 +112,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(certificates_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(checkin_bp)
+    app.register_blueprint(dashboard_bp)
 
 
 def _register_template_helpers(app: Flask) -> None:
