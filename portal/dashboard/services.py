@@ -1,0 +1,710 @@
+"""The command centre's figures: periods, aggregates per zone / unit / programme, the ranking,
+the weekly trend and leaders' visits.
+
+Counting rules (shown on the page, documented in README):
+
+- Every activity figure counts by the **shift's start in Asia/Shanghai** (the site time zone):
+  a sign-up counts in the period its shift starts in, wherever it was made.
+- Draft activities never count. *Activities held*, *shifts*, *fill rate* and *sign-ups* count
+  only shifts that take place (neither the shift nor its activity cancelled,
+  :func:`portal.models.shift_is_live`).
+- *Fill rate* = places taken / capacity of those shifts. *Sign-ups* = places taken (confirmed
+  or awaiting approval). *Unique participants* = distinct people holding those places.
+- *Participation rate* = unique participants / the zone's population; a zone without a
+  population has none ("—"), never a division by zero.
+- *Confirmed hours*: exactly the rule of :func:`portal.attendance.records.counts_as_record`
+  (attended, volunteer activity, hours above zero, confirmed by the organizer).
+- *No-show rate* = no-shows / (attended + no-shows) among marked sign-ups of live shifts.
+- *Leader visits*: :class:`LeaderVisit` rows by their local date; the target is
+  ``LEADER_VISITS_PER_MONTH`` per leader per month.
+
+Every figure is an SQL aggregate; the number of statements per page is fixed (one per table,
+one for the trend, one for the leaders), whatever the size of the district.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from decimal import Decimal
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import and_, case, distinct, func, literal, select
+
+from portal.attendance.records import counts_as_record
+from portal.audit.services import record
+from portal.domain import DomainError
+from portal.extensions import db
+from portal.models import (
+    PLACE_HOLDING_STATUSES,
+    Activity,
+    ActivityStatus,
+    Attendance,
+    LeaderVisit,
+    Programme,
+    Shift,
+    Signup,
+    Unit,
+    User,
+    Zone,
+    activity_programmes,
+    shift_is_live,
+    zone_leaders,
+)
+from portal.timeutil import is_sane_date, local_to_utc, local_today
+
+
+class DashboardError(DomainError):
+    """A period or a visit the rules refuse."""
+
+
+# --- periods ----------------------------------------------------------------------------------
+
+PERIOD_KINDS = ("week", "month", "last_month", "custom")
+MAX_PERIOD_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local calendar dates, both ends included."""
+
+    kind: str
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def months(self) -> int:
+        """How many months of leader-visit targets the period holds (at least one)."""
+        return max(1, round(self.days / 30.4))
+
+    def utc_bounds(self):
+        return local_to_utc(self.start, time.min), local_to_utc(
+            self.end + timedelta(days=1), time.min
+        )
+
+    def previous(self) -> Period:
+        """The period before: the previous week, the previous calendar month, or as many
+        days just before a custom range."""
+        if self.kind == "week":
+            return Period("week", self.start - timedelta(days=7), self.start - timedelta(days=1))
+        if self.kind in ("month", "last_month"):
+            end = self.start - timedelta(days=1)
+            return Period("last_month", end.replace(day=1), end)
+        return Period("custom", self.start - timedelta(days=self.days),
+                      self.start - timedelta(days=1))
+
+
+def month_of(day: date) -> Period:
+    last = calendar.monthrange(day.year, day.month)[1]
+    return Period("month", day.replace(day=1), day.replace(day=last))
+
+
+def make_period(kind: str | None, start: date | None = None, end: date | None = None,
+                today: date | None = None) -> Period:
+    """The period a request asks for; raise :class:`DashboardError` for a bad custom range."""
+    today = today or local_today()
+    kind = kind if kind in PERIOD_KINDS else "month"
+    if kind == "week":
+        monday = today - timedelta(days=today.weekday())
+        return Period("week", monday, monday + timedelta(days=6))
+    if kind == "month":
+        return month_of(today)
+    if kind == "last_month":
+        previous = month_of(today.replace(day=1) - timedelta(days=1))
+        return Period("last_month", previous.start, previous.end)
+    if start is None or end is None:
+        raise DashboardError(_("请填写开始和结束日期。"), "start" if start is None else "end")
+    if not (is_sane_date(start) and is_sane_date(end)):
+        raise DashboardError(_("日期超出可选范围。"), "start")
+    if end < start:
+        raise DashboardError(_("结束日期不能早于开始日期。"), "end")
+    if (end - start).days + 1 > MAX_PERIOD_DAYS:
+        raise DashboardError(_("时段最长一年（366天）。"), "end")
+    return Period("custom", start, end)
+
+
+# --- who sees what ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What part of the district a person's dashboard shows.
+
+    ``zone_ids`` / ``unit_ids`` of None mean "all". Leaders see their zones (ranked among all
+    zones), organizers their units (no zone ranking), admins everything.
+    """
+
+    role: str  # "admin" | "leader" | "organizer"
+    zone_ids: frozenset[int] | None = None
+    unit_ids: frozenset[int] | None = None
+
+    @property
+    def shows_ranking(self) -> bool:
+        return self.role in ("admin", "leader")
+
+
+def scope_for(user) -> Scope | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if user.is_admin:
+        return Scope("admin")
+    if user.led_zones:
+        return Scope("leader", zone_ids=frozenset(z.id for z in user.led_zones))
+    if user.units:
+        return Scope("organizer", unit_ids=frozenset(u.id for u in user.units))
+    return None
+
+
+def _scoped(stmt, scope: Scope, *, zones: bool = True):
+    if zones and scope.zone_ids is not None:
+        stmt = stmt.where(Activity.zone_id.in_(sorted(scope.zone_ids)))
+    if scope.unit_ids is not None:
+        stmt = stmt.where(Activity.unit_id.in_(sorted(scope.unit_ids)))
+    return stmt
+
+
+# --- the figures of one row -------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    key: int
+    name: str
+    extra: str = ""  # the street of a zone, the kind of a unit, the parent of a programme
+    population: int | None = None
+    activities: int = 0
+    shifts: int = 0
+    capacity: int = 0
+    taken: int = 0
+    signups: int = 0
+    participants: int = 0
+    hours: Decimal = Decimal(0)
+    attended: int = 0
+    no_shows: int = 0
+    visits: int = 0
+    leaders: int = 0
+    # ranking (zones only)
+    score: float = 0.0
+    parts: dict = field(default_factory=dict)
+    rank: int | None = None
+    previous_rank: int | None = None
+    bottom: bool = False
+
+    @property
+    def fill_rate(self) -> float | None:
+        return self.taken / self.capacity if self.capacity else None
+
+    @property
+    def participation_rate(self) -> float | None:
+        return self.participants / self.population if self.population else None
+
+    @property
+    def no_show_rate(self) -> float | None:
+        marked = self.attended + self.no_shows
+        return self.no_shows / marked if marked else None
+
+    @property
+    def hours_per_thousand(self) -> float | None:
+        return float(self.hours) * 1000 / self.population if self.population else None
+
+    @property
+    def change(self) -> int | None:
+        if self.rank is None or self.previous_rank is None:
+            return None
+        return self.previous_rank - self.rank
+
+    @property
+    def is_new(self) -> bool:
+        return self.rank is not None and self.previous_rank is None
+
+
+def _shift_agg(period: Period, scope: Scope, group_col, *, zones_scoped: bool, join=None):
+    """Per group: activities held, shifts, capacity and places taken of live shifts."""
+    lo, hi = period.utc_bounds()
+    stmt = select(
+        group_col.label("k"),
+        func.count(distinct(Shift.activity_id)).label("activities"),
+        func.count(Shift.id).label("shifts"),
+        func.coalesce(func.sum(Shift.capacity), 0).label("capacity"),
+        func.coalesce(func.sum(Shift.taken_count), 0).label("taken"),
+    ).select_from(Shift).join(Activity, Activity.id == Shift.activity_id)
+    if join is not None:
+        stmt = join(stmt)
+    stmt = stmt.where(
+        Shift.starts_at >= lo, Shift.starts_at < hi, Activity.status != ActivityStatus.DRAFT,
+        shift_is_live(),
+    ).group_by(group_col)
+    return _scoped(stmt, scope, zones=zones_scoped).subquery()
+
+
+def _signup_agg(period: Period, scope: Scope, group_col, *, zones_scoped: bool, join=None):
+    """Per group: sign-ups, unique participants, confirmed hours, attended and no-shows."""
+    lo, hi = period.utc_bounds()
+    live_place = and_(shift_is_live(), Signup.status.in_(PLACE_HOLDING_STATUSES))
+    marked = shift_is_live()
+    stmt = select(
+        group_col.label("k"),
+        func.coalesce(func.sum(case((live_place, 1), else_=0)), 0).label("signups"),
+        func.count(distinct(case((live_place, Signup.user_id)))).label("participants"),
+        func.coalesce(func.sum(case((counts_as_record(), Signup.hours), else_=0)), 0).label(
+            "hours"
+        ),
+        func.coalesce(func.sum(case(
+            (and_(marked, Signup.attendance == Attendance.ATTENDED), 1), else_=0)), 0
+        ).label("attended"),
+        func.coalesce(func.sum(case(
+            (and_(marked, Signup.attendance == Attendance.NO_SHOW), 1), else_=0)), 0
+        ).label("no_shows"),
+    ).select_from(Signup).join(Shift, Shift.id == Signup.shift_id).join(
+        Activity, Activity.id == Shift.activity_id
+    )
+    if join is not None:
+        stmt = join(stmt)
+    stmt = stmt.where(
+        Shift.starts_at >= lo, Shift.starts_at < hi, Activity.status != ActivityStatus.DRAFT
+    ).group_by(group_col)
+    return _scoped(stmt, scope, zones=zones_scoped).subquery()
+
+
+_SHIFT_COLS = ("activities", "shifts", "capacity", "taken")
+_SIGNUP_COLS = ("signups", "participants", "hours", "attended", "no_shows")
+
+
+def _columns(sh, su):
+    return [func.coalesce(getattr(sh.c, c), 0).label(c) for c in _SHIFT_COLS] + [
+        func.coalesce(getattr(su.c, c), 0).label(c) for c in _SIGNUP_COLS
+    ]
+
+
+def _fill(fig: Figures, row) -> Figures:
+    for c in _SHIFT_COLS + ("signups", "participants", "attended", "no_shows"):
+        setattr(fig, c, int(getattr(row, c) or 0))
+    fig.hours = Decimal(str(row.hours or 0)).quantize(Decimal("0.1"))
+    return fig
+
+
+def zone_figures(period: Period, scope: Scope | None = None) -> list[Figures]:
+    """Every zone's figures in one statement (leaders' zones are ranked among all zones, so
+    the zone table is never narrowed by zone; an organizer's by unit)."""
+    scope = scope or Scope("admin")
+    sh = _shift_agg(period, scope, Activity.zone_id, zones_scoped=False)
+    su = _signup_agg(period, scope, Activity.zone_id, zones_scoped=False)
+    visits = (
+        select(LeaderVisit.zone_id.label("k"), func.count(LeaderVisit.id).label("n"))
+        .where(LeaderVisit.visited_on >= period.start, LeaderVisit.visited_on <= period.end)
+        .group_by(LeaderVisit.zone_id)
+        .subquery()
+    )
+    leaders = (
+        select(zone_leaders.c.zone_id.label("k"), func.count().label("n"))
+        .join(User, User.id == zone_leaders.c.user_id)
+        .where(User.deleted_at.is_(None))
+        .group_by(zone_leaders.c.zone_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Zone.id, Zone.name, Zone.street, Zone.population, *_columns(sh, su),
+            func.coalesce(visits.c.n, 0).label("visits"),
+            func.coalesce(leaders.c.n, 0).label("leaders"),
+        )
+        .outerjoin(sh, sh.c.k == Zone.id)
+        .outerjoin(su, su.c.k == Zone.id)
+        .outerjoin(visits, visits.c.k == Zone.id)
+        .outerjoin(leaders, leaders.c.k == Zone.id)
+        .order_by(Zone.name, Zone.id)
+    )
+    if scope.unit_ids is not None:  # an organizer: only zones their units worked in
+        stmt = stmt.where((sh.c.shifts > 0) | (su.c.signups > 0))
+    out = []
+    for row in db.session.execute(stmt):
+        fig = _fill(Figures(row.id, row.name, row.street, population=row.population or None),
+                    row)
+        fig.visits, fig.leaders = int(row.visits), int(row.leaders)
+        out.append(fig)
+    return out
+
+
+def unit_figures(period: Period, scope: Scope) -> list[Figures]:
+    """The responsible units' figures (one statement); units with nothing in the period are
+    listed too for admins, so a silent unit shows as zeros."""
+    sh = _shift_agg(period, scope, Activity.unit_id, zones_scoped=True)
+    su = _signup_agg(period, scope, Activity.unit_id, zones_scoped=True)
+    stmt = (
+        select(Unit.id, Unit.name, Unit.kind, *_columns(sh, su))
+        .outerjoin(sh, sh.c.k == Unit.id)
+        .outerjoin(su, su.c.k == Unit.id)
+        .order_by(Unit.name, Unit.id)
+    )
+    if scope.unit_ids is not None:
+        stmt = stmt.where(Unit.id.in_(sorted(scope.unit_ids)))
+    elif scope.zone_ids is not None:
+        stmt = stmt.where((sh.c.shifts > 0) | (su.c.signups > 0))
+    return [_fill(Figures(r.id, r.name, str(r.kind)), r) for r in db.session.execute(stmt)]
+
+
+def programme_figures(period: Period, scope: Scope) -> list[Figures]:
+    """Per programme an activity is filed under (an activity in two programmes counts in
+    both), ordered as the programme tree; only programmes with something in the period."""
+
+    def via_programmes(stmt):
+        return stmt.join(activity_programmes, activity_programmes.c.activity_id == Activity.id)
+
+    col = activity_programmes.c.programme_id
+    sh = _shift_agg(period, scope, col, zones_scoped=True, join=via_programmes)
+    su = _signup_agg(period, scope, col, zones_scoped=True, join=via_programmes)
+    parent = Programme.__table__.alias("parent")
+    stmt = (
+        select(Programme.id, Programme.name, parent.c.name.label("parent_name"),
+               *_columns(sh, su))
+        .outerjoin(parent, parent.c.id == Programme.parent_id)
+        .outerjoin(sh, sh.c.k == Programme.id)
+        .outerjoin(su, su.c.k == Programme.id)
+        .where((sh.c.shifts > 0) | (su.c.signups > 0))
+        .order_by(func.coalesce(parent.c.position, Programme.position),
+                  parent.c.id, Programme.position, Programme.id)
+    )
+    return [_fill(Figures(r.id, r.name, r.parent_name or ""), r)
+            for r in db.session.execute(stmt)]
+
+
+def totals(rows: list[Figures], population: bool = True) -> Figures:
+    """A sum row. Unique participants are summed across zones (a person active in two
+    zones counts in each), which the page says."""
+    total = Figures(0, _("合计"))
+    for r in rows:
+        for c in _SHIFT_COLS + _SIGNUP_COLS + ("visits", "leaders"):
+            setattr(total, c, getattr(total, c) + getattr(r, c))
+        if population and r.population:
+            total.population = (total.population or 0) + r.population
+    return total
+
+
+# --- the ranking ------------------------------------------------------------------------------
+
+SCORE_PARTS = ("participation", "hours", "fill", "attendance", "visits")
+
+
+def score_weights() -> dict[str, float]:
+    weights = current_app.config["DASHBOARD_SCORE_WEIGHTS"]
+    return {p: float(weights.get(p, 0)) for p in SCORE_PARTS}
+
+
+def visit_target(fig: Figures, period: Period) -> int:
+    return current_app.config["LEADER_VISITS_PER_MONTH"] * fig.leaders * period.months
+
+
+def _parts(fig: Figures, best_participation: float, best_hours: float, period: Period):
+    """Each part 0–100: participation and hours per 1,000 residents as a share of the best
+    zone's; fill rate and attendance (1 − no-show rate) as they are; leader visits against
+    the target. A missing figure (no population, nothing held) scores 0."""
+    part = fig.participation_rate or 0.0
+    hours = fig.hours_per_thousand or 0.0
+    target = visit_target(fig, period)
+    return {
+        "participation": 100 * part / best_participation if best_participation else 0.0,
+        "hours": 100 * hours / best_hours if best_hours else 0.0,
+        "fill": 100 * (fig.fill_rate or 0.0),
+        "attendance": 100 * (1 - fig.no_show_rate) if fig.no_show_rate is not None else 0.0,
+        "visits": 100 * min(fig.visits / target, 1.0) if target else 0.0,
+    }
+
+
+def rank(rows: list[Figures], period: Period) -> list[Figures]:
+    """Score and rank the zones: competition ranking (1, 1, 3) on the score rounded to one
+    decimal; equal scores in name order. Returns the rows best first."""
+    weights = score_weights()
+    best_p = max((r.participation_rate or 0.0 for r in rows), default=0.0)
+    best_h = max((r.hours_per_thousand or 0.0 for r in rows), default=0.0)
+    for r in rows:
+        r.parts = _parts(r, best_p, best_h, period)
+        r.score = round(sum(weights[p] * r.parts[p] for p in SCORE_PARTS), 1)
+    ordered = sorted(rows, key=lambda r: (-r.score, r.name, r.key))
+    for i, r in enumerate(ordered):
+        r.rank = ordered[i - 1].rank if i and ordered[i - 1].score == r.score else i + 1
+    bottom_n = current_app.config["DASHBOARD_BOTTOM_ZONES"]
+    if len(ordered) > bottom_n > 0:
+        threshold = ordered[-bottom_n].score
+        for r in ordered:
+            r.bottom = r.score <= threshold
+    return ordered
+
+
+def had_anything(fig: Figures) -> bool:
+    return bool(fig.shifts or fig.signups or fig.visits or fig.hours)
+
+
+def ranking(period: Period) -> list[Figures]:
+    """This period's zones, ranked, with last period's rank (None: 新 — nothing there then)."""
+    current = rank(zone_figures(period), period)
+    before = [r for r in zone_figures(period.previous()) if had_anything(r)]
+    previous = {r.key: r.rank for r in rank(before, period.previous())}
+    for r in current:
+        r.previous_rank = previous.get(r.key)
+    return current
+
+
+# --- the weekly trend -------------------------------------------------------------------------
+
+TREND_MIN_WEEKS = 8
+TREND_MAX_WEEKS = 26
+
+
+@dataclass
+class Week:
+    start: date
+    signups: int = 0
+    hours: Decimal = Decimal(0)
+
+    @property
+    def end(self) -> date:
+        return self.start + timedelta(days=6)
+
+
+def trend_weeks(period: Period) -> list[date]:
+    """Mondays of the weeks to chart: the period's weeks, at least eight (reaching back)."""
+    last = period.end - timedelta(days=period.end.weekday())
+    first = period.start - timedelta(days=period.start.weekday())
+    n = (last - first).days // 7 + 1
+    n = min(max(n, TREND_MIN_WEEKS), TREND_MAX_WEEKS)
+    return [last - timedelta(weeks=n - 1 - i) for i in range(n)]
+
+
+def trend(period: Period, scope: Scope) -> list[Week]:
+    """Sign-ups and confirmed hours per week (Monday–Sunday, by shift start), one statement."""
+    mondays = trend_weeks(period)
+    bounds = [local_to_utc(m, time.min) for m in mondays]
+    end = local_to_utc(mondays[-1] + timedelta(days=7), time.min)
+    bucket = case(
+        *[(Shift.starts_at < b, i - 1) for i, b in enumerate(bounds[1:], start=1)],
+        else_=len(bounds) - 1,
+    )
+    live_place = and_(shift_is_live(), Signup.status.in_(PLACE_HOLDING_STATUSES))
+    stmt = (
+        select(
+            bucket.label("week"),
+            func.coalesce(func.sum(case((live_place, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((counts_as_record(), Signup.hours), else_=0)), 0),
+        )
+        .select_from(Signup)
+        .join(Shift, Shift.id == Signup.shift_id)
+        .join(Activity, Activity.id == Shift.activity_id)
+        .where(Shift.starts_at >= bounds[0], Shift.starts_at < end,
+               Activity.status != ActivityStatus.DRAFT)
+        .group_by(bucket)
+    )
+    weeks = [Week(m) for m in mondays]
+    for i, signups, hours in db.session.execute(_scoped(stmt, scope)):
+        weeks[int(i)].signups = int(signups or 0)
+        weeks[int(i)].hours = Decimal(str(hours or 0)).quantize(Decimal("0.1"))
+    return weeks
+
+
+# --- leaders' visits --------------------------------------------------------------------------
+
+
+@dataclass
+class LeaderRow:
+    leader_id: int
+    name: str
+    zones: list[str]
+    months: list[tuple[date, int]]  # (first day of month, visits)
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.months)
+
+
+def period_months(period: Period) -> list[date]:
+    out, day = [], period.start.replace(day=1)
+    while day <= period.end:
+        out.append(day)
+        day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out[-12:]
+
+
+def leader_rows(period: Period, scope: Scope) -> list[LeaderRow]:
+    """Every zone leader in scope with their visits in each calendar month the period
+    touches (whole months: the target is monthly). Two statements: leaders, visits."""
+    months = period_months(period)
+    stmt = (
+        select(User.id, User.real_name, Zone.name)
+        .join(zone_leaders, zone_leaders.c.user_id == User.id)
+        .join(Zone, Zone.id == zone_leaders.c.zone_id)
+        .where(User.deleted_at.is_(None))
+        .order_by(User.real_name, User.id, Zone.name)
+    )
+    if scope.zone_ids is not None:
+        stmt = stmt.where(Zone.id.in_(sorted(scope.zone_ids)))
+    if scope.unit_ids is not None:
+        return []
+    leaders: dict[int, LeaderRow] = {}
+    for uid, name, zone in db.session.execute(stmt):
+        row = leaders.setdefault(uid, LeaderRow(uid, name, [], [(m, 0) for m in months]))
+        row.zones.append(zone)
+    if not leaders:
+        return []
+    next_month = (months[-1].replace(day=28) + timedelta(days=4)).replace(day=1)
+    bucket = case(
+        *[(LeaderVisit.visited_on < m, i - 1) for i, m in enumerate(months[1:], start=1)],
+        else_=len(months) - 1,
+    ) if len(months) > 1 else literal(0)
+    counts = db.session.execute(
+        select(LeaderVisit.leader_id, bucket, func.count(LeaderVisit.id))
+        .where(LeaderVisit.leader_id.in_(sorted(leaders)),
+               LeaderVisit.visited_on >= months[0], LeaderVisit.visited_on < next_month)
+        .group_by(LeaderVisit.leader_id, bucket)
+    )
+    for uid, i, n in counts:
+        row = leaders[uid]
+        row.months[int(i)] = (row.months[int(i)][0], int(n))
+    return list(leaders.values())
+
+
+# --- recording visits -------------------------------------------------------------------------
+
+VISIT_BACKFILL_DAYS = 31
+PLACE_MAX = 120
+NOTES_MAX = 2000
+
+
+def visit_zones(user) -> list[Zone]:
+    """The zones a person may record visits in: a leader's zones (admins: every zone)."""
+    if user.is_admin:
+        return list(db.session.scalars(select(Zone).order_by(Zone.name)))
+    return sorted(user.led_zones, key=lambda z: z.name)
+
+
+def record_visit(leader: User, zone_id: int | None, visited_on: date | None, place: str,
+                 notes: str = "", today: date | None = None) -> LeaderVisit:
+    """Record a leader's visit to one of their zones; the caller commits."""
+    today = today or local_today()
+    zone = next((z for z in visit_zones(leader) if z.id == zone_id), None)
+    if zone is None:
+        raise DashboardError(_("请选择你挂点的片区。"), "zone")
+    if visited_on is None:
+        raise DashboardError(_("请填写走访日期。"), "visited_on")
+    if visited_on > today:
+        raise DashboardError(_("走访日期不能晚于今天。"), "visited_on")
+    if visited_on < today - timedelta(days=VISIT_BACKFILL_DAYS):
+        raise DashboardError(
+            _("只能补记%(n)d天内的走访。", n=VISIT_BACKFILL_DAYS), "visited_on"
+        )
+    place = (place or "").strip()
+    if not place:
+        raise DashboardError(_("请写明走访地点，例如 县一小校门口。"), "place")
+    if len(place) > PLACE_MAX:
+        raise DashboardError(_("地点最多%(n)d个字。", n=PLACE_MAX), "place")
+    notes = (notes or "").strip()
+    if len(notes) > NOTES_MAX:
+        raise DashboardError(_("情况记录最多%(n)d个字。", n=NOTES_MAX), "notes")
+    duplicate = db.session.scalar(
+        select(LeaderVisit.id).where(
+            LeaderVisit.leader_id == leader.id, LeaderVisit.zone_id == zone.id,
+            LeaderVisit.visited_on == visited_on, LeaderVisit.place == place,
+        )
+    )
+    if duplicate is not None:
+        raise DashboardError(_("这一天在这个地点的走访已经记过了。"), "place")
+    visit = LeaderVisit(leader=leader, zone=zone, visited_on=visited_on, place=place,
+                        notes=notes)
+    db.session.add(visit)
+    db.session.flush()
+    record("leader_visit.create", visit, summary=f"{zone.name} {visited_on.isoformat()} {place}",
+           after=_visit_fields(visit))
+    return visit
+
+
+def todays_activities(user, today: date | None = None) -> list[Activity]:
+    """Activities with a shift today in the person's zones: where they can check in."""
+    today = today or local_today()
+    zone_ids = [z.id for z in visit_zones(user)]
+    if not zone_ids:
+        return []
+    lo, hi = local_to_utc(today, time.min), local_to_utc(today + timedelta(days=1), time.min)
+    return list(db.session.scalars(
+        select(Activity)
+        .where(Activity.zone_id.in_(zone_ids), Activity.is_public,
+               Activity.id.in_(
+                   select(Shift.activity_id).join(Activity, Activity.id == Shift.activity_id)
+                   .where(Shift.starts_at >= lo, Shift.starts_at < hi, shift_is_live())
+               ))
+        .order_by(Activity.title, Activity.id)
+    ))
+
+
+def check_in(leader: User, activity: Activity, today: date | None = None) -> LeaderVisit:
+    """A visit made by checking in at an activity in the leader's zone, dated today."""
+    today = today or local_today()
+    if activity.zone_id not in {z.id for z in visit_zones(leader)}:
+        raise DashboardError(_("这个活动不在你挂点的片区。"))
+    if activity.id not in {a.id for a in todays_activities(leader, today)}:
+        raise DashboardError(_("这个活动今天没有班次，不能签到；可以手动记一次走访。"))
+    done = db.session.scalar(
+        select(LeaderVisit.id).where(
+            LeaderVisit.leader_id == leader.id, LeaderVisit.activity_id == activity.id,
+            LeaderVisit.visited_on == today,
+        )
+    )
+    if done is not None:
+        raise DashboardError(_("你今天已经在这个活动签到过了。"))
+    visit = LeaderVisit(leader=leader, zone_id=activity.zone_id, activity=activity,
+                        visited_on=today, place=activity.place[:PLACE_MAX],
+                        notes=_("活动现场签到：%(title)s", title=activity.title))
+    db.session.add(visit)
+    db.session.flush()
+    record("leader_visit.checkin", visit, summary=f"{activity.title} {today.isoformat()}",
+           after=_visit_fields(visit))
+    return visit
+
+
+def _visit_fields(visit: LeaderVisit) -> dict:
+    return {"zone": visit.zone.name if visit.zone else visit.zone_id,
+            "visited_on": visit.visited_on.isoformat(), "place": visit.place,
+            "notes": visit.notes, "activity_id": visit.activity_id}
+
+
+def delete_visit(actor: User, visit: LeaderVisit) -> None:
+    """Delete a visit (its leader or an admin; the permission check is the caller's)."""
+    record("leader_visit.delete", visit,
+           summary=f"{visit.zone.name} {visit.visited_on.isoformat()} {visit.place}",
+           before=_visit_fields(visit), actor=actor)
+    db.session.delete(visit)
+
+
+def visits_of(user, limit: int = 200) -> list[LeaderVisit]:
+    """A leader's own visits, newest first (admins: everybody's)."""
+    from sqlalchemy.orm import joinedload
+
+    stmt = (
+        select(LeaderVisit)
+        .options(joinedload(LeaderVisit.zone), joinedload(LeaderVisit.activity),
+                 joinedload(LeaderVisit.leader))
+        .order_by(LeaderVisit.visited_on.desc(), LeaderVisit.id.desc())
+        .limit(limit)
+    )
+    if not user.is_admin:
+        stmt = stmt.where(LeaderVisit.leader_id == user.id)
+    return list(db.session.scalars(stmt))
+
+
+def month_visits(user, today: date | None = None) -> int:
+    today = today or local_today()
+    m = month_of(today)
+    return db.session.scalar(
+        select(func.count(LeaderVisit.id)).where(
+            LeaderVisit.leader_id == user.id, LeaderVisit.visited_on >= m.start,
+            LeaderVisit.visited_on <= m.end,
+        )
+    ) or 0
+
+
+def ceil_div(a: int, b: int) -> int:
+    return math.ceil(a / b) if b else 0
