@@ -56,3 +56,39 @@ def register_cli(app: Flask) -> None:
             f"given up: {report.gave_up}, dropped: {report.dropped}; "
             f"still waiting: {pending_count()}"
         )
+
+    @app.cli.command("seed-bench")
+    @click.option("--scale", type=click.FloatRange(0.0001, 10), default=1.0, show_default=True,
+                  help="1 = the big district (10,000 activities, 1,000,000 sign-ups).")
+    @click.option("--seed", type=int, default=20261202, show_default=True)
+    def seed_bench_command(scale: float, seed: int) -> None:
+        """Build the big benchmark district in an empty database (bulk inserts)."""
+        import time
+
+        from portal.benchdata import analyze, seed_bench, total_rows
+        from portal.extensions import db
+        from portal.models.signups import counter_mismatches
+
+        started = time.perf_counter()
+        with click.progressbar(length=total_rows(scale), label="Big district") as bar:
+            try:
+                report = seed_bench(scale, seed=seed, progress=bar.update)
+            except RuntimeError as exc:
+                raise click.ClickException(str(exc)) from exc
+            db.session.commit()
+        analyze()
+        db.session.commit()
+        mismatches = counter_mismatches(db.session)
+        if mismatches:
+            raise click.ClickException(f"shift counters disagree: {mismatches[:5]}")
+        click.echo(
+            f"Built in {time.perf_counter() - started:.1f} s: "
+            + ", ".join(f"{count:,} {name}" for name, count in report.counts.items())
+        )
+        click.echo(f"Activity with {240} upcoming shifts: /activities/{report.long_activity_id}")
+        click.echo(f"Organizer's activities: {report.organizer_activities}; "
+                   f"resident's upcoming sign-ups: {report.resident_upcoming}")
+        click.echo("Bench logins (phone / password):")
+        for role, phone, password in report.accounts:
+            click.echo(f"  {role:<12} {phone} / {password}")
+        click.echo(f"Resident's feed token: {report.feed_token}")
