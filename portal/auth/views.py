@@ -43,6 +43,17 @@ def _next_url() -> str:
     return target if is_safe_next(target) else url_for("main.home")
 
 
+def _landing() -> str:
+    """After logging in: where the person was going, else their work (admins and zone
+    leaders: the dashboard), else the home page."""
+    target = request.args.get("next") or request.form.get("next")
+    if is_safe_next(target):
+        return target
+    from portal.dashboard.services import landing_endpoint
+
+    return url_for(landing_endpoint(current_user))
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit("10 per hour", methods=["POST"])
 def register():
@@ -91,7 +102,7 @@ def login():
             db.session.commit()  # a rehashed password is saved
             login_user(user, remember=form.remember.data)
             flash(_("已登录。"), "success")
-            return redirect(_next_url())
+            return redirect(_landing())
     return render_template("auth/login.html", form=form, next=request.args.get("next", ""))
 
 

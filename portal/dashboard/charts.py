@@ -54,7 +54,7 @@ def _fmt(value: float) -> str:
 
 def ranking_bars(uid: str, title: str, bars: Sequence[Bar], maximum: float = 100.0) -> Markup:
     """Horizontal bars, one row per zone, best first; the value printed at the bar's end."""
-    row, top, label_w, value_w = 34, 8, 118, 46
+    row, top, label_w, value_w, font = 38, 8, 112, 118, 17
     height = top * 2 + row * max(len(bars), 1)
     desc = "；".join(f"{b.label} {b.text}{('（' + b.note + '）') if b.note else ''}"
                      for b in bars)
@@ -64,19 +64,19 @@ def ranking_bars(uid: str, title: str, bars: Sequence[Bar], maximum: float = 100
         y = top + i * row
         w = 0 if maximum <= 0 else max(span * min(b.value / maximum, 1.0), 0)
         cls = "bar bar-low" if b.highlight else "bar"
+        base = y + row / 2 + 6
         parts.append(
-            f'<text class="chart-label" x="{label_w - 8}" y="{y + row / 2 + 5:.1f}" '
-            f'text-anchor="end" font-size="{FONT}">{escape(b.label)}</text>'
-            f'<rect class="{cls}" x="{label_w}" y="{y + 5}" width="{w:.1f}" '
-            f'height="{row - 10}" rx="3"/>'
-            f'<text class="chart-value" x="{label_w + w + 6:.1f}" y="{y + row / 2 + 5:.1f}" '
-            f'font-size="{FONT}">{escape(b.text)}</text>'
+            f'<text class="chart-label" x="{label_w - 8}" y="{base:.1f}" '
+            f'text-anchor="end" font-size="{font}">{escape(b.label)}</text>'
+            f'<rect class="{cls}" x="{label_w}" y="{y + 6}" width="{w:.1f}" '
+            f'height="{row - 12}" rx="3"/>'
+            f'<text class="chart-value" x="{label_w + w + 6:.1f}" y="{base:.1f}" '
+            f'font-size="{font}">{escape(b.text)}'
         )
         if b.note:
-            parts.append(
-                f'<text class="chart-note" x="{label_w - 8}" y="{y + row - 2:.1f}" '
-                f'text-anchor="end" font-size="{SMALL - 2}">{escape(b.note)}</text>'
-            )
+            parts.append(f'<tspan class="chart-note" font-size="{FONT}" dx="6">'
+                         f'{escape(b.note)}</tspan>')
+        parts.append("</text>")
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -708,3 +708,12 @@ def month_visits(user, today: date | None = None) -> int:
 
 def ceil_div(a: int, b: int) -> int:
     return math.ceil(a / b) if b else 0
+
+
+def landing_endpoint(user) -> str:
+    """Where a person's work is: admins and zone leaders their dashboard, others home."""
+    if user is not None and getattr(user, "is_authenticated", False) and (
+        user.is_admin or user.led_zones
+    ):
+        return "dashboard.index"
+    return "main.home"
