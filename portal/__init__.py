@@ -90,6 +90,8 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal.admin.views import bp as admin_bp
+    from portal.admin.views import counter_bp
     from portal.api.views import bp as api_bp
     from portal.attendance.checkin_views import bp as checkin_bp
     from portal.attendance.views import bp as attendance_bp
@@ -112,6 +114,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(certificates_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(checkin_bp)
+    app.register_blueprint(admin_bp)  # also sends one-time-password holders to change it
+    app.register_blueprint(counter_bp)
     app.register_blueprint(dashboard_bp)
 
 

@@ -119,3 +119,63 @@ def get_signup_or_403(signup_id: int) -> Signup:
     if not can_manage_shift(current_user, signup.shift):
         abort(403)
     return signup
+
+
+# --- administration (portal/admin/) ------------------------------------------------------------
+
+
+def can_administer(user) -> bool:
+    """Zones, units, the programme tree, people and roles, the audit log: admins only."""
+    return is_admin(user)
+
+
+def can_view_full_phone(user) -> bool:
+    """The full phone number on a person's page (each view is logged): admins only."""
+    return is_admin(user)
+
+
+def can_set_one_time_password(user, person: User | None) -> bool:
+    """Who may give ``person`` a one-time password at the counter.
+
+    - an admin, for anyone but themselves (they change their own password themselves);
+    - an organizer, for a resident who has signed up for an activity of one of the
+      organizer's units, and who holds no role of their own (an organizer must not be able
+      to take over an admin's, a zone leader's or another organizer's account).
+    Deleted and deactivated accounts never (the password would not let them in anyway).
+    """
+    u = _user(user)
+    if u is None or person is None or person.id == u.id:
+        return False
+    if person.deleted_at is not None or not person.active:
+        return False
+    if u.is_admin:
+        return True
+    if person.is_admin or person.units or person.led_zones:
+        return False
+    unit_ids = [m.id for m in u.units]
+    if not unit_ids:
+        return False
+    from sqlalchemy import select
+
+    from portal.extensions import db
+
+    found = db.session.scalar(
+        select(Signup.id)
+        .join(Shift, Shift.id == Signup.shift_id)
+        .join(Activity, Activity.id == Shift.activity_id)
+        .where(Signup.user_id == person.id, Activity.unit_id.in_(unit_ids))
+        .limit(1)
+    )
+    return found is not None
+
+
+def get_person_for_counter_or_403(user_id: int) -> User:
+    """Load a person the current user may give a one-time password (404 / 403)."""
+    from portal.extensions import db
+
+    person = db.get_or_404(User, user_id)
+    if person.deleted_at is not None:
+        abort(404)
+    if not can_set_one_time_password(current_user, person):
+        abort(403)
+    return person

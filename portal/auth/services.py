@@ -159,6 +159,8 @@ def change_password(user: User, current: str, new: str) -> None:
     if problem:
         raise AccountError(problem)
     user.password_hash = hash_password(new)
+    # A one-time password from the counter (portal/admin/) is replaced now: let them in.
+    user.must_change_password = False
     user.session_version += 1
 
 

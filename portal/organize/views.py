@@ -26,7 +26,6 @@ from portal.forms import attach_error
 from portal.models import (
     Activity,
     ActivityStatus,
-    AuditEntry,
     Programme,
     Shift,
     SignupStatus,
@@ -582,22 +581,7 @@ def message_activity(activity_id: int):
 
 @bp.route("/audit")
 def audit_log():
+    """The audit log moved to /admin/audit (readable sentences, filters, CSV); old links land there."""
     if not permissions.is_admin(current_user):
         abort(403)
-    try:
-        page = min(max(int(request.args.get("page", "1")), 1), 10_000)
-    except ValueError:
-        page = 1
-    action = (request.args.get("action") or "").strip()[:64]
-    stmt = select(AuditEntry).order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
-    if action:
-        stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))
-    size = 50
-    entries = db.session.scalars(stmt.offset((page - 1) * size).limit(size + 1)).all()
-    return render_template(
-        "organize/audit.html",
-        entries=entries[:size],
-        page=page,
-        has_next=len(entries) > size,
-        action=action,
-    )
+    return redirect(url_for("admin.audit"))

@@ -1,0 +1,1 @@
+"""Administration: zones, units, programmes, people and roles, the readable audit log."""
