@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from portal.certificates.forms import DayField
@@ -18,8 +19,8 @@ class PeriodForm(FlaskForm):
 
     period = SelectField(
         _l("时段"),
-        choices=[("week", _l("本周")), ("month", _l("本月")), ("last_month", _l("上月")),
-                 ("custom", _l("自定义"))],
+        choices=[SelectChoice("week", _l("本周")), SelectChoice("month", _l("本月")),
+                 SelectChoice("last_month", _l("上月")), SelectChoice("custom", _l("自定义"))],
         default="month",
     )
     start = DayField(_l("开始日期"), validators=[Optional()])

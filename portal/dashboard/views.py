@@ -22,6 +22,8 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from wtforms.fields.choices import SelectChoice
+
 from portal import exports, permissions
 from portal.audit.services import record
 from portal.dashboard import charts, services
@@ -206,8 +208,8 @@ def _leader_or_403():
 
 def _visit_form() -> VisitForm:
     form = VisitForm()
-    form.zone.choices = [("", _("请选择片区"))] + [
-        (str(z.id), z.name) for z in services.visit_zones(current_user)]
+    form.zone.choices = [SelectChoice("", _("请选择片区"))] + [
+        SelectChoice(str(z.id), z.name) for z in services.visit_zones(current_user)]
     return form
 
 
