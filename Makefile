@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app portal
 
-.PHONY: run test bench lint translations extract-messages clean
+.PHONY: run test bench bench-smoke lint translations extract-messages clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,16 @@ run: $(STAMP) translations
 test: $(STAMP) translations
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The big-district benchmark (issue 12; README "Performance"): builds or re-uses the district
+# in instance/bench/, gunicorn + wrk, SQLite and PostgreSQL when reachable; bench/results.json.
 bench: $(STAMP) translations
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The same at S=0.01 with short runs (a smoke test; CI may run it).
+bench-smoke: $(STAMP) translations
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
+	$(BIN)/python bench/run.py --smoke --output bench/results-smoke.json $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check portal tests bench
