@@ -13,7 +13,9 @@ from portal.config import load_config
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application: config → extensions → blueprints → errors → cli."""
-    app = Flask(__name__, instance_relative_config=True)
+    from portal.security import PortalFlask
+
+    app = PortalFlask(__name__, instance_relative_config=True)
     load_config(app, test_config)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["PORTAL_TIMEZONE"])
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["PORTAL_TIMEZONE"]
@@ -22,6 +24,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = BoundedIntConverter
     _register_blueprints(app)
     _refuse_nul_bytes(app)
+    from portal import security
+
+    security.init_app(app)  # hosts, proxies, headers, limits (after the blueprints' hooks)
 
     from portal.errors import register_error_handlers
 

@@ -34,7 +34,26 @@ class DefaultConfig:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; old phones sit idle
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
-    RATELIMIT_ENABLED = True
+    RATELIMIT_ENABLED = True  # PORTAL_RATELIMIT_ENABLED=false turns every limit off (load tests)
+    # --- hardening (issue 11; see portal/security.py and README "Configuration") ---
+    # Rate limits, "N per period" (limits syntax), each overridable as PORTAL_RATELIMIT_<KEY>.
+    RATELIMITS = {
+        "login_phone": "5 per 15 minutes",  # failed logins for one phone number
+        "login_address": "30 per 15 minutes",  # failed logins from one address (all phones)
+        "register": "10 per hour",  # registrations from one address
+        "signup": "30 per hour",  # sign-ups by one person
+        "password_reset": "10 per hour",  # password resets / one-time passwords, per address
+        "feeds": "600 per hour",  # calendar feed downloads from one address
+    }
+    PORTAL_HTTPS = False  # behind HTTPS: Secure cookies, HSTS, https:// links
+    TRUSTED_HOSTS: list[str] | None = None  # None: PORTAL_HOST, localhost and 127.0.0.1
+    PROXY_FIX_HOPS = 0  # proxies in front whose X-Forwarded-For/-Proto are believed
+    MAX_CONTENT_LENGTH = 1024 * 1024  # bytes in one request; more is a 413 page
+    MAX_FORM_MEMORY_SIZE = 256 * 1024  # bytes in one form field
+    SESSION_IDLE_MINUTES = 120  # a session unused this long ends (unless "keep me logged in")
+    SESSION_MAX_HOURS = 12  # a session ends this long after the login, used or not
+    REMEMBER_DAYS = 30  # "keep me logged in on this device" ends this long after the login
+    REMEMBER_COOKIE_NAME = "remember_token"
     MAIL_SERVER: str | None = None
     MAIL_PORT = 25
     MAIL_FROM = "noreply@portal.localhost"
@@ -72,7 +91,16 @@ ENV_MAP = {
     "PORTAL_MAIL_USERNAME": "MAIL_USERNAME",
     "PORTAL_MAIL_PASSWORD": "MAIL_PASSWORD",
     "PORTAL_SESSION_COOKIE_SECURE": "SESSION_COOKIE_SECURE",
+    "PORTAL_HTTPS": "PORTAL_HTTPS",
+    "PORTAL_TRUSTED_HOSTS": "TRUSTED_HOSTS",
+    "PORTAL_PROXY_FIX_HOPS": "PROXY_FIX_HOPS",
+    "PORTAL_MAX_CONTENT_LENGTH": "MAX_CONTENT_LENGTH",
+    "PORTAL_SESSION_IDLE_MINUTES": "SESSION_IDLE_MINUTES",
+    "PORTAL_SESSION_MAX_HOURS": "SESSION_MAX_HOURS",
+    "PORTAL_REMEMBER_DAYS": "REMEMBER_DAYS",
+    "PORTAL_RATELIMIT_ENABLED": "RATELIMIT_ENABLED",
 }
+RATELIMIT_ENV_PREFIX = "PORTAL_RATELIMIT_"  # PORTAL_RATELIMIT_LOGIN_PHONE="5 per 15 minutes"
 
 
 def normalise_database_url(url: str) -> str:
@@ -103,8 +131,14 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         for env_name, key in ENV_MAP.items():
             if os.environ.get(env_name):
                 app.config[key] = _coerce(os.environ[env_name])
+        app.config["RATELIMITS"] = dict(app.config["RATELIMITS"])
+        for key in app.config["RATELIMITS"]:
+            value = os.environ.get(RATELIMIT_ENV_PREFIX + key.upper())
+            if value:
+                app.config["RATELIMITS"][key] = value
     else:
         app.config.update(test_config)
+    _derive_hardening(app)
 
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         instance.mkdir(parents=True, exist_ok=True)
@@ -120,6 +154,21 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         }
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance)
+
+
+def _derive_hardening(app: Flask) -> None:
+    """Settings that follow from others: HTTPS → Secure cookies; lifetimes → cookie ages."""
+    from datetime import timedelta
+
+    config = app.config
+    if isinstance(config.get("TRUSTED_HOSTS"), str):
+        config["TRUSTED_HOSTS"] = [h.strip() for h in config["TRUSTED_HOSTS"].split(",") if h]
+    if config.get("PORTAL_HTTPS"):
+        config["SESSION_COOKIE_SECURE"] = True
+        config["PREFERRED_URL_SCHEME"] = "https"
+    # Both cookies share one Secure switch: the remember cookie is as good as a password.
+    config["REMEMBER_COOKIE_SECURE"] = bool(config.get("SESSION_COOKIE_SECURE"))
+    config["REMEMBER_COOKIE_DURATION"] = timedelta(days=int(config["REMEMBER_DAYS"]))
 
 
 def _instance_secret(instance: Path) -> str:

@@ -25,7 +25,9 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException):
         db.session.rollback()
         if _wants_json():
-            return jsonify(error={"code": error.code, "message": error.name}), error.code
+            return jsonify(error={"code": error.code, "message": error.name}), error.code, (
+                {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", 0) else {}
+            )
         messages = {
             403: _("你没有权限查看这个页面。"),
             404: _("没有找到这个页面，它可能已被删除或地址有误。"),
@@ -34,9 +36,22 @@ def register_error_handlers(app: Flask) -> None:
             429: _("操作太频繁了，请稍后再试。"),
         }
         message = messages.get(error.code or 500, error.description or "")
+        headers = {}
+        if error.code == 413:
+            from portal.security import _request_too_large_message
+
+            message = _request_too_large_message()
+        if error.code == 429:
+            from portal.security import retry_after_of, waiting_words
+
+            wait = retry_after_of(error)
+            if wait:
+                headers["Retry-After"] = str(wait)
+                message = _("操作太频繁了，请在 %(wait)s后再试。", wait=waiting_words(wait))
         return (
             render_template("errors/error.html", code=error.code, message=message),
             error.code,
+            headers,
         )
 
     @app.errorhandler(Exception)

@@ -146,6 +146,48 @@ def authenticate(phone: str, password: str) -> User | None:
     return user if check_password(user, password) else None
 
 
+def login_attempt(phone: str, password: str, address: str) -> User | None:
+    """Check a login under the two limits; return the person, ``None`` for a wrong password.
+
+    - Per phone (``RATELIMITS["login_phone"]``): after that many failures for one number, every
+      attempt for it is refused until the window ends, the right password too.
+    - Per address (``RATELIMITS["login_address"]``): failures from one address, all numbers
+      together; over it, wrong passwords are answered 429, but the right password still logs
+      in — people behind a carrier's shared address are not locked out by someone else.
+    Failures are logged with the masked number and the address, never the password.
+
+    :raises portal.security.TooManyAttempts: with the seconds to wait.
+    """
+    from portal import security
+    from portal.privacy import mask_phone
+
+    key = normalise_phone(phone)[:32]
+    state = security.limit_state("login_phone", key)
+    if not state.allowed:
+        security.log.warning("login refused (phone limit) for %s from %s", mask_phone(key), address)
+        raise security.TooManyAttempts(state.retry_after)
+    user = authenticate(key, password)
+    if user is not None:
+        return user
+    address_state = security.limit_state("login_address", address)
+    security.record_hit("login_phone", key)
+    security.record_hit("login_address", address)
+    security.log.warning("login failed for %s (%s) from %s", mask_phone(key),
+                         _phone_digest(key), address)
+    if not address_state.allowed:
+        raise security.TooManyAttempts(address_state.retry_after)
+    return None
+
+
+def _phone_digest(phone: str) -> str:
+    """A short keyed digest of a number, so log lines about one number can be matched."""
+    import hashlib
+    import hmac
+
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, phone.encode(), hashlib.sha256).hexdigest()[:12]
+
+
 def change_password(user: User, current: str, new: str) -> None:
     """Change a password; other sessions and remember-me cookies stop working.
 
@@ -161,17 +203,81 @@ def change_password(user: User, current: str, new: str) -> None:
     user.password_hash = hash_password(new)
     # A one-time password from the counter (portal/admin/) is replaced now: let them in.
     user.must_change_password = False
-    user.session_version += 1
+    end_all_sessions(user)
+
+
+# --- sessions ---------------------------------------------------------------------------------
+# A session's user id is "id:version:issued:kind+random" (kind "r" when "keep me logged in" was
+# ticked, else "s"). It is stored in the session cookie and, signed, in the remember cookie.
+# - version: User.session_version; logout, "log out everywhere", a password change and a
+#   deletion raise it, so every copy of every cookie of the person stops working at once;
+# - issued: the login time, so the absolute lifetime holds even for a copied cookie;
+# - random: a new value at each login, so the remember cookie is never the same twice.
+
+
+def new_session_token(user: User, remember: bool) -> str:
+    import secrets
+    import time
+
+    kind = "r" if remember else "s"
+    return f"{user.id}:{user.session_version}:{int(time.time())}:{kind}{secrets.token_urlsafe(9)}"
+
+
+def start_session(user: User, remember: bool = False) -> None:
+    """Log ``user`` in on this device with a fresh token (and a fresh remember cookie)."""
+    import time
+
+    from flask import session
+    from flask_login import login_user
+
+    user._session_token = new_session_token(user, remember)
+    session.pop("_remember", None)
+    login_user(user, remember=remember)
+    session["_seen"] = int(time.time())
+
+
+def end_all_sessions(user: User) -> None:
+    """End every session and remember cookie of ``user`` on every device (caller commits)."""
+    user.session_version = (user.session_version or 0) + 1
+    user._session_token = None
+
+
+def session_is_remembered(user) -> bool:
+    token = getattr(user, "_session_token", None) or ""
+    parts = token.split(":")
+    return len(parts) == 4 and parts[3].startswith("r")
 
 
 def load_user(user_id: str) -> User | None:
-    """Load the session's user for Flask-Login; the id carries the session version (``"12:3"``)."""
+    """Load the session's user for Flask-Login; refuse old versions and expired sessions."""
+    import time
+
+    from flask import session
+
     try:
-        raw_id, raw_version = user_id.split(":", 1)
-        uid, version = int(raw_id), int(raw_version)
-    except ValueError:
-        return None
+        raw_id, raw_version, raw_issued, kind = user_id.split(":", 3)
+        uid, version, issued = int(raw_id), int(raw_version), int(raw_issued)
+    except (ValueError, AttributeError):
+        return None  # includes ids from before tokens carried a login time
     user = db.session.get(User, uid)
     if user is None or user.session_version != version or not user.is_active:
         return None
+    config = current_app.config
+    now = time.time()
+    if kind.startswith("r"):
+        expired = now - issued > int(config["REMEMBER_DAYS"]) * 86400
+    else:
+        seen = session.get("_seen")
+        expired = now - issued > float(config["SESSION_MAX_HOURS"]) * 3600 or (
+            seen is not None and now - float(seen) > float(config["SESSION_IDLE_MINUTES"]) * 60
+        )
+    if expired:
+        from flask import flash
+        from flask_babel import gettext as _
+
+        session.pop("_user_id", None)
+        session.pop("_seen", None)
+        flash(_("为了安全，登录已过期，请重新登录。"), "warning")
+        return None
+    user._session_token = user_id
     return user

@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from sqlalchemy.exc import IntegrityError
 
 from portal import exports
@@ -32,6 +32,7 @@ from portal.auth.forms import (
 )
 from portal.database import writes
 from portal.extensions import db, limiter
+from portal.security import client_address
 from portal.timeutil import local_today
 from portal.urls import is_safe_next
 
@@ -55,7 +56,6 @@ def _landing() -> str:
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"])
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
@@ -82,25 +82,25 @@ def register():
                 return render_template(
                     "auth/register.html", form=form, next=request.args.get("next", "")
                 )
-            login_user(user)
+            services.start_session(user)
             flash(_("注册成功，欢迎加入！现在可以报名参加活动了。"), "success")
             return redirect(_next_url())
     return render_template("auth/register.html", form=form, next=request.args.get("next", ""))
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("20 per 15 minutes", methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(_next_url())
     form = LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(form.phone.data, form.password.data)
+        # Limited per phone and per address (raises a 429 with the waiting time).
+        user = services.login_attempt(form.phone.data, form.password.data, client_address())
         if user is None:
             flash(_("手机号或密码不正确。"), "error")
         else:
             db.session.commit()  # a rehashed password is saved
-            login_user(user, remember=form.remember.data)
+            services.start_session(user, remember=form.remember.data)
             flash(_("已登录。"), "success")
             return redirect(_landing())
     return render_template("auth/login.html", form=form, next=request.args.get("next", ""))
@@ -108,9 +108,23 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    # Every session and remember cookie of the person ends, so a copied cookie is worthless.
+    if current_user.is_authenticated:
+        services.end_all_sessions(current_user)
+        db.session.commit()
     logout_user()
     flash(_("已退出登录。"), "success")
     return redirect(url_for("main.home"))
+
+
+@bp.route("/logout-everywhere", methods=["POST"])
+@login_required
+def logout_everywhere():
+    services.end_all_sessions(current_user)
+    db.session.commit()
+    logout_user()
+    flash(_("已在所有设备上退出登录，包括这台设备。请重新登录。"), "success")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/privacy")
@@ -139,8 +153,10 @@ def change_password():
             db.session.rollback()
             flash(str(exc), "error")
         else:
+            remembered = services.session_is_remembered(current_user)
             db.session.commit()
-            login_user(current_user)  # keep this session; others end with the old version
+            # Keep this device logged in with a new token; every other session has ended.
+            services.start_session(current_user._get_current_object(), remember=remembered)
             flash(_("密码已修改，其他设备上的登录已失效。"), "success")
             return redirect(url_for("auth.profile"))
     return render_template("auth/password.html", form=form)

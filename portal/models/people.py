@@ -56,8 +56,14 @@ class User(UserMixin, Base):
     def is_active(self) -> bool:  # Flask-Login
         return self.active and self.deleted_at is None
 
-    def get_id(self) -> str:  # Flask-Login: a password change logs out other sessions
-        return f"{self.id}:{self.session_version}"
+    def get_id(self) -> str:
+        """Flask-Login's id: the session token (see portal.auth.services.new_session_token)."""
+        token = getattr(self, "_session_token", None)
+        if not token or token.split(":")[1:2] != [str(self.session_version)]:
+            from portal.auth.services import new_session_token
+
+            token = self._session_token = new_session_token(self, remember=False)
+        return token
 
     @property
     def masked_name(self) -> str:
