@@ -35,6 +35,19 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def _id(value) -> int:
+    """A select's id as sent; anything else (a typo, a probe) becomes -1, which no row has."""
+    if isinstance(value, int):
+        return value
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and len(text) < 10 else -1
+
+
+def _choice(value) -> int:
+    """Like :func:`_id`, but nothing chosen is 0 (the "please choose" entry)."""
+    return 0 if value in (None, "") else _id(value)
+
+
 class WholeNumberField(IntegerField):
     """A whole number whose parse error reads in Chinese (WTForms' own is English)."""
 
@@ -86,7 +99,7 @@ class ZoneForm(FlaskForm):
         _l("说明"), filters=[_strip],
         validators=[Length(max=2000, message=_l("说明最多 2000 个字。"))],
     )
-    leader_ids = CheckboxList(_l("片区负责人（取消勾选即移除）"), coerce=int, choices=[])
+    leader_ids = CheckboxList(_l("片区负责人（取消勾选即移除）"), coerce=_id, choices=[])
     add_leaders = StringField(
         _l("添加负责人（手机号）"), filters=[_strip],
         validators=[Length(max=400, message=_l("一次最多填写 30 个手机号。"))],
@@ -121,7 +134,7 @@ class ProgrammeForm(FlaskForm):
         validators=[DataRequired(_l("请填写名称。")),
                     Length(max=60, message=_l("名称最多 60 个字。"))],
     )
-    parent_id = SelectField(_l("上级项目"), coerce=int, choices=[], validate_choice=False)
+    parent_id = SelectField(_l("上级项目"), coerce=_choice, choices=[], validate_choice=False)
     position = WholeNumberField(
         _l("排序"), default=0,
         validators=[InputRequired(_l("请填写排序（数字越小越靠前）。")),
@@ -153,13 +166,13 @@ class SearchForm(FlaskForm):
 
 
 class UnitRoleForm(FlaskForm):
-    unit_id = SelectField(_l("单位"), coerce=int, choices=[], validate_choice=False,
+    unit_id = SelectField(_l("单位"), coerce=_choice, choices=[], validate_choice=False,
                           validators=[DataRequired(_l("请选择单位。"))])
     submit = SubmitField(_l("设为这个单位的组织者"))
 
 
 class ZoneRoleForm(FlaskForm):
-    zone_id = SelectField(_l("片区"), coerce=int, choices=[], validate_choice=False,
+    zone_id = SelectField(_l("片区"), coerce=_choice, choices=[], validate_choice=False,
                           validators=[DataRequired(_l("请选择片区。"))])
     submit = SubmitField(_l("设为这个片区的负责人"))
 

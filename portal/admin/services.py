@@ -266,8 +266,8 @@ def save_programme(actor: User, programme: Programme | None, data: ProgrammeData
     if clash is not None:
         raise AdminError(_("代码“%(code)s”已被使用。", code=code), field="code")
     parent = None
-    if data.parent_id:
-        parent = db.session.get(Programme, data.parent_id)
+    if data.parent_id is not None:
+        parent = db.session.get(Programme, data.parent_id) if data.parent_id > 0 else None
         if parent is None:
             raise AdminError(_("没有这个上级项目。"), field="parent_id")
         if programme is not None and (

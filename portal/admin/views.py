@@ -142,7 +142,23 @@ def zones():
     return render_template("admin/zones.html", zones=rows)
 
 
-_PHONE_SPLIT = re.compile(r"[\s,，、;；]+")
+_PHONE_SPLIT = re.compile(r"[,，、;；\n]+")
+
+
+def _phones(text: str) -> list[str]:
+    """Phone numbers as typed: separated by commas or new lines, or by spaces between whole
+    numbers ("138 0013 5678" is one number, "13800135678 13900001111" two)."""
+    out = []
+    for chunk in _PHONE_SPLIT.split(text or ""):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        words = chunk.split()
+        if len(words) > 1 and all(len(re.sub(r"\D", "", w)) >= 11 for w in words):
+            out.extend(words)
+        else:
+            out.append(chunk)
+    return out
 
 
 def _zone_form(zone: Zone | None):
@@ -156,7 +172,7 @@ def _zone_form(zone: Zone | None):
 
         ids = set(form.leader_ids.data or [])
         ids &= {u.id for u in current}  # only people who were shown can be kept
-        phones = [p for p in _PHONE_SPLIT.split(form.add_leaders.data or "") if p]
+        phones = _phones(form.add_leaders.data or "")
         if len(phones) > 30:
             form.add_leaders.errors.append(_("一次最多填写 30 个手机号。"))
             return form, None
@@ -276,7 +292,8 @@ def _programme_form(programme: Programme | None):
         form.parent_id.data = int(wanted) if wanted.isdigit() and len(wanted) < 10 else 0
     if form.validate_on_submit():
         data = services.ProgrammeData(
-            code=form.code.data, name=form.name.data, parent_id=form.parent_id.data or None,
+            code=form.code.data, name=form.name.data,
+            parent_id=form.parent_id.data if form.parent_id.data != 0 else None,
             position=form.position.data, description=form.description.data or "",
         )
         try:
@@ -392,6 +409,7 @@ def grant_organizer(user_id: int):
     if form.validate_on_submit():
         unit = db.session.get(Unit, form.unit_id.data)
         if unit is None:
+            form.unit_id.errors = [*form.unit_id.errors]
             form.unit_id.errors.append(_("请从列表中选择单位。"))
         else:
             try:
@@ -423,6 +441,7 @@ def grant_zone_leader(user_id: int):
     if form.validate_on_submit():
         zone = db.session.get(Zone, form.zone_id.data)
         if zone is None:
+            form.zone_id.errors = [*form.zone_id.errors]
             form.zone_id.errors.append(_("请从列表中选择片区。"))
         else:
             try:
