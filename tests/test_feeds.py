@@ -240,7 +240,9 @@ def test_single_shift_download(client, setup):
     assert again.status_code == 304
 
 
-def test_activity_page_links_single_shift_and_advertises_feed(client, setup):
+def test_activity_page_links_single_shift_and_advertises_feed(client, setup, login):
+    # the one-shot .ics sits on the visitor's own shifts (setup's resident holds this one)
+    login(setup["resident"])
     html = client.get(f"/activities/{setup['activity'].id}").get_data(as_text=True)
     assert f"/calendar/shifts/{setup['shift'].id}.ics" in html
     assert re.search(r'<link rel="alternate" type="text/calendar" title="[^"]+" href="[^"]*'

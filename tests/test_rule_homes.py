@@ -195,8 +195,12 @@ def test_a_shift_that_is_off_reads_cancelled_everywhere(
 
     for lang, word in (("zh_Hans_CN", "已取消"), ("en", "Cancelled")):
         public = _text(as_organizer.get(f"/activities/{activity.id}?lang={lang}"))
-        card = re.search(rf'<li class="card shift" id="shift-{shift.id}">.*?</li>', public, re.S)
+        card = re.search(rf'<li class="srow st-cancelled" id="shift-{shift.id}">.*?</li>',
+                         public, re.S)
         assert f'<span class="state state-cancelled">{word}</span>' in card.group(0)
+        # no bar, no places, no button, no calendar download on a shift that will not happen
+        for absent in ('class="bar"', "余", "places left", "<form", ".ics"):
+            assert absent not in card.group(0), absent
         manage = _text(as_organizer.get(f"/organize/activities/{activity.id}?lang={lang}"))
         card = re.search(rf'<li class="card shift" id="shift-{shift.id}">.*?</li>', manage, re.S)
         assert f'<span class="state state-cancelled">{word}</span>' in card.group(0)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, get_flashed_messages, render_template, request
 from flask_login import current_user
 
 from portal import permissions
 from portal.browse import services
+from portal.browse import shift_rows as services_rows
+from portal.browse.summary import date_span
 from portal.extensions import db
 from portal.models import Activity, Programme, Zone
 
 bp = Blueprint("browse", __name__)
+bp.add_app_template_global(date_span, "date_span")
 
 
 def _list_page(template: str, **context):
@@ -53,9 +56,15 @@ def activity(activity_id: int):
     states, mine = shift_states_for(current_user, shifts)
     by_signup = waitlist_positions(mine.values())  # one statement for every shift
     positions = {shift_id: by_signup[s.id] for shift_id, s in mine.items() if s.id in by_signup}
+    flash_shift = services_rows.flash_target(request.args.get("shift"))
+    days = services_rows.build_days(
+        activity, shifts, states, mine, positions, user=current_user,
+        flashes=tuple(get_flashed_messages(with_categories=True)) if flash_shift else (),
+        flash_shift=flash_shift,
+    )
     return render_template(
-        "browse/activity.html", activity=activity, shifts=shifts, states=states,
-        mine=mine, positions=positions, show_past=show_past,
+        "browse/activity.html", activity=activity, days=days, shift_count=len(shifts),
+        show_past=show_past, day_labels=services_rows.day_labels,
     )
 
 

@@ -1,0 +1,185 @@
+"""The activity page's shift list: shifts grouped by day, a day strip and one compact row each.
+
+An activity can have hundreds of shifts (a games venue: 240 in a month). Rendering each one
+through the full card template cost ~100 ms and ~42 translation lookups per shift, so a row
+is now a pure function of a small tuple, :class:`Row` — exactly what the row shows (times,
+post, places, state, the visitor's own sign-up facts, language, WeChat or not) and nothing
+else. The ``shift_row`` macro (``templates/browse/_shift_row.html``) renders a tuple once; the
+HTML is kept in a bounded per-process cache keyed by the tuple itself, so a row can never be
+served stale: any change that matters (a place taken, a cancellation, the clock closing
+sign-up) makes a different tuple. The per-session CSRF token is the one thing a row contains
+that is not in its tuple; it is written as :data:`CSRF_SLOT` and filled in once per page.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from datetime import date, datetime
+from typing import NamedTuple
+
+from flask import get_template_attribute, request
+from babel.dates import format_date
+from flask_babel import get_locale
+from markupsafe import Markup
+from markupsafe import escape as _escape
+
+from portal.signups.services import ShiftState, can_cancel
+from portal.timeutil import local_today, site_tz
+
+CSRF_SLOT = "@@csrf-slot@@"
+CACHE_SIZE = 20_000
+OWN_STATES = frozenset({ShiftState.SIGNED_UP, ShiftState.PENDING, ShiftState.WAITLISTED})
+
+_cache: OrderedDict[tuple, str] = OrderedDict()
+
+
+class Row(NamedTuple):
+    """Everything one shift row shows; equal tuples render identical HTML."""
+
+    shift_id: int
+    start: str  # local "07:00"
+    end: str  # local "09:00"
+    overnight: bool
+    post: str
+    left: int
+    waitlist: int
+    approval: bool
+    state: str
+    opens_at: datetime | None  # shown while sign-up has not opened yet
+    reason: str  # the cancellation reason (shift, else activity)
+    position: int  # own place on the waitlist, 0 otherwise
+    own_can_cancel: bool
+    deadline_hours: int
+    authenticated: bool
+    wechat: bool
+    locale: str
+    path: str  # script root + path: the row's links and its way back after signing up
+
+
+@dataclass
+class Day:
+    """One local day of shifts as the page shows it."""
+
+    day: date
+    rows: list[Row] = field(default_factory=list)
+    html: Markup = Markup("")
+    past: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.day.isoformat()
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def places_left(self) -> int:
+        return sum(r.left for r in self.rows if r.state not in ("cancelled", "closed"))
+
+    @property
+    def all_off(self) -> bool:
+        return all(r.state == "cancelled" for r in self.rows)
+
+
+def _macro():
+    return get_template_attribute("browse/_shift_row.html", "shift_row")
+
+
+def render_row(row: Row, flashes: tuple = ()) -> str:
+    """The HTML of one row (cached unless it carries this request's flash messages)."""
+    if flashes:
+        return str(_macro()(row, flashes))
+    html = _cache.get(row)
+    if html is None:
+        html = str(_macro()(row, ()))
+        _cache[row] = html
+        if len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return html
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+def flash_target(value: str | None) -> int | None:
+    """The shift id of ``?shift=`` (where the person just acted), if it is one."""
+    return int(value) if value and value.isdigit() and len(value) < 10 else None
+
+
+def build_days(
+    activity, shifts, states, mine, positions, *, user, flashes=(), flash_shift: int | None = None,
+    now: datetime | None = None,
+) -> list[Day]:
+    """Group the shifts by local day and render each day's rows (pure apart from the cache)."""
+    tz = site_tz()
+    today = local_today()
+    locale = str(get_locale() or "zh_Hans_CN")
+    wechat = "MicroMessenger" in (request.user_agent.string or "")
+    authenticated = bool(getattr(user, "is_authenticated", False))
+    activity_reason = activity.cancel_reason if activity.is_cancelled else ""
+    deadline = activity.cancellation_deadline_hours
+    path = request.script_root + request.path
+    days: dict[date, Day] = {}
+    for shift in shifts:
+        start = shift.starts_at.astimezone(tz)
+        end = shift.ends_at.astimezone(tz)
+        state = states[shift.id]
+        own = mine.get(shift.id) if state in OWN_STATES else None
+        cancelled = state == ShiftState.CANCELLED
+        row = Row(
+            shift.id,
+            start.strftime("%H:%M"),
+            end.strftime("%H:%M"),
+            end.date() != start.date(),
+            shift.post_name or "",
+            0 if cancelled else shift.spots_left,
+            0 if cancelled else shift.waitlist_count,
+            bool(shift.requires_approval),
+            str(state),
+            shift.signup_opens_at if state == ShiftState.NOT_YET_OPEN else None,
+            (shift.cancel_reason or activity_reason) if cancelled else "",
+            positions.get(shift.id, 1) if state == ShiftState.WAITLISTED else 0,
+            bool(own is not None and can_cancel(own, now)),
+            deadline if own is not None else 0,
+            authenticated,
+            wechat,
+            locale,
+            path,
+        )
+        d = start.date()
+        bucket = days.get(d)
+        if bucket is None:
+            bucket = days[d] = Day(d, past=d < today)
+        bucket.rows.append(row)
+    csrf = None
+    for bucket in days.values():
+        parts = [
+            render_row(r, flashes if r.shift_id == flash_shift else ()) for r in bucket.rows
+        ]
+        html = "".join(parts)
+        if CSRF_SLOT in html:
+            if csrf is None:
+                from flask_wtf.csrf import generate_csrf
+
+                csrf = str(_escape(generate_csrf()))
+            html = html.replace(CSRF_SLOT, csrf)
+        bucket.html = Markup(html)
+    return list(days.values())
+
+
+def day_labels(d: date) -> tuple[str, str, str]:
+    """(heading, strip date, strip weekday): 12月3日 星期四 / 12/3 / 周四, or Thu 3 Dec / 3 Dec / Thu."""
+    return _day_labels(d, str(get_locale() or "zh_Hans_CN"))
+
+
+@lru_cache(maxsize=4096)
+def _day_labels(d: date, locale: str) -> tuple[str, str, str]:
+    if locale.startswith("zh"):
+        return (format_date(d, "M月d日 EEEE", locale=locale), f"{d.month}/{d.day}",
+                format_date(d, "EEE", locale=locale))
+    return (format_date(d, "EEE d MMM", locale=locale), format_date(d, "d MMM", locale=locale),
+            format_date(d, "EEE", locale=locale))
