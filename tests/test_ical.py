@@ -294,9 +294,11 @@ def test_point_08_text_round_trips_through_three_parsers(
     shifts = _awkward_world(make_activity, make_shift, make_zone, make_unit)
     body = client.get("/calendar/all.ics").data
     by_uid = {f"shift-{s.id}@portal.test": s for s in shifts}
+    # links point at the portal's public address, whatever the request's Host
+    base = str(events(body)[0]["URL"]).split("/activities/")[0]
     expected = {}
     for uid, s in by_uid.items():
-        opts = ical.EventOptions(host="portal.test", base_url="http://localhost")
+        opts = ical.EventOptions(host="portal.test", base_url=base)
         expected[uid] = (s.activity.title, s.activity.place, ical.description_of(s, opts))
 
     # icalendar

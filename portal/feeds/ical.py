@@ -4,6 +4,11 @@ Pure functions: no database, no request, no clock (only a memo of folded lines a
 property values, which never changes what is written). Every feed (public, personal, unit and
 the single-shift download) is produced here so that all of them obey CALENDAR.md alike.
 
+"Model objects" are either ORM :class:`~portal.models.Shift` objects or the plain row views
+:class:`ShiftRow` / :class:`ActivityRow` below, which have the same attribute names: large
+feeds select columns (SQLAlchemy Core rows) instead of loading ORM objects, and the events
+are still written by this one serializer (a test compares the bytes of both inputs).
+
 Decisions (see CALENDAR.md):
 - Times are written in UTC (``…Z``): no floating times, no VTIMEZONE to get wrong, no
   historic Shanghai daylight-saving block. Clients show them in the phone's own zone.
@@ -61,6 +66,70 @@ class EventOptions:
         return self.withdrawn_reason is not None and self.attendance is None
 
 
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A zone or unit as the calendar needs it: its name."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRow:
+    """The columns of an activity that calendar events show (same names as the model)."""
+
+    id: int
+    title: str
+    place: str
+    latitude: float | None
+    longitude: float | None
+    kind: str
+    status: str
+    cancel_reason: str
+    cancelled_at: datetime | None
+    updated_at: datetime | None
+    zone: Named
+    unit: Named
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+    @property
+    def is_volunteer(self) -> bool:
+        return self.kind == "volunteer"
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftRow:
+    """The columns of a shift that calendar events show (same names as the model)."""
+
+    id: int
+    activity_id: int
+    starts_at: datetime
+    ends_at: datetime
+    post_name: str
+    sequence: int
+    status: str
+    cancel_reason: str
+    cancelled_at: datetime | None
+    updated_at: datetime | None
+    activity: ActivityRow
+    capacity: int = 0
+    taken_count: int = 0
+    waitlist_count: int = 0
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+    @property
+    def is_off(self) -> bool:
+        return self.status == "cancelled" or self.activity.is_cancelled
+
+
+AnyShift = Shift | ShiftRow
+
+
 def _utc(value: datetime) -> datetime:
     """Drop microseconds and convert to UTC (an aware datetime is required)."""
     if value.tzinfo is None:
@@ -69,7 +138,7 @@ def _utc(value: datetime) -> datetime:
 
 
 def sequence_of(
-    shift: Shift, withdrawn: bool = False, attendance: Attendance | None = None
+    shift: AnyShift, withdrawn: bool = False, attendance: Attendance | None = None
 ) -> int:
     """SEQUENCE: the stored counter, at least 1 once cancelled, one more once withdrawn or
     once the person's attendance is recorded (attended or no-show alike)."""
@@ -79,7 +148,7 @@ def sequence_of(
     return seq + 1 if withdrawn or attendance is not None else seq
 
 
-def changed_at(shift: Shift, extra: datetime | None = None) -> datetime:
+def changed_at(shift: AnyShift, extra: datetime | None = None) -> datetime:
     """The event's last change: the latest of shift, activity (and sign-up) updates."""
     stamps = [shift.updated_at, shift.activity.updated_at]
     if extra is not None:
@@ -92,12 +161,12 @@ def _param_text(value: str) -> str:
     return " ".join(value.replace('"', "'").replace("^", " ").split())
 
 
-def uid_of(shift: Shift, host: str) -> str:
+def uid_of(shift: AnyShift, host: str) -> str:
     return f"shift-{shift.id}@{host}"
 
 
 def summary_of(
-    shift: Shift,
+    shift: AnyShift,
     signup_status: SignupStatus | None = None,
     withdrawn: bool = False,
     attendance: Attendance | None = None,
@@ -116,7 +185,7 @@ def summary_of(
 
 
 def status_of(
-    shift: Shift,
+    shift: AnyShift,
     signup_status: SignupStatus | None = None,
     withdrawn: bool = False,
     attendance: Attendance | None = None,
@@ -135,7 +204,7 @@ def hours_text(hours: Decimal | float) -> str:
     return text.removesuffix(".0")
 
 
-def attendance_line(shift: Shift, opts: EventOptions) -> str | None:
+def attendance_line(shift: AnyShift, opts: EventOptions) -> str | None:
     """The person's attendance in words: "已出勤 · 服务时长 2.5 小时（已确认）", or None."""
     words = CALENDAR_ATTENDANCE
     if opts.attendance == Attendance.NO_SHOW:
@@ -148,7 +217,7 @@ def attendance_line(shift: Shift, opts: EventOptions) -> str | None:
     return f"{words['attended']} · {words['hours']} {hours_text(opts.hours)} 小时（{state}）"
 
 
-def description_of(shift: Shift, opts: EventOptions) -> str:
+def description_of(shift: AnyShift, opts: EventOptions) -> str:
     """Plain-text details: no names, phone numbers or e-mail addresses of people."""
     activity: Activity = shift.activity
     lines: list[str] = []
@@ -174,11 +243,11 @@ def description_of(shift: Shift, opts: EventOptions) -> str:
     return "\n".join(lines)
 
 
-def activity_url(shift: Shift, base_url: str) -> str:
+def activity_url(shift: AnyShift, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/activities/{shift.activity_id}"
 
 
-def event_url(shift: Shift, base_url: str) -> str:
+def event_url(shift: AnyShift, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/activities/{shift.activity_id}#shift-{shift.id}"
 
 
@@ -232,37 +301,66 @@ class _FeedEvent(Event):
         return b"\r\n".join(_folded(line) for line in lines if line) + b"\r\n"
 
 
+_LINES: dict[tuple, bytes] = {}
+_LINES_MAX = 100_000
+
+
 def clear_memo() -> None:
     """Forget every remembered line and shared property (the benchmark's "cold")."""
     _FOLDED.clear()
+    _LINES.clear()
     _organizer.cache_clear()
     _text.cache_clear()
     _stamp.cache_clear()
 
 
-def shift_event(shift: Shift, opts: EventOptions) -> Event:
-    """One VEVENT for a shift; the shift's activity, zone and unit must be loaded."""
+def _fields(shift: AnyShift, opts: EventOptions) -> list[tuple[str, object]]:
+    """Every property of the shift's VEVENT as (NAME, plain value): the one definition of
+    what an event says, used by :func:`shift_event` and :func:`event_bytes` alike."""
     activity = shift.activity
     stamp = changed_at(shift, opts.signup_changed_at)
-    event = _FeedEvent()
-    event["UID"] = vText(uid_of(shift, opts.host))
-    event["DTSTAMP"] = event["LAST-MODIFIED"] = _stamp(stamp)
-    event["SEQUENCE"] = vInt(sequence_of(shift, opts.withdrawn, opts.attendance))
-    event["DTSTART"] = vDatetime(_utc(shift.starts_at))
-    event["DTEND"] = vDatetime(_utc(shift.ends_at))
-    event["SUMMARY"] = vText(
-        summary_of(shift, opts.signup_status, opts.withdrawn, opts.attendance)
-    )
-    event["LOCATION"] = _text(activity.place)
-    event["DESCRIPTION"] = vText(description_of(shift, opts))
-    event["STATUS"] = vText(
-        status_of(shift, opts.signup_status, opts.withdrawn, opts.attendance)
-    )
-    event["URL"] = vText(event_url(shift, opts.base_url))
+    fields: list[tuple[str, object]] = [
+        ("UID", uid_of(shift, opts.host)),
+        ("DTSTAMP", stamp),
+        ("LAST-MODIFIED", stamp),
+        ("SEQUENCE", sequence_of(shift, opts.withdrawn, opts.attendance)),
+        ("DTSTART", _utc(shift.starts_at)),
+        ("DTEND", _utc(shift.ends_at)),
+        ("SUMMARY", summary_of(shift, opts.signup_status, opts.withdrawn, opts.attendance)),
+        ("LOCATION", activity.place),
+        ("DESCRIPTION", description_of(shift, opts)),
+        ("STATUS", status_of(shift, opts.signup_status, opts.withdrawn, opts.attendance)),
+        ("URL", event_url(shift, opts.base_url)),
+    ]
     if activity.latitude is not None and activity.longitude is not None:
-        event["GEO"] = vGeo((activity.latitude, activity.longitude))
-    event["ORGANIZER"] = _organizer(opts.host, activity.unit.name)
-    if opts.alarm_minutes and not shift.is_off and not opts.withdrawn:
+        fields.append(("GEO", (activity.latitude, activity.longitude)))
+    fields.append(("ORGANIZER", (opts.host, activity.unit.name)))
+    return fields
+
+
+def _value(name: str, raw):
+    """The icalendar value of one field."""
+    if name in {"DTSTAMP", "LAST-MODIFIED"}:
+        return _stamp(raw)
+    if name in {"DTSTART", "DTEND"}:
+        return vDatetime(raw)
+    if name == "SEQUENCE":
+        return vInt(raw)
+    if name == "GEO":
+        return vGeo(raw)
+    if name == "ORGANIZER":
+        return _organizer(*raw)
+    if name == "LOCATION":
+        return _text(raw)
+    return vText(raw)
+
+
+def shift_event(shift: AnyShift, opts: EventOptions) -> Event:
+    """One VEVENT for a shift; the shift's activity, zone and unit must be loaded."""
+    event = _FeedEvent()
+    for name, raw in _fields(shift, opts):
+        event[name] = _value(name, raw)
+    if _has_alarm(shift, opts):
         alarm = Alarm()
         alarm["ACTION"] = vText("DISPLAY")
         alarm["DESCRIPTION"] = vText(summary_of(shift, opts.signup_status))
@@ -270,6 +368,49 @@ def shift_event(shift: Shift, opts: EventOptions) -> Event:
         alarm["TRIGGER"] = trigger
         event.add_component(alarm)
     return event
+
+
+def _has_alarm(shift: AnyShift, opts: EventOptions) -> bool:
+    return bool(opts.alarm_minutes) and not shift.is_off and not opts.withdrawn
+
+
+_ORDER: dict[frozenset, tuple[str, ...]] = {}
+_BEGIN, _END_EVENT = Event().to_ical().split(b"\r\n")[:2]
+
+
+def _line(name: str, raw) -> bytes:
+    """One content line as icalendar writes it (``Component.content_line`` and
+    ``Contentline.to_ical``: escaping, parameters, folding), remembered by its plain value."""
+    key = (name, raw)
+    line = _LINES.get(key)
+    if line is None:
+        value = _value(name, raw)
+        params = value.params if hasattr(value, "params") else Parameters()
+        line = Contentline.from_parts(name, params, value, sorted=True).to_ical()
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        _LINES[key] = line
+    return line
+
+
+def event_bytes(shift: AnyShift, opts: EventOptions) -> bytes:
+    """``shift_event(shift, opts).to_ical()``, byte for byte (a test compares them), without
+    building the Event: every line is written by icalendar once and then remembered by its
+    value, so a feed pays icalendar's price only for lines it has not written before."""
+    if _has_alarm(shift, opts):
+        return shift_event(shift, opts).to_ical()
+    fields = dict(_fields(shift, opts))
+    names = frozenset(fields)
+    order = _ORDER.get(names)
+    if order is None:
+        probe = Event()
+        for name in names:
+            probe[name] = vText("")
+        order = _ORDER[names] = tuple(probe.sorted_keys())
+    lines = [_BEGIN]
+    lines.extend(_line(name, fields[name]) for name in order)
+    lines.append(_END_EVENT)
+    return b"\r\n".join(lines) + b"\r\n"
 
 
 def calendar_frame(
@@ -296,7 +437,7 @@ def calendar_frame(
 
 def feed_calendar(
     name: str,
-    items: Iterable[tuple[Shift, EventOptions]],
+    items: Iterable[tuple[AnyShift, EventOptions]],
     *,
     refresh_minutes: int = 60,
     description: str | None = None,
@@ -308,7 +449,7 @@ def feed_calendar(
     return cal
 
 
-def single_shift_calendar(shift: Shift, opts: EventOptions) -> Calendar:
+def single_shift_calendar(shift: AnyShift, opts: EventOptions) -> Calendar:
     """A one-shot import file: one VEVENT, no refresh hints."""
     cal = calendar_frame(shift.activity.title)
     cal.add_component(shift_event(shift, opts))
@@ -329,11 +470,12 @@ def assemble(frame: Calendar, event_chunks: Sequence[bytes]) -> bytes:
     Gives exactly ``to_bytes`` of the full calendar (a test checks it) while letting the
     caller reuse each event's bytes across builds.
     """
-    head = to_bytes(frame)
+    return splice(to_bytes(frame), event_chunks)
+
+
+def splice(head: bytes, event_chunks: Sequence[bytes]) -> bytes:
+    """:func:`assemble` for a frame already serialized with :func:`to_bytes`."""
     if not head.endswith(_END):  # pragma: no cover - icalendar always ends like this
         raise ValueError("unexpected calendar serialization")
     return head[: -len(_END)] + b"".join(event_chunks) + _END
 
-
-def event_bytes(shift: Shift, opts: EventOptions) -> bytes:
-    return shift_event(shift, opts).to_ical()

@@ -1,19 +1,37 @@
-"""Feed tokens, feed queries, ETags and the in-process caches.
+"""Feed tokens, feed windows, feed queries, ETags and the caches.
 
-Each feed is described by a :class:`FeedScope`. Answering a request costs:
-- one statement (:func:`probe`): token lookup, permission and a cheap aggregate (count and
-  latest change of the rows in the feed) from which the strong ETag is computed. When the
-  client already has that ETag, the view answers 304 right there;
-- on a miss, the body cache keyed by the ETag; only when that misses too, the rows are loaded
-  and each VEVENT's bytes come from the event cache unless that event changed.
+Each feed is described by a :class:`FeedScope` and shows a bounded window of events
+(:data:`WINDOWS`): public feeds from today to 30 days ahead and at most 500 events (the first
+ones in time), an activity's feed a year ahead, an organizer's unit feed a week back to 90
+days ahead, a personal feed 60 days back to a year ahead; every body stays under
+:data:`MAX_FEED_BYTES` (whole events are left off at the end, never cut). So subscribing
+never floods a phone, and every build is bounded whatever the size of the district.
+
+Answering a request costs:
+- one statement (:func:`probe`): token lookup, permission and a cheap aggregate over the
+  feed's own rows (count, id sums, latest changes; bounded by the window and ``LIMIT``) from
+  which the strong ETag and the ``Last-Modified`` time are computed. When the client already
+  has that ETag (or its copy is not older than ``Last-Modified``) the view answers 304 there;
+- on a miss, the body cache keyed by the ETag (in this process, then in Redis when the
+  portal has one: every worker and machine shares bodies built by another); only when that
+  misses too, one statement selects the columns of the feed's rows (Core rows, no ORM
+  objects) and each VEVENT comes from the event cache keyed by the row itself — every value
+  the event shows, with the shift's and activity's ``updated_at`` and ``sequence`` — or is
+  written by :mod:`portal.feeds.ical`.
 
 The ETag covers: format version, feed kind and id, token id and reminder, the local day (the
-window moves daily), host and base URL, the feed's name, and count + latest ``updated_at`` of
-the shifts, activities (and sign-ups for personal and unit feeds) in the window; for the
-personal feed also the person's attendance and hours (how many recorded, how many no-shows,
-how many confirmed, the sum of hours and the latest confirmation), so a change of attendance
-or hours changes the ETag even if it left ``updated_at`` alone. Renaming a
-zone or unit (tables without ``updated_at``) reaches event text by the next day at the latest.
+window moves daily), host and base URL, the feed's name, and count, sum and sum of squares of
+the shift ids + latest ``updated_at`` of the shifts and activities in the window (a shift
+leaving and another entering changes the sums); for the unit feed the places taken and
+waiting; for the personal feed also the sign-ups and the person's attendance and hours (how
+many recorded, how many no-shows, how many confirmed, the sum of hours and the latest
+confirmation). A renamed zone or unit raises the SEQUENCE (and ``updated_at``) of the shifts
+that show it (portal.admin.services), so it reaches calendars at their next refresh.
+
+``Last-Modified`` is the latest of those changes, the start of the local day, and the latest
+audited change that can take an event out of a feed without leaving a newer row behind
+(a deleted shift, an edit that moves a shift or activity out of a feed): so a copy "not
+modified since" that time really is current.
 """
 
 from __future__ import annotations
@@ -24,7 +42,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -37,6 +55,7 @@ from portal.models import (
     ACTIVE_STATUSES,
     Activity,
     Attendance,
+    AuditEntry,
     CalendarToken,
     Programme,
     Shift,
@@ -51,9 +70,15 @@ from portal.models import (
 )
 from portal.timeutil import local_day_bounds, local_today, now_utc
 
-FORMAT_VERSION = "6"  # bump when the rendering changes so every ETag changes too
-DAYS_BACK = 60
-DAYS_AHEAD = 365
+FORMAT_VERSION = "7"  # bump when the rendering changes so every ETag changes too
+# Last-Modified is never older than the current format (a deploy that changes the rendering).
+FORMAT_SINCE = datetime(2026, 12, 2, tzinfo=UTC)
+DAYS_BACK = 60  # the furthest any feed reaches back (personal feeds)
+DAYS_AHEAD = 365  # the furthest any feed reaches ahead
+MAX_FEED_BYTES = 1_000_000  # CALENDAR.md 14: every body stays under 1 MB
+# A shift starting this long before the window may still run into it (overnight shifts);
+# the bound lets the database walk the start-time index from the window instead of from 0.
+MAX_SHIFT_SPAN = timedelta(days=7)
 ALARM_CHOICES = (0, 10, 15, 30, 60, 120, 1440)
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
 
@@ -116,6 +141,70 @@ def set_alarm(user: User, minutes: int) -> CalendarToken:
     return token
 
 
+# --- windows --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowRule:
+    """How much of the calendar a kind of feed carries (local days, counted from today)."""
+
+    days_back: int  # shifts ending before the start of (today - days_back) are out
+    days_ahead: int  # shifts starting from the end of (today + days_ahead) are out
+    max_events: int  # at most this many events: the first ones in time
+
+
+# Public feeds are for "what is coming up": a month, and never more events than a phone
+# calendar can show without drowning the person's own. An activity's own feed follows that
+# one activity for a year; an organizer's unit feed keeps the last week for attendance and
+# looks three months ahead; a person's own feed keeps 60 days of past shifts (attendance and
+# hours) and a year ahead.
+WINDOWS: dict[str, WindowRule] = {
+    "all": WindowRule(days_back=0, days_ahead=30, max_events=500),
+    "zone": WindowRule(days_back=0, days_ahead=30, max_events=500),
+    "programme": WindowRule(days_back=0, days_ahead=30, max_events=500),
+    "activity": WindowRule(days_back=0, days_ahead=DAYS_AHEAD, max_events=1000),
+    "unit": WindowRule(days_back=7, days_ahead=90, max_events=1000),
+    "personal": WindowRule(days_back=DAYS_BACK, days_ahead=DAYS_AHEAD, max_events=1000),
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime  # shifts ending before this are out
+    end: datetime  # shifts starting from this are out
+    cancelled_cutoff: datetime  # cancelled shifts ending before this are out
+    max_events: int = WINDOWS["personal"].max_events
+
+    @classmethod
+    def for_day(cls, day: date, kind: str = "personal") -> Window:
+        rule = WINDOWS[kind]
+        start = local_day_bounds(day - timedelta(days=rule.days_back))[0]
+        # A cancelled shift stays until the day after it ended (CALENDAR.md 10), or until
+        # it leaves the window, whichever comes first.
+        cutoff = max(start, local_day_bounds(day - timedelta(days=1))[0])
+        return cls(
+            start=start,
+            end=local_day_bounds(day + timedelta(days=rule.days_ahead))[1],
+            cancelled_cutoff=cutoff,
+            max_events=rule.max_events,
+        )
+
+
+def window_text(kind: str) -> str:
+    """The window in plain Chinese, for the calendar's description and subscription pages."""
+    rule = WINDOWS[kind]
+    if rule.days_back:
+        span = f"{rule.days_back}天前到{rule.days_ahead}天后"
+    elif rule.days_ahead >= DAYS_AHEAD:
+        span = "今天起一年内"
+    else:
+        span = f"今天起{rule.days_ahead}天内"
+    return (
+        f"包含{span}的班次，按时间先后最多{rule.max_events}个；"
+        "已取消的班次标为“已取消”，结束后第二天移出。"
+    )
+
+
 # --- scopes ---------------------------------------------------------------------------------
 
 
@@ -129,6 +218,7 @@ class FeedScope:
     # Filled in by probe():
     etag: str = ""
     name: str = ""
+    last_modified: datetime | None = None
     user_id: int | None = None
     alarm_minutes: int | None = None
     day: date | None = None
@@ -138,24 +228,14 @@ class FeedScope:
     def personal(self) -> bool:
         return self.kind in {"personal", "unit"}
 
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime  # shifts ending before this are out
-    end: datetime  # shifts starting from this are out
-    cancelled_cutoff: datetime  # cancelled shifts ending before this are out
-
-    @classmethod
-    def for_day(cls, day: date) -> Window:
-        return cls(
-            start=local_day_bounds(day - timedelta(days=DAYS_BACK))[0],
-            end=local_day_bounds(day + timedelta(days=DAYS_AHEAD))[1],
-            cancelled_cutoff=local_day_bounds(day - timedelta(days=1))[0],
-        )
+    @property
+    def window(self) -> Window:
+        return Window.for_day(self.day or local_today(), self.kind)
 
 
 def _window_cond(w: Window) -> ColumnElement[bool]:
     return and_(
+        Shift.starts_at >= w.start - MAX_SHIFT_SPAN,  # lets the index on starts_at bound it
         Shift.ends_at >= w.start,
         Shift.starts_at < w.end,
         or_(shift_is_live(), Shift.ends_at >= w.cancelled_cutoff),
@@ -203,68 +283,125 @@ def _personal_signup_cond(user_id) -> ColumnElement[bool]:
     )
 
 
-def _aggregate_columns(scope: FeedScope, w: Window, user_id) -> list:
-    """Scalar subqueries: row count and latest changes of everything the feed shows."""
+# The columns of a shift row in a public or unit feed: everything its event shows.
+_ROW_COLUMNS = (
+    Shift.id,
+    Shift.activity_id,
+    Shift.starts_at,
+    Shift.ends_at,
+    Shift.post_name,
+    Shift.sequence,
+    Shift.status,
+    Shift.cancel_reason,
+    Shift.cancelled_at,
+    Shift.updated_at,
+    Shift.capacity,
+    Shift.taken_count,
+    Shift.waitlist_count,
+    Activity.title.label("a_title"),
+    Activity.place.label("a_place"),
+    Activity.latitude.label("a_latitude"),
+    Activity.longitude.label("a_longitude"),
+    Activity.kind.label("a_kind"),
+    Activity.status.label("a_status"),
+    Activity.cancel_reason.label("a_cancel_reason"),
+    Activity.cancelled_at.label("a_cancelled_at"),
+    Activity.updated_at.label("a_updated_at"),
+    Zone.name.label("zone_name"),
+    Unit.name.label("unit_name"),
+)
+
+
+def _members(scope: FeedScope, w: Window, *columns, named: bool = False) -> Select:
+    """The feed's shifts in time order, at most ``w.max_events`` (public and unit feeds)."""
+    stmt = select(*columns).select_from(Shift).join(Activity, Shift.activity_id == Activity.id)
+    if named:
+        stmt = stmt.join(Zone, Zone.id == Activity.zone_id).join(Unit, Unit.id == Activity.unit_id)
+    return (
+        stmt.where(_public_cond(scope), _window_cond(w))
+        .order_by(Shift.starts_at, Shift.id)
+        .limit(w.max_events)
+    )
+
+
+def _public_aggregates(scope: FeedScope, w: Window) -> Select:
+    """One row: count, id sums and latest changes of the feed's (bounded) rows."""
+    m = _members(
+        scope,
+        w,
+        Shift.id.label("sid"),
+        Shift.updated_at.label("su"),
+        Activity.updated_at.label("au"),
+        Shift.taken_count.label("tc"),
+        Shift.waitlist_count.label("wc"),
+    ).subquery("members")
+    cols = [
+        func.count(m.c.sid).label("a0"),
+        func.sum(m.c.sid).label("a1"),
+        func.sum(m.c.sid * m.c.sid).label("a2"),
+        func.max(m.c.su).label("a3"),
+        func.max(m.c.au).label("a4"),
+    ]
+    if scope.kind == "unit":
+        cols += [
+            func.sum(m.c.tc).label("a5"),
+            func.sum(m.c.wc).label("a6"),
+            func.sum(m.c.tc * m.c.sid).label("a7"),
+            func.sum(m.c.wc * m.c.sid).label("a8"),
+        ]
+    return select(*cols).select_from(m).subquery("agg")
+
+
+def _personal_aggregate_columns(w: Window, user_id) -> list:
+    """Scalar subqueries over the person's sign-ups in the window (a few dozen rows)."""
 
     def over(*exprs):
-        if scope.kind == "personal":
-            stmt = (
-                select(*exprs)
-                .select_from(Signup)
-                .join(Shift, Signup.shift_id == Shift.id)
-                .join(Activity, Shift.activity_id == Activity.id)
-                .where(_personal_signup_cond(user_id), _window_cond(w))
-            )
-        else:
-            stmt = (
-                select(*exprs)
-                .select_from(Shift)
-                .join(Activity, Shift.activity_id == Activity.id)
-                .where(_public_cond(scope), _window_cond(w))
-            )
-        return stmt.scalar_subquery()
-
-    cols = [
-        over(func.count(Shift.id)).label("a0"),
-        over(func.max(Shift.updated_at)).label("a1"),
-        over(func.max(Activity.updated_at)).label("a2"),
-    ]
-    if scope.kind == "personal":
-        cols += [
-            over(func.max(Signup.updated_at)).label("a3"),
-            over(func.count(Signup.id)).label("a4"),
-            # attendance and hours: what the person's events say about how it went
-            over(func.count(Signup.attendance)).label("a5"),
-            over(func.sum(case((Signup.attendance == Attendance.NO_SHOW, 1), else_=0))).label(
-                "a6"
-            ),
-            over(func.count(Signup.hours_confirmed_at)).label("a7"),
-            over(func.max(Signup.hours_confirmed_at)).label("a8"),
-            over(func.sum(Signup.hours)).label("a9"),
-        ]
-    if scope.kind == "unit":
-        in_feed = (
-            select(Shift.id)
+        return (
+            select(*exprs)
+            .select_from(Signup)
+            .join(Shift, Signup.shift_id == Shift.id)
             .join(Activity, Shift.activity_id == Activity.id)
-            .where(_public_cond(scope), _window_cond(w))
+            .where(_personal_signup_cond(user_id), _window_cond(w))
+            .scalar_subquery()
         )
-        cols += [
-            select(func.count(Signup.id))
-            .where(Signup.shift_id.in_(in_feed))
-            .scalar_subquery()
-            .label("s0"),
-            select(func.max(Signup.updated_at))
-            .where(Signup.shift_id.in_(in_feed))
-            .scalar_subquery()
-            .label("s1"),
-        ]
-    return cols
+
+    return [
+        over(func.count(Shift.id)).label("a0"),
+        over(func.sum(Shift.id)).label("a1"),
+        over(func.max(Shift.updated_at)).label("a2"),
+        over(func.max(Activity.updated_at)).label("a3"),
+        over(func.max(Signup.updated_at)).label("a4"),
+        over(func.count(Signup.id)).label("a5"),
+        # attendance and hours: what the person's events say about how it went
+        over(func.count(Signup.attendance)).label("a6"),
+        over(func.sum(case((Signup.attendance == Attendance.NO_SHOW, 1), else_=0))).label("a7"),
+        over(func.count(Signup.hours_confirmed_at)).label("a8"),
+        over(func.max(Signup.hours_confirmed_at)).label("a9"),
+        over(func.sum(Signup.hours)).label("a10"),
+    ]
+
+
+# Audited changes that can take an event out of a feed while leaving no newer row in it.
+_DEPARTURES = (
+    "shift.delete", "shift.update", "activity.update", "programme.update", "programme.delete",
+    "zone.update", "unit.update",
+)
+
+
+def _departure_columns() -> list:
+    # One index lookup each (audit_entries (action, created_at)).
+    return [
+        select(func.max(AuditEntry.created_at))
+        .where(AuditEntry.action == action)
+        .scalar_subquery()
+        .label(f"d{i}")
+        for i, action in enumerate(_DEPARTURES)
+    ]
 
 
 def _probe_statement(scope: FeedScope, w: Window) -> Select:
     if scope.personal:
         token = CalendarToken
-        user_id = token.user_id
         cols = [
             token.id,
             token.user_id,
@@ -272,7 +409,6 @@ def _probe_statement(scope: FeedScope, w: Window) -> Select:
             token.revoked_at,
             User.active,
             User.deleted_at,
-            User.real_name,
         ]
         if scope.kind == "unit":
             managed = or_(
@@ -284,17 +420,23 @@ def _probe_statement(scope: FeedScope, w: Window) -> Select:
                 )
                 .exists(),
             )
+            agg = _public_aggregates(scope, w)
             cols += [
                 managed.label("allowed"),
                 select(Unit.name).where(Unit.id == scope.object_id).scalar_subquery().label("nm"),
+                *agg.c,
             ]
-        stmt = (
-            select(*cols, *_aggregate_columns(scope, w, user_id))
-            .select_from(token)
-            .join(User, User.id == token.user_id)
-            .where(token.token_hash == hash_token(scope.token or ""))
-        )
-        return stmt
+            stmt = select(*cols, *_departure_columns()).select_from(token).join(
+                User, User.id == token.user_id
+            ).join(agg, true())
+        else:
+            stmt = (
+                select(*cols, *_personal_aggregate_columns(w, token.user_id),
+                       *_departure_columns())
+                .select_from(token)
+                .join(User, User.id == token.user_id)
+            )
+        return stmt.where(token.token_hash == hash_token(scope.token or ""))
     name_col = {
         "all": literal(""),
         "zone": select(Zone.name).where(Zone.id == scope.object_id).scalar_subquery(),
@@ -305,7 +447,8 @@ def _probe_statement(scope: FeedScope, w: Window) -> Select:
         .where(Activity.id == scope.object_id, Activity.is_public)
         .scalar_subquery(),
     }[scope.kind]
-    return select(name_col.label("nm"), *_aggregate_columns(scope, w, None))
+    agg = _public_aggregates(scope, w)
+    return select(name_col.label("nm"), *agg.c, *_departure_columns()).select_from(agg)
 
 
 def _stamp(value) -> str:
@@ -316,12 +459,36 @@ def _stamp(value) -> str:
     return str(value)
 
 
+def _as_utc(value: datetime) -> datetime:
+    """Aggregates bypass the column type on SQLite (naive text): read them back as UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _last_modified(row, day: date) -> datetime:
+    stamps = [FORMAT_SINCE, local_day_bounds(day)[0]]
+    for key, value in row.items():
+        if key[:1] in "ad" and key[1:].isdigit() and value is not None:
+            if isinstance(value, datetime) or (
+                isinstance(value, str) and len(value) >= 19 and value[4] == "-"
+            ):
+                stamps.append(_as_utc(value))
+    # HTTP dates have whole seconds: round up so that a change within this second counts.
+    latest = max(stamps)
+    if latest.microsecond:
+        latest = latest.replace(microsecond=0) + timedelta(seconds=1)
+    return latest
+
+
 def probe(scope: FeedScope, base_url: str) -> FeedScope:
-    """Check access and compute the ETag in ONE statement; raise FeedError on refusal."""
+    """Check access and compute ETag and Last-Modified in ONE statement; FeedError on refusal."""
     if scope.personal and not TOKEN_RE.match(scope.token or ""):
         raise FeedError(410, _("这个日历链接已失效，请登录后重新生成。"))
     day = local_today()
-    w = Window.for_day(day)
+    w = Window.for_day(day, scope.kind)
     row = db.session.execute(_probe_statement(scope, w)).mappings().first()
     portal = current_app.config["PORTAL_NAME"]
     if scope.personal:
@@ -350,7 +517,7 @@ def probe(scope: FeedScope, base_url: str) -> FeedScope:
             "activity": f"{row['nm']}",
         }[scope.kind]
         identity = "public"
-    aggregates = "|".join(_stamp(row[k]) for k in row.keys() if k[:1] in "as" and k[1:].isdigit())
+    aggregates = "|".join(_stamp(row[k]) for k in row.keys() if k[:1] == "a" and k[1:].isdigit())
     raw = "|".join(
         [
             FORMAT_VERSION,
@@ -367,6 +534,7 @@ def probe(scope: FeedScope, base_url: str) -> FeedScope:
     )
     scope.day = day
     scope.etag = hashlib.sha256(raw.encode()).hexdigest()[:40]
+    scope.last_modified = _last_modified(row, day)
     return scope
 
 
@@ -392,18 +560,58 @@ def _shift_query(with_counts: bool) -> Select:
     return stmt
 
 
-def feed_items(scope: FeedScope, base_url: str) -> list[tuple[Shift, ical.EventOptions]]:
+def shift_row(r) -> ical.ShiftRow:
+    """A Core row of :data:`_ROW_COLUMNS` as the calendar module's row view."""
+    activity = ical.ActivityRow(
+        id=r.activity_id,
+        title=r.a_title,
+        place=r.a_place,
+        latitude=r.a_latitude,
+        longitude=r.a_longitude,
+        kind=r.a_kind,
+        status=r.a_status,
+        cancel_reason=r.a_cancel_reason,
+        cancelled_at=r.a_cancelled_at,
+        updated_at=r.a_updated_at,
+        zone=ical.Named(r.zone_name),
+        unit=ical.Named(r.unit_name),
+    )
+    return ical.ShiftRow(
+        id=r.id,
+        activity_id=r.activity_id,
+        starts_at=r.starts_at,
+        ends_at=r.ends_at,
+        post_name=r.post_name,
+        sequence=r.sequence,
+        status=r.status,
+        cancel_reason=r.cancel_reason,
+        cancelled_at=r.cancelled_at,
+        updated_at=r.updated_at,
+        activity=activity,
+        capacity=r.capacity,
+        taken_count=r.taken_count,
+        waitlist_count=r.waitlist_count,
+    )
+
+
+def feed_rows(scope: FeedScope) -> list:
+    """The Core rows of a probed public or unit feed, in time order (one statement)."""
+    return db.session.execute(_members(scope, scope.window, *_ROW_COLUMNS, named=True)).all()
+
+
+def feed_items(scope: FeedScope, base_url: str) -> list[tuple[object, ical.EventOptions]]:
     """The (shift, options) pairs of a probed feed, in time order."""
     host = current_app.config["PORTAL_HOST"]
-    w = Window.for_day(scope.day or local_today())
     if scope.kind == "personal":
-        return _personal_items(scope, w, host, base_url)
-    stmt = _shift_query(scope.kind == "unit").where(_public_cond(scope), _window_cond(w))
-    shifts = db.session.scalars(stmt).unique().all()
+        return _personal_items(scope, scope.window, host, base_url)
+    plain = ical.EventOptions(host=host, base_url=base_url)
     items = []
-    for s in shifts:
-        counts = (s.taken_count, s.capacity, s.waitlist_count) if scope.kind == "unit" else None
-        items.append((s, ical.EventOptions(host=host, base_url=base_url, counts=counts)))
+    for r in feed_rows(scope):
+        opts = plain
+        if scope.kind == "unit":
+            counts = (r.taken_count, r.capacity, r.waitlist_count)
+            opts = ical.EventOptions(host=host, base_url=base_url, counts=counts)
+        items.append((shift_row(r), opts))
     return items
 
 
@@ -492,10 +700,12 @@ def _personal_items(scope, w, host, base_url):
 
 
 class LRU:
-    """A tiny thread-safe LRU map."""
+    """A tiny thread-safe LRU map, bounded by entries and (optionally) by total bytes."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, max_bytes: int | None = None):
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
@@ -508,30 +718,96 @@ class LRU:
 
     def put(self, key, value) -> None:
         with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old)
             self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self.bytes += len(value)
+            while len(self._data) > self.size or (
+                self.max_bytes is not None and self.bytes > self.max_bytes and len(self._data) > 1
+            ):
+                _, dropped = self._data.popitem(last=False)
+                self.bytes -= len(dropped)
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._data)
 
 
-BODY_CACHE = LRU(64)  # ETag → feed body
-EVENT_CACHE = LRU(20_000)  # event fingerprint → VEVENT bytes
+# ETag → feed body. Bodies are under 1 MB; 32 MB keeps the busiest feeds of a worker.
+BODY_CACHE = LRU(256, max_bytes=32_000_000)
+# Event row → VEVENT bytes. Every feed has at most 1,000 events, so one feed never pushes its
+# own events out (no thrashing); 20,000 hold every public event of the coming month at the
+# big district's size (~8,000) with room for activity, unit and personal feeds.
+EVENT_CACHE = LRU(20_000)
+
+
+class SharedBodies:
+    """Feed bodies shared by every worker and machine through Redis, when there is one.
+
+    The portal's Redis is ``REDIS_URL`` (the rate limits' storage). Keys are the strong ETag,
+    which already covers every change, so entries are never invalidated, only expire (the
+    ETag holds the local day: a day is enough). Redis being down only costs a rebuild.
+    """
+
+    PREFIX = "portal:feed:"
+    TTL_SECONDS = 2 * 24 * 3600
+
+    def __init__(self) -> None:
+        self._clients: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def _client(self):
+        url = current_app.config.get("FEED_CACHE_URL") or current_app.config.get(
+            "RATELIMIT_STORAGE_URI", ""
+        )
+        if not url or not str(url).startswith(("redis://", "rediss://", "unix://")):
+            return None
+        with self._lock:
+            client = self._clients.get(url)
+            if client is None:
+                import redis
+
+                client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+                self._clients[url] = client
+            return client
+
+    def get(self, etag: str) -> bytes | None:
+        client = self._client()
+        if client is None:
+            return None
+        try:
+            return client.get(self.PREFIX + etag)
+        except Exception:  # noqa: BLE001 - a cache that fails is a cache miss
+            current_app.logger.warning("feed cache: Redis unavailable", exc_info=True)
+            return None
+
+    def put(self, etag: str, body: bytes) -> None:
+        client = self._client()
+        if client is None:
+            return
+        try:
+            client.set(self.PREFIX + etag, body, ex=self.TTL_SECONDS)
+        except Exception:  # noqa: BLE001
+            current_app.logger.warning("feed cache: Redis unavailable", exc_info=True)
+
+
+SHARED_BODIES = SharedBodies()
 
 
 def clear_caches() -> None:
+    """Forget every cached body and event in this process (tests, the benchmark's "cold")."""
     BODY_CACHE.clear()
     EVENT_CACHE.clear()
     ical.clear_memo()
 
 
-def _fingerprint(shift: Shift, opts: ical.EventOptions) -> tuple:
+def _event_key(shift, opts: ical.EventOptions) -> tuple:
+    """Everything an event's bytes depend on (ORM shifts: the fields ical.py reads)."""
     a = shift.activity
     return (
         FORMAT_VERSION,
@@ -560,29 +836,90 @@ def _fingerprint(shift: Shift, opts: ical.EventOptions) -> tuple:
     )
 
 
+def _budget(frame: bytes) -> int:
+    return MAX_FEED_BYTES - len(frame) - 1  # strictly under 1 MB
+
+
+def _frame(name: str, refresh_minutes: int, kind: str | None) -> bytes:
+    description = window_text(kind) if kind else None
+    return ical.to_bytes(
+        ical.calendar_frame(name, refresh_minutes=refresh_minutes, description=description)
+    )
+
+
 def render_items(
-    name: str, items: list[tuple[Shift, ical.EventOptions]], refresh_minutes: int
+    name: str,
+    items: list[tuple[object, ical.EventOptions]],
+    refresh_minutes: int,
+    kind: str | None = None,
 ) -> bytes:
-    """Serialize a feed, reusing the bytes of every event that did not change."""
+    """Serialize a feed, reusing the bytes of every event that did not change.
+
+    Events are taken in order while the body stays under :data:`MAX_FEED_BYTES`.
+    """
+    frame = _frame(name, refresh_minutes, kind)
+    room = _budget(frame)
+    limit = WINDOWS[kind].max_events if kind else len(items)
     chunks = []
-    for shift, opts in items:
-        key = _fingerprint(shift, opts)
+    for shift, opts in items[:limit]:
+        key = _event_key(shift, opts)
         chunk = EVENT_CACHE.get(key)
         if chunk is None:
             chunk = ical.event_bytes(shift, opts)
             EVENT_CACHE.put(key, chunk)
+        if len(chunk) > room:
+            break
+        room -= len(chunk)
         chunks.append(chunk)
-    frame = ical.calendar_frame(name, refresh_minutes=refresh_minutes)
-    return ical.assemble(frame, chunks)
+    return ical.splice(frame, chunks)
+
+
+def _render_rows(scope: FeedScope, base_url: str, refresh_minutes: int) -> bytes:
+    """Public and unit feeds straight from Core rows: a row view is built only for events
+    that are not in the event cache."""
+    host = current_app.config["PORTAL_HOST"]
+    unit = scope.kind == "unit"
+    variant = (FORMAT_VERSION, "rows", unit, host, base_url)
+    plain = ical.EventOptions(host=host, base_url=base_url)
+    frame = _frame(scope.name, refresh_minutes, scope.kind)
+    room = _budget(frame)
+    chunks = []
+    for r in feed_rows(scope):
+        key = (variant, tuple(r))
+        chunk = EVENT_CACHE.get(key)
+        if chunk is None:
+            opts = plain
+            if unit:
+                opts = ical.EventOptions(
+                    host=host, base_url=base_url,
+                    counts=(r.taken_count, r.capacity, r.waitlist_count),
+                )
+            chunk = ical.event_bytes(shift_row(r), opts)
+            EVENT_CACHE.put(key, chunk)
+        if len(chunk) > room:
+            break
+        room -= len(chunk)
+        chunks.append(chunk)
+    return ical.splice(frame, chunks)
+
+
+def build_body(scope: FeedScope, base_url: str) -> bytes:
+    """Build a probed feed's body (no body cache)."""
+    refresh = current_app.config["FEED_REFRESH_MINUTES"]
+    if scope.kind == "personal":
+        return render_items(scope.name, feed_items(scope, base_url), refresh, scope.kind)
+    return _render_rows(scope, base_url, refresh)
 
 
 def feed_body(scope: FeedScope, base_url: str) -> bytes:
-    """The body for a probed scope, from the body cache when its ETag was built before."""
+    """The body for a probed scope: from this process's cache, the shared cache, or built."""
     body = BODY_CACHE.get(scope.etag)
     if body is not None:
         return body
-    items = feed_items(scope, base_url)
-    body = render_items(scope.name, items, current_app.config["FEED_REFRESH_MINUTES"])
+    body = SHARED_BODIES.get(scope.etag)
+    if body is None:
+        body = build_body(scope, base_url)
+        SHARED_BODIES.put(scope.etag, body)
     BODY_CACHE.put(scope.etag, body)
     return body
 
@@ -608,3 +945,8 @@ def single_shift_body(shift: Shift, base_url: str) -> tuple[bytes, str]:
     body = ical.to_bytes(ical.single_shift_calendar(shift, opts))
     etag = hashlib.sha256(FORMAT_VERSION.encode() + base_url.encode() + body).hexdigest()[:40]
     return body, etag
+
+
+def single_shift_modified(shift: Shift) -> datetime:
+    """Last-Modified of a single-shift download: the event's own last change."""
+    return max(ical.changed_at(shift), FORMAT_SINCE)

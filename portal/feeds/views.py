@@ -6,6 +6,8 @@ errors on feed URLs are short plain-text answers, so a calendar program gets a c
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import (
     Blueprint,
     Response,
@@ -18,8 +20,10 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SessionInterface
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from werkzeug.http import http_date
 
 from portal import exports, permissions
 from portal.extensions import db
@@ -31,9 +35,21 @@ from portal.models import Activity, Programme, User, Zone
 bp = Blueprint("feeds", __name__, url_prefix="/calendar")
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
+# Public feeds are the same for everyone: any cache may keep them for 15 minutes (calendar
+# programs refresh hourly) and must then ask again with the ETag / Last-Modified.
 PUBLIC_CACHE = "public, max-age=900"
+# Personal feeds: only the person's own calendar program may keep a copy, and it must ask
+# before each use (no-cache, not no-store: a kept copy is what makes the cheap 304 possible).
 PRIVATE_CACHE = "private, no-cache"
 _PLAIN_TOKEN_KEY = "feeds_new_token"
+# Feed responses that never read or write the session: sent without Vary: Cookie.
+FEED_ENDPOINTS = frozenset(
+    f"feeds.{name}"
+    for name in (
+        "all_feed", "zone_feed", "programme_feed", "activity_feed", "personal_feed",
+        "unit_feed", "shift_download",
+    )
+)
 
 
 def _base_url() -> str:
@@ -46,17 +62,32 @@ def _plain(status: int, message: str) -> Response:
     return response
 
 
-def _calendar_response(body: bytes, etag: str, personal: bool, filename: str | None = None):
-    private = personal
+def _not_modified(etag: str, last_modified: datetime | None) -> bool:
+    """RFC 9110 13.2.2: If-None-Match when sent (weak comparison), else If-Modified-Since."""
+    if request.if_none_match:
+        return request.if_none_match.contains_weak(etag)
+    since = request.if_modified_since
+    return since is not None and last_modified is not None and last_modified <= since
+
+
+def _calendar_response(
+    body: bytes,
+    etag: str,
+    personal: bool,
+    last_modified: datetime | None = None,
+    filename: str | None = None,
+):
     headers = {
         "ETag": f'"{etag}"',
-        "Cache-Control": PRIVATE_CACHE if private else PUBLIC_CACHE,
+        "Cache-Control": PRIVATE_CACHE if personal else PUBLIC_CACHE,
     }
+    if last_modified is not None:
+        headers["Last-Modified"] = http_date(last_modified)
     if personal:
         headers["X-Robots-Tag"] = "noindex, nofollow"
     if filename:
         headers["Content-Disposition"] = exports.attachment(filename)
-    if request.if_none_match.contains_weak(etag):
+    if _not_modified(etag, last_modified):
         return Response(status=304, headers=headers)
     return Response(body, status=200, content_type=CONTENT_TYPE, headers=headers)
 
@@ -67,16 +98,15 @@ def _serve(scope: FeedScope) -> Response:
         services.probe(scope, base)
     except FeedError as error:
         return _plain(error.status, error.message)
-    headers_only = request.if_none_match.contains_weak(scope.etag)
-    if headers_only:
-        return _calendar_response(b"", scope.etag, scope.personal)
+    if _not_modified(scope.etag, scope.last_modified):
+        return _calendar_response(b"", scope.etag, scope.personal, scope.last_modified)
     if scope.kind == "unit":
         # The probe checked the organizer in SQL; confirm with the named permission.
         owner = db.session.get(User, scope.user_id)
         if not permissions.can_manage_unit(owner_as_login(owner), scope.object_id):
             return _plain(403, _("你不是这个单位的组织者。"))
     body = services.feed_body(scope, base)
-    return _calendar_response(body, scope.etag, scope.personal)
+    return _calendar_response(body, scope.etag, scope.personal, scope.last_modified)
 
 
 def owner_as_login(user: User | None):
@@ -123,7 +153,9 @@ def shift_download(shift_id: int):
     except FeedError as error:
         return _plain(error.status, error.message)
     body, etag = services.single_shift_body(shift, _base_url())
-    return _calendar_response(body, etag, False, filename=f"shift-{shift.id}.ics")
+    return _calendar_response(
+        body, etag, False, services.single_shift_modified(shift), filename=f"shift-{shift.id}.ics"
+    )
 
 
 # --- subscription page ----------------------------------------------------------------------
@@ -270,3 +302,38 @@ def _install_log_filter(state) -> None:
     install_log_filter(
         logging.getLogger("werkzeug"), logging.getLogger("gunicorn.access"), state.app.logger
     )
+
+
+class _FeedsKeepNoSession(SessionInterface):
+    """The app's session interface, except that feed responses are never saved.
+
+    Flask-Login reads the session after every request, which would make Flask send
+    ``Vary: Cookie`` and keep shared caches from storing a public feed. Feeds never use the
+    session (no login, no flash), so there is nothing to save: no Vary, no Set-Cookie.
+    """
+
+    def __init__(self, inner: SessionInterface):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def open_session(self, app, request_):
+        return self.inner.open_session(app, request_)
+
+    def make_null_session(self, app):
+        return self.inner.make_null_session(app)
+
+    def is_null_session(self, obj) -> bool:
+        return self.inner.is_null_session(obj)
+
+    def save_session(self, app, session_, response) -> None:
+        if request.endpoint in FEED_ENDPOINTS:
+            return None
+        return self.inner.save_session(app, session_, response)
+
+
+@bp.record_once
+def _keep_feeds_out_of_the_session(state) -> None:
+    if not isinstance(state.app.session_interface, _FeedsKeepNoSession):
+        state.app.session_interface = _FeedsKeepNoSession(state.app.session_interface)
