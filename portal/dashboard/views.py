@@ -52,6 +52,8 @@ def _scope_or_403() -> services.Scope:
 def _period(form: PeriodForm) -> services.Period:
     """The period asked for; a bad custom range is shown on the form and this month used."""
     kind = request.args.get("period") or "month"
+    if kind == "custom" and not form.validate():  # a date that is not a date
+        return services.make_period("month")
     try:
         return services.make_period(kind, form.start.data, form.end.data)
     except DashboardError as exc:
