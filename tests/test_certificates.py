@@ -106,7 +106,7 @@ class TestIssuing:
         assert "王秀英" in page
         assert "社区书法展" not in page
         assert "3.5" in page and "区创城指挥中心" in page and cert.number in page
-        assert f"http://localhost/verify/{cert.code}" in page
+        assert f"http://portal.test/verify/{cert.code}" in page
         assert "<svg" in page  # the QR code
         listing = client.get("/me/certificates").get_data(as_text=True)
         assert cert.number in listing
@@ -285,7 +285,7 @@ def test_the_pdf_has_the_name_hours_and_url_with_its_font_embedded(
                           capture_output=True, text=True).stdout
     assert "王秀英" in text
     assert "3.5" in text
-    assert f"http://localhost/verify/{certificate.code}" in text
+    assert f"http://portal.test/verify/{certificate.code}" in text
     assert "志愿服务证明" in text and "区创城指挥中心" in text
     assert "社区书法展" not in text
     fonts = subprocess.run([_tool("pdffonts"), str(path)], check=True, capture_output=True,

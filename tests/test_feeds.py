@@ -285,10 +285,10 @@ def test_subscribe_flow_shows_link_once(client, db, login, make_user):
     r = client.post("/calendar/subscribe/new")
     assert r.status_code == 302
     page = client.get("/calendar/subscribe").get_data(as_text=True)
-    match = re.search(r'value="(http://localhost/calendar/me/([A-Za-z0-9_-]+)\.ics)"', page)
+    match = re.search(r'value="(http://portal.test/calendar/me/([A-Za-z0-9_-]+)\.ics)"', page)
     assert match, page
     https, token = match.groups()
-    assert f'href="webcal://localhost/calendar/me/{token}.ics"' in page
+    assert f'href="webcal://portal.test/calendar/me/{token}.ics"' in page
     assert "<svg" in page  # the QR code, inline
     assert client.get(f"/calendar/me/{token}.ics").status_code == 200
     # later visits: no secret shown, only the state and the reset button
@@ -355,7 +355,7 @@ def test_wechat_page_shows_open_in_browser_and_copy_box(client, login, make_user
     ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40"
     page = client.get("/calendar/subscribe", headers={"User-Agent": ua}).get_data(as_text=True)
     assert "点击右上角 ··· 选择在浏览器打开" in page
-    assert 'readonly value="http://localhost/calendar/me/' in page
+    assert 'readonly value="http://portal.test/calendar/me/' in page
     assert "data-copy" in page and "<svg" in page
     assert 'href="webcal://' not in page  # a link that silently fails is not offered
     assert page.count("<details>") == 4
@@ -366,7 +366,7 @@ def test_organizer_sees_unit_feed_links(client, login, make_user, make_unit):
     login(make_user(units=[unit]))
     client.post("/calendar/subscribe/new")
     page = client.get("/calendar/subscribe").get_data(as_text=True)
-    match = re.search(rf'value="(http://localhost/calendar/units/{unit.id}/[^"]+\.ics)"', page)
+    match = re.search(rf'value="(http://portal.test/calendar/units/{unit.id}/[^"]+\.ics)"', page)
     assert match
     assert client.get(match.group(1)).status_code == 200
 

@@ -26,8 +26,8 @@ def test_public_subscribe_page_gives_webcal_https_and_qr(client, objects, kind):
     feed = {"all": "/calendar/all.ics", "zones": f"/calendar/zones/{objects['zones']}.ics",
             "programmes": f"/calendar/programmes/{objects['programmes']}.ics",
             "activities": f"/calendar/activities/{objects['activities']}.ics"}[kind]
-    assert f'href="webcal://localhost{feed}"' in html
-    assert f'value="http://localhost{feed}"' in html
+    assert f'href="webcal://portal.test{feed}"' in html
+    assert f'value="http://portal.test{feed}"' in html
     assert "<svg" in html  # the QR code, inline
     assert 'rel="alternate" type="text/calendar"' in html
     assert "Safari" in html  # iPhone instructions first
@@ -37,7 +37,7 @@ def test_wechat_gets_open_in_browser_instead_of_webcal(client, objects):
     html = client.get("/calendar/public", headers={"User-Agent": WECHAT}).get_data(as_text=True)
     assert "选择在浏览器打开" in html
     assert "webcal://" not in html
-    assert 'readonly value="http://localhost/calendar/all.ics"' in html
+    assert 'readonly value="http://portal.test/calendar/all.ics"' in html
 
 
 @pytest.mark.parametrize("url", ["/calendar/public/zones/999", "/calendar/public/programmes/999",
