@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from portal.admin import services
 from portal.admin.services import AdminError, ProgrammeData, ZoneData
-from portal.models import AuditEntry, Programme, Shift, Unit, UnitKind, User, Zone
+from portal.models import AuditEntry, Programme, Shift, Unit, User, Zone
 
 
 def _count(db, model) -> int:
