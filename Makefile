@@ -27,7 +27,7 @@ run: $(STAMP) translations
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
 	@echo "Serving on http://127.0.0.1:$(PORT)"
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	PORTAL_HOST=$${PORTAL_HOST:-127.0.0.1:$(PORT)} $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP) translations
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -145,9 +145,9 @@ def test_audit_page_shows_who_did_what(db, client, login, roster, make_user):
     client.get(f"/organize/shifts/{roster.shift.id}/roster.csv")
     admin = make_user("指挥中心", is_admin=True)
     login(admin)
-    page = client.get("/organize/audit?action=export").get_data(as_text=True)
-    assert "export.roster.csv" in page and "组织者" in page
-    assert client.get("/organize/audit?page=abc").status_code == 200
+    page = client.get("/admin/audit?action=export.roster.csv").get_data(as_text=True)
+    assert "导出了班次" in page and "的名单（CSV）" in page and "组织者" in page
+    assert client.get("/admin/audit?page=abc").status_code == 200
 
 
 def test_attendance_export_uses_a_fixed_number_of_statements(

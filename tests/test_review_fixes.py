@@ -98,7 +98,7 @@ def test_deleted_people_get_no_notices(
 @pytest.mark.parametrize("page", ["99999999999999999999999", "-5", "abc", "10001"])
 def test_audit_log_odd_pages(client, login, make_user, page):
     login(make_user(is_admin=True))
-    assert client.get(f"/organize/audit?page={page}").status_code == 200
+    assert client.get(f"/admin/audit?page={page}").status_code == 200
 
 
 def test_deleted_user_cannot_be_found_by_phone(db, make_user):

@@ -135,6 +135,8 @@ class _ModuleServer:
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        # Links the app writes (QR codes, verification and feed URLs) name PORTAL_HOST.
+        self.app.config["PORTAL_HOST"] = f"127.0.0.1:{self.server.server_port}"
         self.live = LiveServer(f"http://127.0.0.1:{self.server.server_port}", self.app)
 
     def _watch(self, conn, cursor, statement, *args) -> None:
