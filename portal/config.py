@@ -38,7 +38,7 @@ class DefaultConfig:
     # --- hardening (issue 11; see portal/security.py and README "Configuration") ---
     # Rate limits, "N per period" (limits syntax), each overridable as PORTAL_RATELIMIT_<KEY>.
     RATELIMITS = {
-        "login_phone": "5 per 15 minutes",  # failed logins for one phone number
+        "login_phone": "5 per 15 minutes",  # login attempts for one phone number
         "login_address": "30 per 15 minutes",  # failed logins from one address (all phones)
         "register": "10 per hour",  # registrations from one address
         "signup": "30 per hour",  # sign-ups by one person

@@ -259,6 +259,18 @@ def record_hit(name: str, identity: str) -> None:
         _strategy().hit(_item(name), *_keys(name, identity))
 
 
+def hit(name: str, identity: str) -> LimitState:
+    """Count one attempt atomically (Redis INCR); tell whether it was still within the limit."""
+    if not limits_enabled():
+        return LimitState(True, 0)
+    item, keys = _item(name), _keys(name, identity)
+    strategy = _strategy()
+    if strategy.hit(item, *keys):
+        return LimitState(True, 0)
+    reset, _remaining = strategy.get_window_stats(item, *keys)
+    return LimitState(False, max(1, math.ceil(reset - time.time())))
+
+
 def hit_or_refuse(name: str, identity: str) -> None:
     """Count one attempt; raise :class:`TooManyAttempts` when the limit is already used up."""
     if not limits_enabled():

@@ -149,12 +149,16 @@ def authenticate(phone: str, password: str) -> User | None:
 def login_attempt(phone: str, password: str, address: str) -> User | None:
     """Check a login under the two limits; return the person, ``None`` for a wrong password.
 
-    - Per phone (``RATELIMITS["login_phone"]``): after that many failures for one number, every
-      attempt for it is refused until the window ends, the right password too.
-    - Per address (``RATELIMITS["login_address"]``): failures from one address, all numbers
-      together; over it, wrong passwords are answered 429, but the right password still logs
-      in — people behind a carrier's shared address are not locked out by someone else.
-    Failures are logged with the masked number and the address, never the password.
+    - Per phone (``RATELIMITS["login_phone"]``): attempts for one number, from anywhere; over
+      it, every attempt for that number is refused until the window ends, the right password
+      too (that is what stops guessing one person's password from many addresses).
+    - Per address (``RATELIMITS["login_address"]``): failed attempts from one address, all
+      numbers together; over it, wrong passwords are answered 429, but the right password
+      still logs in — people behind a carrier's shared address are never locked out because
+      someone else failed from it.
+    Both counts are atomic in the shared storage (Redis INCR), so parallel requests to several
+    workers cannot slip past. Failures are logged with the masked number and the address,
+    never the password.
 
     :raises portal.security.TooManyAttempts: with the seconds to wait.
     """
@@ -162,20 +166,18 @@ def login_attempt(phone: str, password: str, address: str) -> User | None:
     from portal.privacy import mask_phone
 
     key = normalise_phone(phone)[:32]
-    state = security.limit_state("login_phone", key)
+    state = security.hit("login_phone", key)
     if not state.allowed:
         security.log.warning("login refused (phone limit) for %s from %s", mask_phone(key), address)
         raise security.TooManyAttempts(state.retry_after)
     user = authenticate(key, password)
     if user is not None:
         return user
-    address_state = security.limit_state("login_address", address)
-    security.record_hit("login_phone", key)
-    security.record_hit("login_address", address)
     security.log.warning("login failed for %s (%s) from %s", mask_phone(key),
                          _phone_digest(key), address)
-    if not address_state.allowed:
-        raise security.TooManyAttempts(address_state.retry_after)
+    state = security.hit("login_address", address)
+    if not state.allowed:
+        raise security.TooManyAttempts(state.retry_after)
     return None
 
 
