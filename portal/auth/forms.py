@@ -8,11 +8,13 @@ from wtforms import BooleanField, HiddenField, PasswordField, StringField, Submi
 from wtforms.fields import EmailField, TelField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
-from portal.account.services import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, is_valid_email
+from portal.account.services import MAX_EMAIL_LENGTH, is_valid_email
 from portal.auth.services import (
     find_by_phone,
     is_unclaimed,
     is_valid_phone,
+    name_problem,
+    normalise_name,
     normalise_phone,
     password_problem,
 )
@@ -27,6 +29,16 @@ class PhoneField(TelField):
             self.data = normalise_phone(self.data)
 
 
+def _real_name(form, field):
+    problem = name_problem(field.data or "")
+    if problem:
+        raise ValidationError(problem)
+
+
+def _normalise_name(value):
+    return normalise_name(value) if isinstance(value, str) else value
+
+
 def _valid_phone(form, field):
     if not is_valid_phone(field.data or ""):
         raise ValidationError(_l("请输入11位中国大陆手机号，例如 13812345678。"))
@@ -35,9 +47,10 @@ def _valid_phone(form, field):
 class RegisterForm(FlaskForm):
     real_name = StringField(
         _l("真实姓名"),
-        validators=[DataRequired(_l("请填写真实姓名。")), Length(max=40)],
+        filters=[_normalise_name],
+        validators=[DataRequired(_l("请填写真实姓名。")), _real_name],
         description=_l("用于志愿服务记录和证明，其他人只会看到“张*”这样的遮挡形式。"),
-        render_kw={"autocomplete": "name"},
+        render_kw={"autocomplete": "name", "maxlength": 40},
     )
     phone = PhoneField(
         _l("手机号"),
@@ -48,7 +61,7 @@ class RegisterForm(FlaskForm):
     password = PasswordField(
         _l("密码"),
         validators=[DataRequired(_l("请设置密码。")), Length(max=128)],
-        description=_l("至少8位，不要用生日或连续数字。"),
+        description=_l("至少8位，不要用生日、连续数字或手机号。"),
         render_kw={"autocomplete": "new-password"},
     )
     password2 = PasswordField(
@@ -126,10 +139,10 @@ def _valid_email(form, field):
 class ProfileForm(FlaskForm):
     real_name = StringField(
         _l("真实姓名"),
-        filters=[_strip],
+        filters=[_normalise_name],
         validators=[
             DataRequired(_l("请填写真实姓名。")),
-            Length(max=MAX_NAME_LENGTH, message=_l("姓名最多 %(max)d 个字。")),
+            _real_name,  # 2–20 letters (portal/auth/validators.py), same as registration
         ],
         description=_l("用于志愿服务记录和证明，其他人只会看到“张*”这样的遮挡形式。"),
         render_kw={"autocomplete": "name"},
@@ -161,3 +174,4 @@ class DeleteAccountForm(FlaskForm):
         render_kw={"autocomplete": "current-password"},
     )
     submit = SubmitField(_l("确认注销账号"))
+

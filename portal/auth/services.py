@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -10,52 +9,23 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from flask import current_app
 from sqlalchemy import select
 
+from portal.auth.validators import (  # noqa: F401 - re-exported: forms, admin and CLI use them
+    COMMON_PASSWORDS,
+    MIN_PASSWORD_LENGTH,
+    PHONE_RE,
+    is_valid_phone,
+    name_problem,
+    normalise_name,
+    normalise_phone,
+    password_problem,
+)
 from portal.extensions import db
 from portal.models import User, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
-# Mainland mobile numbers: 11 digits starting 13–19.
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
-MIN_PASSWORD_LENGTH = 8
-COMMON_PASSWORDS = frozenset(
-    """12345678 123456789 1234567890 87654321 11111111 00000000 88888888 66666666 12341234
-    password password1 passw0rd qwertyui qwerty123 abc12345 abcd1234 a1234567 1qaz2wsx
-    iloveyou woaini1314 woaini520 5201314520 aaaaaaaa asdfghjk zxcvbnm1 admin123 admin888
-    11223344 12121212 147258369 123123123 qq123456 q1w2e3r4 password123""".split()
-)
-
-
 class AccountError(Exception):
     """An account problem (registration, login, own data), with a message for the person."""
-
-
-def normalise_phone(raw: str) -> str:
-    """Strip spaces, dashes and a +86 prefix from a phone number as typed."""
-    phone = re.sub(r"[\s\-]", "", raw or "")
-    if phone.startswith("+86"):
-        phone = phone[3:]
-    elif phone.startswith("0086"):
-        phone = phone[4:]
-    return phone
-
-
-def is_valid_phone(phone: str) -> bool:
-    """Tell whether a normalised phone is a mainland mobile number."""
-    return bool(PHONE_RE.match(phone))
-
-
-def password_problem(password: str, phone: str = "") -> str | None:
-    """Return why a password is too weak, or ``None`` when it is acceptable."""
-    from flask_babel import gettext as _
-
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return _("密码至少需要 %(n)d 位。", n=MIN_PASSWORD_LENGTH)
-    if password.lower() in COMMON_PASSWORDS or len(set(password)) <= 2:
-        return _("这个密码太常见，很容易被猜到，请换一个。")
-    if phone and phone in password:
-        return _("密码不能包含手机号。")
-    return None
 
 
 def hash_password(password: str) -> str:
@@ -99,8 +69,10 @@ def register(data: Registration) -> User:
     phone = normalise_phone(data.phone)
     if not is_valid_phone(phone):
         raise AccountError(_("请输入11位中国大陆手机号，例如 13812345678。"))
-    if not data.real_name.strip():
-        raise AccountError(_("请填写真实姓名。"))
+    real_name = normalise_name(data.real_name)
+    problem = name_problem(real_name)
+    if problem:
+        raise AccountError(problem)
     if not data.consent:
         raise AccountError(_("需要阅读并同意个人信息保护说明才能注册。"))
     problem = password_problem(data.password, phone)
@@ -120,7 +92,7 @@ def register(data: Registration) -> User:
 
         record("user.walk_in_detached", existing, "现场登记档案与手机号解除关联（该号码自行注册）")
     user = User(
-        real_name=data.real_name.strip(),
+        real_name=real_name,
         phone=phone,
         password_hash=hash_password(data.password),
         consent_version=current_app.config["PRIVACY_NOTICE_VERSION"],

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
-from flask import get_template_attribute, request
 from babel.dates import format_date
+from flask import get_template_attribute, request
 from flask_babel import get_locale
 from markupsafe import Markup
 from markupsafe import escape as _escape
@@ -172,7 +172,7 @@ def build_days(
 
 
 def day_labels(d: date) -> tuple[str, str, str]:
-    """(heading, strip date, strip weekday): 12月3日 星期四 / 12/3 / 周四, or Thu 3 Dec / 3 Dec / Thu."""
+    """(heading, strip date, weekday): 12月3日 星期四 / 12/3 / 周四, or Thu 3 Dec / 3 Dec / Thu."""
     return _day_labels(d, str(get_locale() or "zh_Hans_CN"))
 
 
