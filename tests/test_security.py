@@ -169,14 +169,14 @@ def test_cookies_are_not_secure_on_a_laptop(client, make_user):
 
 
 def test_https_switch_from_the_environment(monkeypatch, tmp_path):
-    from portal import create_app
+    from tests.test_config import _app_in
 
     monkeypatch.setenv("PORTAL_HTTPS", "true")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
     monkeypatch.setenv("PORTAL_RATELIMIT_LOGIN_PHONE", "3 per hour")
     monkeypatch.setenv("PORTAL_SESSION_IDLE_MINUTES", "15")
-    app = create_app()
+    app = _app_in(tmp_path, monkeypatch)
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
     assert app.config["RATELIMITS"]["login_phone"] == "3 per hour"
     assert app.config["SESSION_IDLE_MINUTES"] == 15
