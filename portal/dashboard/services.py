@@ -225,162 +225,13 @@ class Figures:
         return self.rank is not None and self.previous_rank is None
 
 
-def _shift_agg(period: Period, scope: Scope, group_col, *, zones_scoped: bool, join=None):
-    """Per group: activities held, shifts, capacity and places taken of live shifts."""
-    lo, hi = period.utc_bounds()
-    stmt = select(
-        group_col.label("k"),
-        func.count(distinct(Shift.activity_id)).label("activities"),
-        func.count(Shift.id).label("shifts"),
-        func.coalesce(func.sum(Shift.capacity), 0).label("capacity"),
-        func.coalesce(func.sum(Shift.taken_count), 0).label("taken"),
-    ).select_from(Shift).join(Activity, Activity.id == Shift.activity_id)
-    if join is not None:
-        stmt = join(stmt)
-    stmt = stmt.where(
-        Shift.starts_at >= lo, Shift.starts_at < hi, Activity.status != ActivityStatus.DRAFT,
-        shift_is_live(),
-    ).group_by(group_col)
-    return _scoped(stmt, scope, zones=zones_scoped).subquery()
-
-
-def _signup_agg(period: Period, scope: Scope, group_col, *, zones_scoped: bool, join=None):
-    """Per group: sign-ups, unique participants, confirmed hours, attended and no-shows."""
-    lo, hi = period.utc_bounds()
-    live_place = and_(shift_is_live(), Signup.status.in_(PLACE_HOLDING_STATUSES))
-    marked = shift_is_live()
-    stmt = select(
-        group_col.label("k"),
-        func.coalesce(func.sum(case((live_place, 1), else_=0)), 0).label("signups"),
-        func.count(distinct(case((live_place, Signup.user_id)))).label("participants"),
-        func.coalesce(func.sum(case((counts_as_record(), Signup.hours), else_=0)), 0).label(
-            "hours"
-        ),
-        func.coalesce(func.sum(case(
-            (and_(marked, Signup.attendance == Attendance.ATTENDED), 1), else_=0)), 0
-        ).label("attended"),
-        func.coalesce(func.sum(case(
-            (and_(marked, Signup.attendance == Attendance.NO_SHOW), 1), else_=0)), 0
-        ).label("no_shows"),
-    ).select_from(Signup).join(Shift, Shift.id == Signup.shift_id).join(
-        Activity, Activity.id == Shift.activity_id
-    )
-    if join is not None:
-        stmt = join(stmt)
-    stmt = stmt.where(
-        Shift.starts_at >= lo, Shift.starts_at < hi, Activity.status != ActivityStatus.DRAFT
-    ).group_by(group_col)
-    return _scoped(stmt, scope, zones=zones_scoped).subquery()
-
-
-_SHIFT_COLS = ("activities", "shifts", "capacity", "taken")
-_SIGNUP_COLS = ("signups", "participants", "hours", "attended", "no_shows")
-
-
-def _columns(sh, su):
-    return [func.coalesce(getattr(sh.c, c), 0).label(c) for c in _SHIFT_COLS] + [
-        func.coalesce(getattr(su.c, c), 0).label(c) for c in _SIGNUP_COLS
-    ]
-
-
-def _fill(fig: Figures, row) -> Figures:
-    for c in _SHIFT_COLS + ("signups", "participants", "attended", "no_shows"):
-        setattr(fig, c, int(getattr(row, c) or 0))
-    fig.hours = Decimal(str(row.hours or 0)).quantize(Decimal("0.1"))
-    return fig
-
-
-def zone_figures(period: Period, scope: Scope | None = None) -> list[Figures]:
-    """Every zone's figures in one statement (leaders' zones are ranked among all zones, so
-    the zone table is never narrowed by zone; an organizer's by unit)."""
-    scope = scope or Scope("admin")
-    sh = _shift_agg(period, scope, Activity.zone_id, zones_scoped=False)
-    su = _signup_agg(period, scope, Activity.zone_id, zones_scoped=False)
-    visits = (
-        select(LeaderVisit.zone_id.label("k"), func.count(LeaderVisit.id).label("n"))
-        .where(LeaderVisit.visited_on >= period.start, LeaderVisit.visited_on <= period.end)
-        .group_by(LeaderVisit.zone_id)
-        .subquery()
-    )
-    leaders = (
-        select(zone_leaders.c.zone_id.label("k"), func.count().label("n"))
-        .join(User, User.id == zone_leaders.c.user_id)
-        .where(User.deleted_at.is_(None))
-        .group_by(zone_leaders.c.zone_id)
-        .subquery()
-    )
-    stmt = (
-        select(
-            Zone.id, Zone.name, Zone.street, Zone.population, *_columns(sh, su),
-            func.coalesce(visits.c.n, 0).label("visits"),
-            func.coalesce(leaders.c.n, 0).label("leaders"),
-        )
-        .outerjoin(sh, sh.c.k == Zone.id)
-        .outerjoin(su, su.c.k == Zone.id)
-        .outerjoin(visits, visits.c.k == Zone.id)
-        .outerjoin(leaders, leaders.c.k == Zone.id)
-        .order_by(Zone.name, Zone.id)
-    )
-    if scope.unit_ids is not None:  # an organizer: only zones their units worked in
-        stmt = stmt.where((sh.c.shifts > 0) | (su.c.signups > 0))
-    out = []
-    for row in db.session.execute(stmt):
-        fig = _fill(Figures(row.id, row.name, row.street, population=row.population or None),
-                    row)
-        fig.visits, fig.leaders = int(row.visits), int(row.leaders)
-        out.append(fig)
-    return out
-
-
-def unit_figures(period: Period, scope: Scope) -> list[Figures]:
-    """The responsible units' figures (one statement); units with nothing in the period are
-    listed too for admins, so a silent unit shows as zeros."""
-    sh = _shift_agg(period, scope, Activity.unit_id, zones_scoped=True)
-    su = _signup_agg(period, scope, Activity.unit_id, zones_scoped=True)
-    stmt = (
-        select(Unit.id, Unit.name, Unit.kind, *_columns(sh, su))
-        .outerjoin(sh, sh.c.k == Unit.id)
-        .outerjoin(su, su.c.k == Unit.id)
-        .order_by(Unit.name, Unit.id)
-    )
-    if scope.unit_ids is not None:
-        stmt = stmt.where(Unit.id.in_(sorted(scope.unit_ids)))
-    elif scope.zone_ids is not None:
-        stmt = stmt.where((sh.c.shifts > 0) | (su.c.signups > 0))
-    return [_fill(Figures(r.id, r.name, str(r.kind)), r) for r in db.session.execute(stmt)]
-
-
-def programme_figures(period: Period, scope: Scope) -> list[Figures]:
-    """Per programme an activity is filed under (an activity in two programmes counts in
-    both), ordered as the programme tree; only programmes with something in the period."""
-
-    def via_programmes(stmt):
-        return stmt.join(activity_programmes, activity_programmes.c.activity_id == Activity.id)
-
-    col = activity_programmes.c.programme_id
-    sh = _shift_agg(period, scope, col, zones_scoped=True, join=via_programmes)
-    su = _signup_agg(period, scope, col, zones_scoped=True, join=via_programmes)
-    parent = Programme.__table__.alias("parent")
-    stmt = (
-        select(Programme.id, Programme.name, parent.c.name.label("parent_name"),
-               *_columns(sh, su))
-        .outerjoin(parent, parent.c.id == Programme.parent_id)
-        .outerjoin(sh, sh.c.k == Programme.id)
-        .outerjoin(su, su.c.k == Programme.id)
-        .where((sh.c.shifts > 0) | (su.c.signups > 0))
-        .order_by(func.coalesce(parent.c.position, Programme.position),
-                  parent.c.id, Programme.position, Programme.id)
-    )
-    return [_fill(Figures(r.id, r.name, r.parent_name or ""), r)
-            for r in db.session.execute(stmt)]
-
-
 def totals(rows: list[Figures], population: bool = True) -> Figures:
     """A sum row. Unique participants are summed across zones (a person active in two
     zones counts in each), which the page says."""
     total = Figures(0, _("合计"))
     for r in rows:
-        for c in _SHIFT_COLS + _SIGNUP_COLS + ("visits", "leaders"):
+        for c in ("activities", "shifts", "capacity", "taken", "signups", "participants",
+                  "hours", "attended", "no_shows", "visits", "leaders"):
             setattr(total, c, getattr(total, c) + getattr(r, c))
         if population and r.population:
             total.population = (total.population or 0) + r.population
@@ -441,16 +292,6 @@ def had_anything(fig: Figures) -> bool:
     return bool(fig.shifts or fig.signups or fig.visits or fig.hours)
 
 
-def ranking(period: Period) -> list[Figures]:
-    """This period's zones, ranked, with last period's rank (None: 新 — nothing there then)."""
-    current = rank(zone_figures(period), period)
-    before = [r for r in zone_figures(period.previous()) if had_anything(r)]
-    previous = {r.key: r.rank for r in rank(before, period.previous())}
-    for r in current:
-        r.previous_rank = previous.get(r.key)
-    return current
-
-
 # --- the weekly trend -------------------------------------------------------------------------
 
 TREND_MIN_WEEKS = 8
@@ -477,34 +318,318 @@ def trend_weeks(period: Period) -> list[date]:
     return [last - timedelta(weeks=n - 1 - i) for i in range(n)]
 
 
-def trend(period: Period, scope: Scope) -> list[Week]:
-    """Sign-ups and confirmed hours per week (Monday–Sunday, by shift start), one statement."""
+# --- one pass over the data: the board --------------------------------------------------------
+#
+# The page needs this period per zone, unit and programme, the previous period per zone (for
+# last period's rank) and the weekly trend. All of them come from the same rows, so the time
+# range covering all three is cut at every boundary (the periods' starts and ends, each
+# Monday of the trend) into segments, and the additive figures are summed per (activity,
+# segment) in SQL: one pass over the sign-ups and one over the shifts. Python then adds the
+# segments up into zones, units, programmes, periods and weeks — a few thousand rows at most,
+# whatever the number of sign-ups. Unique participants cannot be added up, so they have their
+# own statements (zones over both periods; units; programmes).
+
+_ADDITIVE = ("shifts", "capacity", "taken", "signups", "hours", "attended", "no_shows")
+
+
+@dataclass
+class _Segment:
+    part: str | None  # "current", "previous" or None (trend only)
+    week: int | None  # index into the trend's weeks
+
+
+def _segments(period: Period, mondays: list[date]):
+    """Boundaries (UTC instants, sorted) and what each segment between two of them is."""
+    previous = period.previous()
+    days = {previous.start, period.start, period.end + timedelta(days=1),
+            previous.end + timedelta(days=1), *mondays, mondays[-1] + timedelta(days=7)}
+    days = sorted(days)
+    segments = []
+    for day in days[:-1]:
+        part = ("current" if period.start <= day <= period.end
+                else "previous" if previous.start <= day <= previous.end else None)
+        week = next((i for i, m in enumerate(mondays) if m <= day < m + timedelta(days=7)),
+                    None)
+        segments.append(_Segment(part, week))
+    return [local_to_utc(d, time.min) for d in days], segments
+
+
+def _segment_of(bounds):
+    """SQL: the segment index of a shift's start (bounds[0] <= start < bounds[-1])."""
+    inner = bounds[1:-1]
+    if not inner:
+        return literal(0)
+    return case(*[(Shift.starts_at < b, i) for i, b in enumerate(inner)], else_=len(inner))
+
+
+def _part_range(period: Period):
+    previous = period.previous()
+    lo, _ = previous.utc_bounds()
+    _, hi = period.utc_bounds()
+    return lo, hi
+
+
+@dataclass
+class Board:
+    zones: list[Figures]
+    previous_zones: list[Figures]
+    units: list[Figures]
+    programmes: list[Figures]
+    weeks: list[Week]
+
+
+def _add(fig: Figures, values: dict) -> None:
+    for c in _ADDITIVE:
+        setattr(fig, c, getattr(fig, c) + values.get(c, 0))
+
+
+def board(period: Period, scope: Scope | None = None) -> Board:
+    """Every figure of the page in a fixed number of statements (see above)."""
+    scope = scope or Scope("admin")
     mondays = trend_weeks(period)
-    bounds = [local_to_utc(m, time.min) for m in mondays]
-    end = local_to_utc(mondays[-1] + timedelta(days=7), time.min)
-    bucket = case(
-        *[(Shift.starts_at < b, i - 1) for i, b in enumerate(bounds[1:], start=1)],
-        else_=len(bounds) - 1,
-    )
-    live_place = and_(shift_is_live(), Signup.status.in_(PLACE_HOLDING_STATUSES))
-    stmt = (
+    bounds, segments = _segments(period, mondays)
+    seg = _segment_of(bounds)
+    lo, hi = bounds[0], bounds[-1]
+    rank_all = scope.shows_ranking  # leaders' zones are ranked among all zones
+
+    def scoped(stmt, *, all_zones: bool):
+        return _scoped(stmt, scope, zones=not all_zones)
+
+    # One row per shift in the range, its sign-ups summed: the statement walks the shifts in
+    # the order of their start (index ix_shifts_starts_at) and each shift's sign-ups by
+    # ix_signups_shift_status, so grouping needs no sort; the segment is worked out per
+    # shift, not per sign-up. Places, confirmed hours (the records rule), attended, no-shows.
+    live = shift_is_live()
+    live_place = and_(live, Signup.status.in_(PLACE_HOLDING_STATUSES))
+    rows = db.session.execute(scoped(
         select(
-            bucket.label("week"),
-            func.coalesce(func.sum(case((live_place, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((counts_as_record(), Signup.hours), else_=0)), 0),
+            Shift.activity_id, seg.label("seg"), Activity.zone_id, Activity.unit_id,
+            case((live, 1), else_=0), Shift.capacity, Shift.taken_count,
+            func.sum(case((live_place, 1), else_=0)),
+            func.sum(case((counts_as_record(), Signup.hours), else_=0)),
+            func.sum(case((and_(live, Signup.attendance == Attendance.ATTENDED), 1), else_=0)),
+            func.sum(case((and_(live, Signup.attendance == Attendance.NO_SHOW), 1), else_=0)),
         )
-        .select_from(Signup)
-        .join(Shift, Shift.id == Signup.shift_id)
+        .select_from(Shift)
         .join(Activity, Activity.id == Shift.activity_id)
-        .where(Shift.starts_at >= bounds[0], Shift.starts_at < end,
+        .outerjoin(Signup, Signup.shift_id == Shift.id)
+        .where(Shift.starts_at >= lo, Shift.starts_at < hi,
                Activity.status != ActivityStatus.DRAFT)
-        .group_by(bucket)
-    )
+        .group_by(Shift.starts_at, Shift.id, Activity.id),
+        all_zones=rank_all,
+    )).all()
+
+    # per activity and part (current / previous), and per week
+    per_activity: dict[tuple[str, int], dict] = {}
+    where: dict[int, tuple[int, int]] = {}
     weeks = [Week(m) for m in mondays]
-    for i, signups, hours in db.session.execute(_scoped(stmt, scope)):
-        weeks[int(i)].signups = int(signups or 0)
-        weeks[int(i)].hours = Decimal(str(hours or 0)).quantize(Decimal("0.1"))
-    return weeks
+    for aid, s, zone_id, unit_id, is_live, cap, taken, places, hours, attended, no_shows in rows:
+        where[aid] = (zone_id, unit_id)
+        hours = Decimal(str(hours or 0))
+        places = int(places or 0)
+        segment = segments[int(s)]
+        if segment.week is not None and (scope.zone_ids is None or zone_id in scope.zone_ids):
+            weeks[segment.week].signups += places
+            weeks[segment.week].hours += hours
+        if not segment.part:
+            continue
+        d = per_activity.get((segment.part, aid))
+        if d is None:
+            d = per_activity[(segment.part, aid)] = dict.fromkeys(_ADDITIVE, 0)
+        if is_live:
+            d["shifts"] += 1
+            d["capacity"] += cap
+            d["taken"] += taken
+        d["signups"] += places
+        d["hours"] += hours
+        d["attended"] += int(attended or 0)
+        d["no_shows"] += int(no_shows or 0)
+    for w in weeks:
+        w.hours = w.hours.quantize(Decimal("0.1"))
+
+    # 3. unique participants: zones over both periods, units and programmes this period
+    distinct_rows = _participants(period, scope, rank_all)
+
+    zones = _zone_rows(period)
+    previous_zones = _zone_rows(period.previous(), with_names=zones)
+    by_zone = {"current": {z.key: z for z in zones},
+               "previous": {z.key: z for z in previous_zones}}
+    in_my_zones = (lambda zid: True) if scope.zone_ids is None else (
+        lambda zid: zid in scope.zone_ids)
+    units = {u.key: u for u in _unit_rows(scope)}
+    programme_links = _programme_links([aid for (part, aid) in per_activity if part == "current"])
+    programmes: dict[int, Figures] = {}
+    prog_names = _programme_names(programme_links)
+    held: dict[tuple, set] = {}
+    for (part, aid), values in per_activity.items():
+        zone_id, unit_id = where[aid]
+        zone = by_zone[part].get(zone_id)
+        if zone is not None:
+            _add(zone, values)
+            if values.get("shifts"):
+                held.setdefault(("z", part, zone_id), set()).add(aid)
+        if part != "current" or not in_my_zones(zone_id):
+            continue
+        if unit_id in units:
+            _add(units[unit_id], values)
+            if values.get("shifts"):
+                held.setdefault(("u", unit_id), set()).add(aid)
+        for pid in programme_links.get(aid, ()):
+            if pid not in programmes:
+                name, parent, order = prog_names[pid]
+                programmes[pid] = Figures(pid, name, parent)
+                programmes[pid].parts = {"order": order}
+            _add(programmes[pid], values)
+            if values.get("shifts"):
+                held.setdefault(("p", pid), set()).add(aid)
+    for (kind, *key), activities in held.items():
+        if kind == "z":
+            by_zone[key[0]][key[1]].activities = len(activities)
+        elif kind == "u":
+            units[key[0]].activities = len(activities)
+        else:
+            programmes[key[0]].activities = len(activities)
+    for kind, part, key, n in distinct_rows:
+        if kind == "z" and key in by_zone[part]:
+            by_zone[part][key].participants = int(n)
+        elif kind == "u" and key in units:
+            units[key].participants = int(n)
+        elif kind == "p" and key in programmes:
+            programmes[key].participants = int(n)
+    for figs in (zones, previous_zones, units.values(), programmes.values()):
+        for f in figs:
+            f.hours = Decimal(f.hours).quantize(Decimal("0.1"))
+    unit_list = sorted(units.values(), key=lambda u: (u.name, u.key))
+    if scope.zone_ids is not None:
+        unit_list = [u for u in unit_list if had_anything(u)]
+    if scope.unit_ids is not None:
+        zones = [z for z in zones if had_anything(z)]
+    programme_list = sorted(programmes.values(), key=lambda p: (p.parts.pop("order"), p.key))
+    return Board(zones, previous_zones, unit_list, programme_list, weeks)
+
+
+def _participants(period: Period, scope: Scope, rank_all: bool):
+    """(kind, part, key, n): distinct people holding a place on a live shift — per zone in
+    this and the previous period, per unit and programme this period."""
+    lo, hi = _part_range(period)
+    cur_lo, cur_hi = period.utc_bounds()
+    part = case((Shift.starts_at < cur_lo, literal("previous")), else_=literal("current"))
+    base_where = (Signup.status.in_(PLACE_HOLDING_STATUSES), shift_is_live(),
+                  Activity.status != ActivityStatus.DRAFT)
+
+    def base(*cols, start, end, all_zones=False):
+        stmt = (select(*cols).select_from(Signup)
+                .join(Shift, Shift.id == Signup.shift_id)
+                .join(Activity, Activity.id == Shift.activity_id)
+                .where(Shift.starts_at >= start, Shift.starts_at < end, *base_where))
+        return _scoped(stmt, scope, zones=not all_zones)
+
+    n = func.count(distinct(Signup.user_id))
+    zones = base(literal("z"), part, Activity.zone_id, n, start=lo, end=hi,
+                 all_zones=rank_all).group_by(part, Activity.zone_id)
+    units = base(literal("u"), literal("current"), Activity.unit_id, n, start=cur_lo,
+                 end=cur_hi).group_by(Activity.unit_id)
+    programmes = base(literal("p"), literal("current"), activity_programmes.c.programme_id, n,
+                      start=cur_lo, end=cur_hi).join(
+        activity_programmes, activity_programmes.c.activity_id == Activity.id
+    ).group_by(activity_programmes.c.programme_id)
+    from sqlalchemy import union_all
+
+    return db.session.execute(union_all(zones, units, programmes)).all()
+
+
+def _zone_rows(period: Period, with_names: list[Figures] | None = None) -> list[Figures]:
+    """Every zone with its population, leaders and leader visits in the period (one
+    statement); the activity figures are added by :func:`board`."""
+    visits = (
+        select(LeaderVisit.zone_id.label("k"), func.count(LeaderVisit.id).label("n"))
+        .where(LeaderVisit.visited_on >= period.start, LeaderVisit.visited_on <= period.end)
+        .group_by(LeaderVisit.zone_id)
+        .subquery()
+    )
+    leaders = (
+        select(zone_leaders.c.zone_id.label("k"), func.count().label("n"))
+        .join(User, User.id == zone_leaders.c.user_id)
+        .where(User.deleted_at.is_(None))
+        .group_by(zone_leaders.c.zone_id)
+        .subquery()
+    )
+    stmt = (
+        select(Zone.id, Zone.name, Zone.street, Zone.population,
+               func.coalesce(visits.c.n, 0), func.coalesce(leaders.c.n, 0))
+        .outerjoin(visits, visits.c.k == Zone.id)
+        .outerjoin(leaders, leaders.c.k == Zone.id)
+        .order_by(Zone.name, Zone.id)
+    )
+    out = []
+    for zid, name, street, population, n_visits, n_leaders in db.session.execute(stmt):
+        fig = Figures(zid, name, street or "", population=population or None)
+        fig.visits, fig.leaders = int(n_visits), int(n_leaders)
+        out.append(fig)
+    return out
+
+
+def _unit_rows(scope: Scope) -> list[Figures]:
+    stmt = select(Unit.id, Unit.name, Unit.kind).order_by(Unit.name, Unit.id)
+    if scope.unit_ids is not None:
+        stmt = stmt.where(Unit.id.in_(sorted(scope.unit_ids)))
+    return [Figures(uid, name, str(kind)) for uid, name, kind in db.session.execute(stmt)]
+
+
+def _programme_links(activity_ids: list[int]) -> dict[int, list[int]]:
+    links: dict[int, list[int]] = {}
+    if not activity_ids:
+        return links
+    rows = db.session.execute(
+        select(activity_programmes.c.activity_id, activity_programmes.c.programme_id)
+        .where(activity_programmes.c.activity_id.in_(sorted(set(activity_ids))))
+    )
+    for aid, pid in rows:
+        links.setdefault(aid, []).append(pid)
+    return links
+
+
+def _programme_names(links: dict[int, list[int]]) -> dict[int, tuple[str, str, tuple]]:
+    """Programme id → (name, parent's name, tree order); the whole tree is small."""
+    rows = db.session.execute(select(Programme.id, Programme.name, Programme.parent_id,
+                                     Programme.position)).all()
+    by_id = {r[0]: r for r in rows}
+    out = {}
+    for pid, name, parent_id, position in rows:
+        parent = by_id.get(parent_id)
+        order = ((parent[3], parent[0], position) if parent else (position, pid, -1))
+        out[pid] = (name, parent[1] if parent else "", order)
+    return out
+
+
+def zone_figures(period: Period, scope: Scope | None = None) -> list[Figures]:
+    return board(period, scope).zones
+
+
+def unit_figures(period: Period, scope: Scope) -> list[Figures]:
+    return board(period, scope).units
+
+
+def programme_figures(period: Period, scope: Scope) -> list[Figures]:
+    return board(period, scope).programmes
+
+
+def trend(period: Period, scope: Scope) -> list[Week]:
+    return board(period, scope).weeks
+
+
+def ranked(result: Board, period: Period) -> list[Figures]:
+    """This period's zones ranked, with last period's rank (None: 新 — nothing there then)."""
+    current = rank(result.zones, period)
+    before = [r for r in result.previous_zones if had_anything(r)]
+    previous = {r.key: r.rank for r in rank(before, period.previous())}
+    for r in current:
+        r.previous_rank = previous.get(r.key)
+    return current
+
+
+def ranking(period: Period) -> list[Figures]:
+    return ranked(board(period), period)
 
 
 # --- leaders' visits --------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-
 from wtforms.fields.choices import SelectChoice
 
 from portal import exports, permissions
@@ -63,19 +62,16 @@ def _period(form: PeriodForm) -> services.Period:
 
 def _build(scope: services.Scope, period: services.Period) -> dict:
     """Every table of the page; a fixed number of statements whatever the data size."""
+    board = services.board(period, scope)
     if scope.shows_ranking:
-        zones = services.ranking(period)
+        zones = services.ranked(board, period)
         if scope.zone_ids is not None:
             zones = [z for z in zones if z.key in scope.zone_ids]
     else:
-        zones = services.zone_figures(period, scope)
-    units = services.unit_figures(period, scope)
-    programmes = services.programme_figures(period, scope)
-    weeks = services.trend(period, scope)
-    leaders = services.leader_rows(period, scope)
-    return {"zones": zones, "units": units, "programmes": programmes, "weeks": weeks,
-            "leaders": leaders, "zone_count": db.session.scalar(
-                db.select(db.func.count()).select_from(services.Zone)) if scope.zone_ids else None}
+        zones = board.zones
+    return {"zones": zones, "units": board.units, "programmes": board.programmes,
+            "weeks": board.weeks, "leaders": services.leader_rows(period, scope),
+            "zone_count": len(board.zones) if scope.zone_ids is not None else None}
 
 
 def _week_label(day: date) -> str:
@@ -111,7 +107,8 @@ def index():
     )
     return render_template(
         "dashboard/index.html", form=form, period=period, scope=scope, **data,
-        zone_total=services.totals(zones), unit_total=services.totals(data["units"], population=False),
+        zone_total=services.totals(zones),
+        unit_total=services.totals(data["units"], population=False),
         ranking_chart=ranking_chart, signup_chart=signup_chart, hours_chart=hours_chart,
         weights=services.score_weights(), parts=services.SCORE_PARTS,
         visits_per_month=current_app.config["LEADER_VISITS_PER_MONTH"],
