@@ -45,6 +45,7 @@ bench-smoke: $(STAMP) translations
 
 lint: $(STAMP)
 	$(BIN)/ruff check portal tests bench
+	$(BIN)/bandit -q -c pyproject.toml -r portal
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

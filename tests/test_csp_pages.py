@@ -65,7 +65,7 @@ def test_no_page_needs_unsafe_inline(client, login, world, role):  # noqa: F811
     if role != "anonymous":
         login(people[role])
     failures, pages = [], 0
-    for endpoint, (kind, template) in ROUTES.items():
+    for kind, template in ROUTES.values():
         if kind not in GET_KINDS:
             continue
         url = template.format(**ids)
