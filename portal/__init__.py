@@ -35,6 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.cli import register_cli
 
     register_cli(app)
+    from portal.backup import register_backup_cli
+
+    register_backup_cli(app)
     _register_template_helpers(app)
     return app
 
