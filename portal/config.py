@@ -42,7 +42,8 @@ class DefaultConfig:
         "login_address": "30 per 15 minutes",  # failed logins from one address (all phones)
         "register": "10 per hour",  # registrations from one address
         "signup": "30 per hour",  # sign-ups by one person
-        "password_reset": "10 per hour",  # password resets / one-time passwords, per address
+        "password_reset": "10 per hour",  # password-reset requests and resets, per address
+        "one_time_password": "60 per hour",  # one-time passwords given out by one organizer
         "feeds": "600 per hour",  # calendar feed downloads from one address
     }
     PORTAL_HTTPS = False  # behind HTTPS: Secure cookies, HSTS, https:// links

@@ -299,10 +299,13 @@ def _route_limit() -> tuple[str, str] | None:
 
             who = f"user:{current_user.id}" if current_user.is_authenticated else client_address()
             return "signup", who
-        if "reset_password" in endpoint or "password_reset" in endpoint or (
-            "one_time_password" in endpoint
-        ):
+        if "reset_password" in endpoint or "password_reset" in endpoint:
             return "password_reset", client_address()
+        if "one_time_password" in endpoint:  # an organizer at the counter, per organizer
+            from flask_login import current_user
+
+            who = f"user:{current_user.id}" if current_user.is_authenticated else client_address()
+            return "one_time_password", who
     if endpoint.startswith("feeds.") and endpoint.endswith("_feed") or endpoint in {
         "feeds.shift_download"
     }:

@@ -561,3 +561,14 @@ def test_multiline_fields_keep_line_breaks_but_not_bidi():
     assert clean_block("第一行\r\n第二行\r第三行") == "第一行\n第二行\n第三行"
     assert unsafe_characters("第一行\n第二行\t缩进", multiline=True) == []
     assert unsafe_characters("注意\u202e反向", multiline=True) == ["U+202E"]
+
+
+@pytest.mark.parametrize("app_config", [_limits(password_reset="2 per hour")])
+def test_password_reset_routes_are_limited_per_address(app, client):
+    routes = [r for r in app.url_map.iter_rules()
+              if "password_reset" in r.endpoint and "POST" in (r.methods or ())]
+    if not routes:
+        pytest.skip("no password-reset route in this build")
+    url = "/account/forgot" if any(r.rule == "/account/forgot" for r in routes) else routes[0].rule
+    statuses = [client.post(url, data={"phone": "13800001111"}).status_code for _ in range(3)]
+    assert statuses[2] == 429 and 429 not in statuses[:2]
