@@ -279,8 +279,15 @@ def _folded(line: Contentline) -> bytes:
     if done is None:
         if len(_FOLDED) >= _FOLDED_MAX:
             _FOLDED.clear()
-        done = _FOLDED[line] = line.to_ical()
+        done = _FOLDED[line] = _fold(line)
     return done
+
+
+def _fold(line: Contentline) -> bytes:
+    """``line.to_ical()``: icalendar folds only from 75 octets on, so a shorter line is
+    written as it is (icalendar's folder looks at every character, even then)."""
+    raw = str(line).encode("utf-8")
+    return raw if len(raw) < 75 else line.to_ical()
 
 
 class _FeedEvent(Event):
@@ -386,7 +393,7 @@ def _line(name: str, raw) -> bytes:
     if line is None:
         value = _value(name, raw)
         params = value.params if hasattr(value, "params") else Parameters()
-        line = Contentline.from_parts(name, params, value, sorted=True).to_ical()
+        line = _fold(Contentline.from_parts(name, params, value, sorted=True))
         if len(_LINES) >= _LINES_MAX:
             _LINES.clear()
         _LINES[key] = line

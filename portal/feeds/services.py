@@ -46,7 +46,18 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import contains_eager, defer
 
 from portal.extensions import db
@@ -78,7 +89,7 @@ DAYS_AHEAD = 365  # the furthest any feed reaches ahead
 MAX_FEED_BYTES = 1_000_000  # CALENDAR.md 14: every body stays under 1 MB
 # A shift starting this long before the window may still run into it (overnight shifts);
 # the bound lets the database walk the start-time index from the window instead of from 0.
-MAX_SHIFT_SPAN = timedelta(days=7)
+MAX_SHIFT_SPAN = timedelta(days=2)
 ALARM_CHOICES = (0, 10, 15, 30, 60, 120, 1440)
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
 
@@ -175,6 +186,10 @@ class Window:
     cancelled_cutoff: datetime  # cancelled shifts ending before this are out
     max_events: int = WINDOWS["personal"].max_events
 
+    @property
+    def span_start(self) -> datetime:
+        return self.start - MAX_SHIFT_SPAN
+
     @classmethod
     def for_day(cls, day: date, kind: str = "personal") -> Window:
         rule = WINDOWS[kind]
@@ -233,9 +248,55 @@ class FeedScope:
         return Window.for_day(self.day or local_today(), self.kind)
 
 
+class _Bound:
+    """A window or scope whose values are bind parameters: statements are built once per
+    kind of feed and reused (building one costs more than running it)."""
+
+    def __init__(self, kind: str):
+        stamp = Shift.starts_at.type
+        self.kind = kind
+        self.object_id = bindparam("oid")
+        self.start = bindparam("w_start", type_=stamp)
+        self.span_start = bindparam("w_span", type_=stamp)
+        self.end = bindparam("w_end", type_=stamp)
+        self.cancelled_cutoff = bindparam("w_cut", type_=stamp)
+        self.max_events = WINDOWS[kind].max_events
+        self.extra: dict = {}
+
+    @property
+    def personal(self) -> bool:
+        return self.kind in {"personal", "unit"}
+
+
+def _params(scope: FeedScope, w: Window) -> dict:
+    return {
+        "oid": scope.object_id,
+        "w_start": w.start,
+        "w_span": w.start - MAX_SHIFT_SPAN,
+        "w_end": w.end,
+        "w_cut": w.cancelled_cutoff,
+        "th": hash_token(scope.token or ""),
+    }
+
+
+_STATEMENTS: dict[tuple[str, str], Select] = {}
+
+
+def _statement(kind: str, purpose: str) -> Select:
+    stmt = _STATEMENTS.get((kind, purpose))
+    if stmt is None:
+        bound = _Bound(kind)
+        if purpose == "probe":
+            stmt = _probe_statement(bound, bound)
+        else:
+            stmt = _members(bound, bound, *_ROW_COLUMNS, named=True)
+        _STATEMENTS[(kind, purpose)] = stmt
+    return stmt
+
+
 def _window_cond(w: Window) -> ColumnElement[bool]:
     return and_(
-        Shift.starts_at >= w.start - MAX_SHIFT_SPAN,  # lets the index on starts_at bound it
+        Shift.starts_at >= w.span_start,  # lets the index on starts_at bound it
         Shift.ends_at >= w.start,
         Shift.starts_at < w.end,
         or_(shift_is_live(), Shift.ends_at >= w.cancelled_cutoff),
@@ -436,7 +497,7 @@ def _probe_statement(scope: FeedScope, w: Window) -> Select:
                 .select_from(token)
                 .join(User, User.id == token.user_id)
             )
-        return stmt.where(token.token_hash == hash_token(scope.token or ""))
+        return stmt.where(token.token_hash == bindparam("th"))
     name_col = {
         "all": literal(""),
         "zone": select(Zone.name).where(Zone.id == scope.object_id).scalar_subquery(),
@@ -489,7 +550,7 @@ def probe(scope: FeedScope, base_url: str) -> FeedScope:
         raise FeedError(410, _("这个日历链接已失效，请登录后重新生成。"))
     day = local_today()
     w = Window.for_day(day, scope.kind)
-    row = db.session.execute(_probe_statement(scope, w)).mappings().first()
+    row = db.session.execute(_statement(scope.kind, "probe"), _params(scope, w)).mappings().first()
     portal = current_app.config["PORTAL_NAME"]
     if scope.personal:
         if row is None or row["revoked_at"] is not None:
@@ -596,7 +657,8 @@ def shift_row(r) -> ical.ShiftRow:
 
 def feed_rows(scope: FeedScope) -> list:
     """The Core rows of a probed public or unit feed, in time order (one statement)."""
-    return db.session.execute(_members(scope, scope.window, *_ROW_COLUMNS, named=True)).all()
+    w = scope.window
+    return db.session.execute(_statement(scope.kind, "rows"), _params(scope, w)).all()
 
 
 def feed_items(scope: FeedScope, base_url: str) -> list[tuple[object, ical.EventOptions]]:
@@ -803,6 +865,7 @@ def clear_caches() -> None:
     """Forget every cached body and event in this process (tests, the benchmark's "cold")."""
     BODY_CACHE.clear()
     EVENT_CACHE.clear()
+    _STATEMENTS.clear()
     ical.clear_memo()
 
 
