@@ -9,9 +9,27 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from urllib.parse import quote
 
 from flask import Response
+
+
+# Number formats of date and time cells in XLSX (real dates Excel sorts and filters).
+XLSX_DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+XLSX_DATE_FORMAT = "yyyy-mm-dd"
+
+
+def text_cell(value):
+    """A date or datetime as the text a CSV carries (2030-01-07 07:00); others unchanged.
+
+    Pass naive local (site time zone) values: spreadsheets know no time zones.
+    """
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def safe_cell(value):
@@ -27,7 +45,7 @@ def csv_bytes(rows: Iterable[Sequence]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     for row in rows:
-        writer.writerow([safe_cell(v) for v in row])
+        writer.writerow([safe_cell(text_cell(v)) for v in row])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -37,7 +55,10 @@ def to_csv(header: list[str], rows: list[list]) -> bytes:
 
 
 def to_xlsx(title: str, header: list[str], rows: list[list]) -> bytes:
-    """Return an XLSX workbook with one sheet, a bold header and sensible widths."""
+    """Return an XLSX workbook with one sheet, a bold header and sensible widths.
+
+    ``date``/``datetime`` values (naive, site time) become date cells with a number format.
+    """
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -49,6 +70,13 @@ def to_xlsx(title: str, header: list[str], rows: list[list]) -> bytes:
         cell.font = Font(bold=True)
     for row in rows:
         ws.append([safe_cell(v) for v in row])
+    # Dates and times are real date cells (naive, in site time) with a readable format.
+    for cells in ws.iter_rows(min_row=2):
+        for cell in cells:
+            if isinstance(cell.value, datetime):
+                cell.number_format = XLSX_DATETIME_FORMAT
+            elif isinstance(cell.value, date):
+                cell.number_format = XLSX_DATE_FORMAT
     ws.freeze_panes = "A2"
     widths = [28, 17, 17, 12, 6, 10, 14, 8, 10, 17, 17, 6, 10]
     for idx, width in enumerate(widths, start=1):

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 
 def mask_name(name: str) -> str:
-    """Keep the surname: 张三 → 张*, 欧阳修 → 欧**; empty stays empty."""
+    """Keep the first character and one star: 张三 → 张*, 陈志强 → 陈*, 欧阳修 → 欧*.
+
+    One star whatever the length, so that the mask reads the same everywhere and does not
+    tell how long the name is; empty stays empty, a single character becomes ``*``.
+    """
     name = (name or "").strip()
     if not name:
         return ""
     if len(name) == 1:
         return "*"
-    return name[0] + "*" * (len(name) - 1)
+    return name[0] + "*"
 
 
 def mask_phone(phone: str) -> str:

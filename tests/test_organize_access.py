@@ -133,6 +133,12 @@ ROUTES = [
     ("message_activity_post", "POST",
      lambda w: f"/organize/activities/{w.activity.id}/message",
      lambda w: {"title": "通知", "body": "请带帽子"}, 403),
+    # The organizer's day: another unit's organizer sees their own (empty) queue and day, and
+    # their bulk decision on someone else's sign-up finds nothing to decide.
+    ("queue", "GET", lambda w: "/organize/queue", None, 200),
+    ("queue_post", "POST", lambda w: "/organize/queue",
+     lambda w: {"signup_ids": [w.pending.id], "decision": "approve"}, 302),
+    ("today", "GET", lambda w: "/organize/today", None, 200),
 ]
 
 
@@ -171,6 +177,7 @@ EFFECTS = {
     "message_activity_post": lambda db, w: (
         _count(db, Notification, Notification.kind == "notice") == 3
     ),
+    "queue_post": lambda db, w: _status(db, Signup, w.pending.id) == SignupStatus.CONFIRMED,
 }
 
 

@@ -223,11 +223,12 @@ def walk_in_attended(shift_id: int):
         return _back(shift_id)
     now = now_utc()
     try:
-        user, created = add_walk_in(
+        added = add_walk_in(
             current_user, shift, form.phone.data, form.name.data,
             over_capacity=bool(form.over_capacity.data),
             over_overlap=bool(form.over_overlap.data), reason=form.override_reason.data or "",
         )
+        user = added.user
         signup = places.active_signup(user.id, shift_id)
         attended = signup is not None and services.can_check_in(shift, now)
         if attended:
@@ -237,8 +238,13 @@ def walk_in_attended(shift_id: int):
         return _back(shift_id)
     db.session.commit()
     name = mask_name(user.real_name)
-    if attended:
+    if attended and not added.changed:
+        flash(_("%(name)s 已在名单上，已记为到场。", name=name), "success")
+    elif attended:
         flash(_("已把 %(name)s 加入名单并记为到场。", name=name), "success")
+    elif not added.changed:
+        flash(_("%(name)s 已在名单上（已确认）；签到从 %(at)s 起开放，届时再记到场。",
+                name=name, at=fmt_short(services.checkin_opens_at(shift))), "success")
     else:
         flash(_("已把 %(name)s 加入名单；签到从 %(at)s 起开放，届时再记到场。", name=name,
                 at=fmt_short(services.checkin_opens_at(shift))), "success")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -39,8 +39,10 @@ from portal.models import MAX_CAPACITY
 from portal.organize.services import (
     Occurrence,
     OrganizeError,
+    check_slot_times,
     expand_bulk,
     expand_rule,
+    expand_weekly,
     parse_slots,
 )
 from portal.timeutil import is_sane_date, local_to_utc
@@ -63,6 +65,30 @@ class MultiCheckboxField(SelectMultipleField):
         # WTForms' own message for this case has no Chinese translation.
         allowed = {str(value) for value, *_ in self.iter_choices()}
         if any(str(value) not in allowed for value in self.data or []):
+            raise ValidationError(_l("不是有效的选择。"))
+
+
+class _ChoiceOfNumbers(SelectField):
+    """A select of whole numbers whose refusals read in plain words (no English from WTForms)."""
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            try:
+                self.data = int(valuelist[0])
+            except (TypeError, ValueError):
+                self.data = None
+                raise ValueError(_l("不是有效的选择。")) from None
+
+    def pre_validate(self, form):
+        if self.data is not None and self.data not in {c[0] for c in self.iter_choices()}:
+            raise ValidationError(_l("不是有效的选择。"))
+
+
+class _Radio(RadioField):
+    """Radio buttons whose refusal of a forged value reads in plain words."""
+
+    def pre_validate(self, form):
+        if self.data is not None and self.data not in {c[0] for c in self.iter_choices()}:
             raise ValidationError(_l("不是有效的选择。"))
 
 
@@ -202,7 +228,10 @@ class _ShiftOptions:
 class ShiftForm(_ShiftOptions, FlaskForm):
     day = DateField(_l("日期"), validators=[InputRequired(_l("请选择日期。")), _sane_date])
     start = TimeField(_l("开始时间"), validators=[InputRequired(_l("请填写开始时间。"))])
-    end = TimeField(_l("结束时间"), validators=[InputRequired(_l("请填写结束时间。"))])
+    end = TimeField(
+        _l("结束时间"), validators=[InputRequired(_l("请填写结束时间。"))],
+        description=_l("早于开始时间表示到次日结束，例如夜班 22:00–02:00。"),
+    )
     capacity = _capacity_field(5)
     signup_opens = DateTimeLocalField(
         _l("报名开始（可选）"), validators=[Optional(), _sane_date],
@@ -219,11 +248,21 @@ class ShiftForm(_ShiftOptions, FlaskForm):
         validators=[Length(max=200, message=_l("原因最多200个字。"))],
         description=_l("勾选“时间冲突仍然保存”时必填，会记入操作日志。"),
     )
+    # Shown once the service finds an identical shift (same start, end and post).
+    allow_duplicate = BooleanField(_l("仍然添加"))
     submit = SubmitField(_l("保存班次"))
 
     def validate_end(self, field):
-        if self.start.data and field.data and field.data <= self.start.data:
-            raise ValidationError(_l("结束时间要晚于开始时间。"))
+        if self.start.data and field.data:
+            try:
+                check_slot_times(self.start.data, field.data)
+            except OrganizeError as exc:
+                raise ValidationError(str(exc)) from None
+
+    @property
+    def overnight(self) -> bool:
+        """The end time is on the next day (22:00–02:00)."""
+        return bool(self.start.data and self.end.data and self.end.data <= self.start.data)
 
     def validate_signup_closes(self, field):
         if self.signup_opens.data and field.data and field.data <= self.signup_opens.data:
@@ -232,7 +271,9 @@ class ShiftForm(_ShiftOptions, FlaskForm):
     def values(self) -> dict:
         return {
             "starts_at": local_to_utc(self.day.data, self.start.data),
-            "ends_at": local_to_utc(self.day.data, self.end.data),
+            "ends_at": local_to_utc(
+                self.day.data + timedelta(days=1 if self.overnight else 0), self.end.data
+            ),
             "signup_opens_at": _utc(self.signup_opens.data),
             "signup_closes_at": _utc(self.signup_closes.data),
             **self.options(),
@@ -240,13 +281,18 @@ class ShiftForm(_ShiftOptions, FlaskForm):
 
 
 class BulkShiftForm(_ShiftOptions, FlaskForm):
-    """Date range × weekdays × slots, or a recurrence rule × slots; preview before saving."""
+    """Weekdays (every N weeks, until a date or N times) × slots, or a typed RRULE × slots;
+    preview before saving.
+
+    The weekly form with every week and an end date is the plain date range × weekdays
+    (``expand_bulk``); every other week or a count is built into an RRULE by python-dateutil.
+    """
 
     mode = RadioField(
         _l("方式"),
         choices=[
-            SelectChoice("range", _l("按日期范围和星期")),
-            SelectChoice("rule", _l("按重复规则（RRULE）")),
+            SelectChoice("range", _l("按星期重复")),
+            SelectChoice("rule", _l("高级：手写重复规则（RRULE）")),
         ],
         default="range",
         validators=[DataRequired()],
@@ -254,10 +300,34 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
     first_date = DateField(
         _l("开始日期"), validators=[InputRequired(_l("请选择开始日期。")), _sane_date]
     )
-    last_date = DateField(
-        _l("结束日期"), validators=[Optional(), _sane_date], description=_l("按日期范围时必填。")
-    )
     weekdays = MultiCheckboxField(_l("星期"), choices=WEEKDAYS, coerce=int, validators=[Optional()])
+    interval = _ChoiceOfNumbers(
+        _l("频率"),
+        choices=[SelectChoice(1, _l("每周"))] + [
+            SelectChoice(n, _l("每 %(n)d 周一次", n=n)) for n in range(2, 5)
+        ],
+        coerce=int,
+        default=1,
+        validators=[Optional()],
+    )
+    end_by = _Radio(
+        _l("到什么时候"),
+        choices=[SelectChoice("date", _l("到某一天为止")), SelectChoice("count", _l("共几次"))],
+        default="date",
+        validators=[Optional()],
+    )
+    last_date = DateField(
+        _l("结束日期"), validators=[Optional(), _sane_date],
+        description=_l("包括这一天。"),
+    )
+    count = IntegerField(
+        _l("次数"),
+        validators=[
+            Optional(), NumberRange(1, 500, _l("次数要在 1 到 %(max)d 之间。", max=500))
+        ],
+        description=_l("一共几天，例如 4 表示重复 4 次；每天按下面的每个时段各建一个班次。"),
+        render_kw={"inputmode": "numeric", "min": 1, "max": 500},
+    )
     rule = StringField(
         _l("重复规则"),
         validators=[Length(max=300, message=_l("重复规则太长了。"))],
@@ -273,14 +343,17 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
         description=_l("一个或多个，用逗号分开，例如 07:00-08:00, 16:30-17:30。"),
     )
     capacity = _capacity_field(5)
+    allow_duplicates = BooleanField(_l("仍然添加与已有班次相同的"))
     confirm = HiddenField()
     preview = SubmitField(_l("预览"))
     save = SubmitField(_l("确认创建"))
 
     occurrences: list[Occurrence]
+    built_rule: str  # the RRULE the weekly form made ("" for a plain range or a typed rule)
 
     def validate(self, extra_validators=None) -> bool:
         self.occurrences = []
+        self.built_rule = ""
         ok = super().validate(extra_validators)
         if not ok:
             return False
@@ -291,13 +364,27 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
                     self.rule.errors.append(str(_l("请填写重复规则。")))
                     return False
                 self.occurrences = expand_rule(self.rule.data, self.first_date.data, slots)
+            elif self.end_by.data == "count":
+                if self.count.data is None:
+                    self.count.errors.append(str(_l("请填写次数。")))
+                    return False
+                self.built_rule, self.occurrences = expand_weekly(
+                    self.first_date.data, self.weekdays.data or [], slots,
+                    self.interval.data or 1, count=self.count.data,
+                )
             else:
                 if self.last_date.data is None:
                     self.last_date.errors.append(str(_l("请选择结束日期。")))
                     return False
-                self.occurrences = expand_bulk(
-                    self.first_date.data, self.last_date.data, self.weekdays.data or [], slots
-                )
+                if (self.interval.data or 1) == 1:
+                    self.occurrences = expand_bulk(
+                        self.first_date.data, self.last_date.data, self.weekdays.data or [], slots
+                    )
+                else:
+                    self.built_rule, self.occurrences = expand_weekly(
+                        self.first_date.data, self.weekdays.data or [], slots,
+                        self.interval.data, until=self.last_date.data,
+                    )
         except OrganizeError as exc:
             attach_error(self, exc)
             return False
@@ -369,4 +456,39 @@ class ActionForm(FlaskForm):
     over_overlap = BooleanField(_l("时间冲突也加入"))
     override_reason = StringField(
         _l("原因"), validators=[Length(max=200, message=_l("原因最多200个字。"))]
+    )
+
+
+class IdListField(SelectMultipleField):
+    """Checked sign-up ids (``name=signup_ids`` checkboxes drawn by the template).
+
+    Anything that is not a whole number is an error in plain words, never a 500.
+    """
+
+    def pre_validate(self, form):
+        pass  # the choices are the queue itself, checked by the service under the lock
+
+    def process_formdata(self, valuelist):
+        self.data = []
+        for value in valuelist:
+            value = (value or "").strip()
+            if not value.isdigit() or len(value) > 12:
+                self.data = []
+                raise ValueError(_l("选择的报名无效，请刷新后重试。"))
+            self.data.append(int(value))
+
+
+class QueueForm(FlaskForm):
+    """Approve or reject the checked sign-ups of the approval queue at once."""
+
+    signup_ids = IdListField(_l("选择报名"), validators=[Optional()])
+    reason = StringField(
+        _l("不通过的原因"),
+        validators=[Length(max=500, message=_l("原因最多500个字。"))],
+        description=_l("不通过时必填，所选的每个人都会收到这条说明。"),
+    )
+    decision = _Radio(
+        _l("处理"),
+        choices=[SelectChoice("approve", _l("通过")), SelectChoice("reject", _l("不通过"))],
+        validators=[DataRequired(_l("请选择“通过”或“不通过”。"))],
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, time, timedelta
+
 from flask import (
     Blueprint,
     abort,
@@ -38,13 +40,13 @@ from portal.organize.forms import (
     BulkShiftForm,
     CancelForm,
     MessageForm,
+    QueueForm,
     ReasonForm,
     ShiftForm,
     WalkInForm,
 )
 from portal.organize.services import OrganizeError
-from portal.privacy import mask_name
-from portal.timeutil import local_today, now_utc, to_local
+from portal.timeutil import local_to_utc, local_today, now_utc, to_local
 
 bp = Blueprint("organize", __name__, url_prefix="/organize")
 
@@ -91,10 +93,87 @@ def index():
         "organize/index.html",
         activities=activities,
         counts=counts,
+        pending=services.pending_count(current_user),
+        today=services.day_shifts(current_user, local_today()).totals,
         status=status,
         page=page,
         has_next=has_next,
         units=services.managed_units(current_user),
+    )
+
+
+# --- the organizer's day ---------------------------------------------------------------------
+
+
+@bp.route("/queue", methods=["GET", "POST"])
+@writes  # the audit entry of a view of full names
+def queue():
+    """One 待审核 queue across every activity of my units, with bulk approve / reject."""
+    form = QueueForm()
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                result = services.decide_many(
+                    current_user, form.signup_ids.data or [], form.decision.data,
+                    form.reason.data or "",
+                )
+            except OrganizeError as exc:
+                _fail(exc)
+            else:
+                db.session.commit()
+                flash(result.message(), "success" if not result.failed else "warning")
+                return redirect(url_for(".queue"))
+        else:
+            db.session.rollback()
+            for errors in form.errors.values():
+                flash(str(errors[0]), "error")
+    from portal.attendance.hours import no_show_counts
+
+    # Full names are shown: log the view (not after a refused POST, which saves nothing).
+    # Committed before the queue is read, so that the commit does not expire what it shows.
+    if request.method == "GET":
+        total = services.pending_count(current_user)
+        if total:
+            audit.record("queue.view", None, _("待审核"), after={"rows": total})
+            db.session.commit()
+    pending = services.pending_queue(current_user)
+    return render_template(
+        "organize/queue.html",
+        queue=pending,
+        form=form,
+        checked=set(form.signup_ids.data or []) if request.method == "POST" else set(),
+        earlier_no_shows=no_show_counts({s.user_id for s in pending.signups}),
+        several_units=permissions.is_admin(current_user) or len(current_user.units) > 1,
+    )
+
+
+def _day_arg() -> date:
+    """The ?day= of the today page (YYYY-MM-DD), today in the site time zone otherwise."""
+    from portal.timeutil import is_sane_date
+
+    value = request.args.get("day", "")
+    try:
+        day = date.fromisoformat(value) if value else None
+    except ValueError:
+        day = None
+    if day is None or not is_sane_date(day):
+        return local_today()
+    return day
+
+
+@bp.route("/today")
+def today():
+    """Every shift of my units today (Asia/Shanghai), its fill and check-in state."""
+    day = _day_arg()
+    return render_template(
+        "organize/today.html",
+        day=services.day_shifts(current_user, day),
+        noon=local_to_utc(day, time(12)),  # the day as a datetime, for the date filter
+        is_today=day == local_today(),
+        previous=day - timedelta(days=1),
+        following=day + timedelta(days=1),
+        several_units=permissions.is_admin(current_user) or len(current_user.units) > 1,
+        now=now_utc(),
     )
 
 
@@ -247,7 +326,10 @@ def new_shift(activity_id: int):
     form = ShiftForm()
     if form.validate_on_submit():
         try:
-            shift = services.add_shift(current_user, activity, form.values())
+            shift = services.add_shift(
+                current_user, activity, form.values(),
+                allow_duplicate=bool(form.allow_duplicate.data),
+            )
         except OrganizeError as exc:
             _fail(exc, form)
         else:
@@ -272,23 +354,42 @@ def bulk_shifts(activity_id: int):
     if request.method == "GET":
         form.mode.data = "rule" if request.args.get("mode") == "rule" else "range"
     if form.validate_on_submit():
+        allow = bool(form.allow_duplicates.data)
         if form.save.data and form.confirm.data == "1":
             try:
                 shifts = services.create_shifts(
-                    current_user, activity, form.occurrences, form.options()
+                    current_user, activity, form.occurrences, form.options(),
+                    allow_duplicates=allow,
                 )
             except OrganizeError as exc:
                 _fail(exc, form)
             else:
                 db.session.commit()
-                flash(_("已创建 %(n)d 个班次。", n=len(shifts)), "success")
+                skipped = len(form.occurrences) - len(shifts)
+                if skipped:
+                    flash(
+                        _(
+                            "已创建 %(n)d 个班次；跳过了 %(m)d 个与已有班次完全相同的。",
+                            n=len(shifts), m=skipped,
+                        ),
+                        "success",
+                    )
+                else:
+                    flash(_("已创建 %(n)d 个班次。", n=len(shifts)), "success")
                 return redirect(url_for(".activity", activity_id=activity.id))
         form.confirm.data = "1"
+        twins = services.duplicate_times(
+            activity, [(o.starts_at, o.ends_at) for o in form.occurrences],
+            form.post_name.data or "",
+        )
         return render_template(
-            "organize/bulk.html", form=form, activity=activity, preview=form.occurrences
+            "organize/bulk.html", form=form, activity=activity, preview=form.occurrences,
+            twins=twins,
         )
     form.confirm.data = ""
-    return render_template("organize/bulk.html", form=form, activity=activity, preview=None)
+    return render_template(
+        "organize/bulk.html", form=form, activity=activity, preview=None, twins=set()
+    )
 
 
 @bp.route("/shifts/<int:shift_id>/edit", methods=["GET", "POST"])
@@ -312,6 +413,7 @@ def edit_shift(shift_id: int):
             services.update_shift(
                 current_user, shift, form.values(), over_overlap=bool(form.over_overlap.data),
                 reason=form.override_reason.data or "",
+                allow_duplicate=bool(form.allow_duplicate.data),
             )
         except OrganizeError as exc:
             _fail(exc, form)
@@ -471,7 +573,7 @@ def walk_in(shift_id: int):
             flash(errors[0], "error")
         return back
     try:
-        user, created = services.walk_in(
+        added = services.walk_in(
             current_user, shift, form.phone.data, form.name.data,
             over_capacity=bool(form.over_capacity.data),
             over_overlap=bool(form.over_overlap.data), reason=form.override_reason.data or "",
@@ -480,12 +582,8 @@ def walk_in(shift_id: int):
         _fail(exc)
         return back
     db.session.commit()
-    # Masked: typing a phone number must not reveal whose it is.
-    flash(
-        _("已把 %(name)s 加入名单%(new)s。", name=mask_name(user.real_name),
-          new=_("（新建了简单档案）") if created else ""),
-        "success",
-    )
+    # The name masked: typing a phone number must not reveal whose it is.
+    flash(added.message(), "success" if added.changed else "warning")
     return back
 
 
@@ -581,7 +679,7 @@ def message_activity(activity_id: int):
 
 @bp.route("/audit")
 def audit_log():
-    """The audit log moved to /admin/audit (readable sentences, filters, CSV); old links land there."""
+    """The audit log moved to /admin/audit (readable, filtered, CSV); old links land there."""
     if not permissions.is_admin(current_user):
         abort(403)
     return redirect(url_for("admin.audit"))

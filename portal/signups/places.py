@@ -439,6 +439,11 @@ def remove(actor: User, signup: Signup, reason: str, now: datetime | None = None
     return _take_off(actor, signup, shift, SignupStatus.CANCELLED, reason, title, now)
 
 
+# What a walk-in did (:func:`place_walk_in`): nothing (already confirmed), confirmed their
+# pending or waitlisted sign-up, or added them.
+WALK_IN_ALREADY, WALK_IN_CONFIRMED, WALK_IN_ADDED = "already", "confirmed", "added"
+
+
 def add_walk_in(
     actor: User,
     shift: Shift,
@@ -449,10 +454,28 @@ def add_walk_in(
     over_overlap: bool = False,
     reason: str = "",
 ) -> Signup:
+    """Add a person on the spot as confirmed; see :func:`place_walk_in`."""
+    return place_walk_in(
+        actor, shift, user, over_capacity, now, over_overlap=over_overlap, reason=reason
+    )[0]
+
+
+def place_walk_in(
+    actor: User,
+    shift: Shift,
+    user: User,
+    over_capacity: bool = False,
+    now: datetime | None = None,
+    *,
+    over_overlap: bool = False,
+    reason: str = "",
+) -> tuple[Signup, str]:
     """Add a person on the spot as confirmed (allowed after start and outside the window).
 
     An existing pending or waitlisted sign-up of the person is confirmed instead; people
     already waiting get any free place first. Someone already confirmed stays as they are.
+    Returns the sign-up and what happened (``WALK_IN_ALREADY``, ``WALK_IN_CONFIRMED`` or
+    ``WALK_IN_ADDED``), so the organizer is told exactly that.
 
     :raises SignupError: when the shift is off, full or the person holds an overlapping
         place (unless overridden with a reason).
@@ -467,13 +490,14 @@ def add_walk_in(
         raise SignupError(_("这个班次已取消，不能添加人员。"))
     existing = active_signup(user.id, fresh.id)
     if existing is not None and existing.status == SignupStatus.CONFIRMED:
-        return existing
+        return existing, WALK_IN_ALREADY
+    had_signup = existing is not None
     if existing is None or existing.status == SignupStatus.WAITLISTED:
         fill(fresh, now)  # the queue first: a free place goes to whoever waited for it
         fresh = fresh_shift(fresh.id)
         existing = active_signup(user.id, fresh.id)
         if existing is not None and existing.status == SignupStatus.CONFIRMED:
-            return existing  # they were next in the queue themselves
+            return existing, WALK_IN_CONFIRMED  # they were next in the queue themselves
     before = _snapshot(existing) if existing is not None else None
     signup = grant_place(
         fresh, user.id, existing, source="walk_in", actor=actor,
@@ -486,7 +510,7 @@ def add_walk_in(
     summary = _("现场添加") + (_("（超出名额）") if over_capacity else "")
     after = _snapshot(signup) | _overrides(over_capacity, over_overlap, reason)
     record("signup.walk_in", signup, summary, before, after, actor=actor)
-    return signup
+    return signup, WALK_IN_CONFIRMED if had_signup else WALK_IN_ADDED
 
 
 # --- telling people about changes ---------------------------------------------------------------

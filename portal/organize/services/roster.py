@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask_babel import gettext as _
@@ -58,6 +59,39 @@ def rosters(shifts: Sequence[Shift]) -> dict[int, list[Signup]]:
     return grouped
 
 
+@dataclass
+class WalkIn:
+    """What adding a person on site did: who, whether their record is new, and the outcome
+    (``already`` on the roster as confirmed, ``confirmed`` their pending or waitlisted
+    sign-up, or ``added``)."""
+
+    user: User
+    created: bool
+    outcome: str
+    signup: Signup
+
+    def __iter__(self):  # ``user, created = walk_in(...)`` as before
+        return iter((self.user, self.created))
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome != "already"
+
+    def message(self) -> str:
+        """The sentence that says exactly what happened; the name masked (the organizer
+        typed a phone number, which must not reveal whose it is)."""
+        from portal.privacy import mask_name
+
+        name = mask_name(self.user.real_name)
+        if self.outcome == "already":
+            return _("%(name)s 已在名单上（已确认），没有重复添加。", name=name)
+        if self.outcome == "confirmed":
+            return _("%(name)s 原本在待审核或候补中，现已改为已确认，已通知本人。", name=name)
+        if self.created:
+            return _("已把 %(name)s 加入名单（新建了简单档案），已通知本人。", name=name)
+        return _("已把 %(name)s 加入名单，已通知本人。", name=name)
+
+
 def walk_in(
     actor: User,
     shift: Shift,
@@ -67,21 +101,21 @@ def walk_in(
     *,
     over_overlap: bool = False,
     reason: str = "",
-) -> tuple[User, bool]:
-    """Put a person who turned up on site on the roster; return them and whether they are new.
+) -> WalkIn:
+    """Put a person who turned up on site on the roster; say what that changed.
 
     The write lock is taken before anything is written, so a refusal (shift cancelled, full)
     leaves no new person record behind when the view rolls back.
     """
     from portal.database import begin_write
-    from portal.signups import services as signups
+    from portal.signups import places
 
     begin_write(db.session())
     user, created = find_or_create_walk_in(phone, name)
-    signups.add_walk_in(
+    signup, outcome = places.place_walk_in(
         actor, shift, user, over_capacity=over_capacity, over_overlap=over_overlap, reason=reason
     )
-    return user, created
+    return WalkIn(user, created, outcome, signup)
 
 
 def find_or_create_walk_in(phone: str, name: str) -> tuple[User, bool]:
@@ -114,11 +148,15 @@ def export_header() -> list[str]:
 
 
 def export_rows(shifts: Sequence[Shift], active_only: bool = False) -> list[list]:
-    """Return one row per sign-up of the shifts, in roster order, times in the site zone."""
+    """Return one row per sign-up of the shifts, in roster order.
+
+    Times are naive datetimes in the site time zone (date cells in XLSX, text in CSV through
+    :func:`portal.exports.text_cell`); a missing time is an empty cell.
+    """
     rows: list[list] = []
 
-    def local(value: datetime | None) -> str:
-        return to_local(value).strftime("%Y-%m-%d %H:%M") if value else ""
+    def local(value: datetime | None) -> datetime | str:
+        return to_local(value).replace(tzinfo=None, second=0, microsecond=0) if value else ""
 
     by_shift = rosters(shifts)
     for shift in shifts:

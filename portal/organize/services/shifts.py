@@ -99,11 +99,54 @@ def _check_activity_open(activity: Activity) -> None:
         raise OrganizeError(_("活动已取消或已结束，不能再添加班次。"))
 
 
-def add_shift(actor: User, activity: Activity, values: dict) -> Shift:
-    """Add one shift to an activity."""
+def duplicate_times(
+    activity: Activity, times: Sequence[tuple[datetime, datetime]], post_name: str,
+    exclude_id: int | None = None,
+) -> set[tuple[datetime, datetime]]:
+    """The (start, end) pairs among ``times`` that a not-cancelled shift of the activity with
+    the same post already has — an identical shift, most likely entered twice by mistake."""
+    if not times:
+        return set()
+    post = (post_name or "").strip()
+    starts = sorted({start for start, _end in times})
+    stmt = select(Shift.starts_at, Shift.ends_at).where(
+        Shift.activity_id == activity.id,
+        Shift.status == ShiftStatus.SCHEDULED,
+        Shift.post_name == post,
+        Shift.starts_at.in_(starts),
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Shift.id != exclude_id)
+    existing = {(row[0], row[1]) for row in db.session.execute(stmt)}
+    return {pair for pair in times if pair in existing}
+
+
+def _duplicate_error(values: dict) -> OrganizeError:
+    return OrganizeError(
+        _(
+            "这个活动已有一个完全相同的班次（%(range)s%(post)s）。如确实要再加一个，"
+            "请勾选“仍然添加”。",
+            range=fmt_range(values["starts_at"], values["ends_at"]),
+            post=(" · " + values["post_name"]) if values.get("post_name") else "",
+        ),
+        field="allow_duplicate",
+    )
+
+
+def add_shift(
+    actor: User, activity: Activity, values: dict, *, allow_duplicate: bool = False
+) -> Shift:
+    """Add one shift to an activity.
+
+    :raises OrganizeError: ``field="allow_duplicate"`` when the activity already has a shift
+        with the same start, end and post, unless ``allow_duplicate``.
+    """
     activity = locked_activity(activity)
     _check_activity_open(activity)
     _check_shift_values(values)
+    pair = (values["starts_at"], values["ends_at"])
+    if not allow_duplicate and duplicate_times(activity, [pair], values.get("post_name", "")):
+        raise _duplicate_error(values)
     shift = Shift(activity=activity, **{f: values.get(f) for f in SHIFT_FIELDS if f in values})
     db.session.add(shift)
     db.session.flush()
@@ -112,15 +155,39 @@ def add_shift(actor: User, activity: Activity, values: dict) -> Shift:
 
 
 def create_shifts(
-    actor: User, activity: Activity, occurrences: Sequence[Occurrence], options: dict
+    actor: User,
+    activity: Activity,
+    occurrences: Sequence[Occurrence],
+    options: dict,
+    *,
+    allow_duplicates: bool = False,
 ) -> list[Shift]:
-    """Create one shift per occurrence with the same capacity, post and options."""
+    """Create one shift per occurrence with the same capacity, post and options.
+
+    Occurrences identical to a shift the activity already has (same start, end and post) are
+    skipped unless ``allow_duplicates``; the preview says how many, and so does the caller
+    (``len(occurrences) - len(result)``).
+
+    :raises OrganizeError: when nothing would be created.
+    """
     activity = locked_activity(activity)
     _check_activity_open(activity)
     if not occurrences:
         raise OrganizeError(_("没有可创建的班次。"))
     if len(occurrences) > MAX_SHIFTS_PER_REQUEST:
         raise OrganizeError(_("一次最多创建 %(max)d 个班次。", max=MAX_SHIFTS_PER_REQUEST))
+    if not allow_duplicates:
+        twins = duplicate_times(
+            activity, [(o.starts_at, o.ends_at) for o in occurrences],
+            options.get("post_name", ""),
+        )
+        occurrences = [o for o in occurrences if (o.starts_at, o.ends_at) not in twins]
+        if not occurrences:
+            raise OrganizeError(
+                _("这些班次都和已有的班次完全相同（时间和岗位），没有新建。"
+                  "如确实要再加一遍，请勾选“仍然添加”。"),
+                field="allow_duplicates",
+            )
     shifts = []
     for occ in occurrences:
         values = {"starts_at": occ.starts_at, "ends_at": occ.ends_at, **options}
@@ -145,7 +212,13 @@ def create_shifts(
 
 
 def update_shift(
-    actor: User, shift: Shift, values: dict, *, over_overlap: bool = False, reason: str = ""
+    actor: User,
+    shift: Shift,
+    values: dict,
+    *,
+    over_overlap: bool = False,
+    reason: str = "",
+    allow_duplicate: bool = False,
 ) -> dict:
     """Change one shift; notify the people on it when its time changes; return what changed.
 
@@ -175,6 +248,14 @@ def update_shift(
             ),
             field="capacity",
         )
+    moved = (values["starts_at"], values["ends_at"], values.get("post_name", "")) != (
+        shift.starts_at, shift.ends_at, shift.post_name or ""
+    )
+    if moved and not allow_duplicate and duplicate_times(
+        shift.activity, [(values["starts_at"], values["ends_at"])], values.get("post_name", ""),
+        exclude_id=shift.id,
+    ):
+        raise _duplicate_error(values)
     before = shift_snapshot(shift)
     for field in SHIFT_FIELDS:
         if field in values:
