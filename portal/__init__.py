@@ -102,6 +102,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.admin.views import counter_bp
     from portal.api.views import bp as api_bp
     from portal.attendance.checkin_views import bp as checkin_bp
+    from portal.recovery.views import bp as recovery_bp
     from portal.attendance.views import bp as attendance_bp
     from portal.auth.views import bp as auth_bp
     from portal.browse.views import bp as browse_bp
@@ -122,6 +123,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(certificates_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(checkin_bp)
+    app.register_blueprint(recovery_bp)
     app.register_blueprint(admin_bp)  # also sends one-time-password holders to change it
     app.register_blueprint(counter_bp)
     app.register_blueprint(dashboard_bp)

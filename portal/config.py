@@ -54,6 +54,7 @@ class DefaultConfig:
     SESSION_IDLE_MINUTES = 120  # a session unused this long ends (unless "keep me logged in")
     SESSION_MAX_HOURS = 12  # a session ends this long after the login, used or not
     REMEMBER_DAYS = 30  # "keep me logged in on this device" ends this long after the login
+    PASSWORD_RESET_MINUTES = 60  # a 忘记密码 e-mail link works this long, once (portal/recovery)
     REMEMBER_COOKIE_NAME = "remember_token"
     MAIL_SERVER: str | None = None
     MAIL_PORT = 25
@@ -99,6 +100,7 @@ ENV_MAP = {
     "PORTAL_SESSION_IDLE_MINUTES": "SESSION_IDLE_MINUTES",
     "PORTAL_SESSION_MAX_HOURS": "SESSION_MAX_HOURS",
     "PORTAL_REMEMBER_DAYS": "REMEMBER_DAYS",
+    "PORTAL_PASSWORD_RESET_MINUTES": "PASSWORD_RESET_MINUTES",
     "PORTAL_RATELIMIT_ENABLED": "RATELIMIT_ENABLED",
 }
 RATELIMIT_ENV_PREFIX = "PORTAL_RATELIMIT_"  # PORTAL_RATELIMIT_LOGIN_PHONE="5 per 15 minutes"

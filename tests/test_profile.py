@@ -116,8 +116,9 @@ def test_edit_profile_clears_email(db, client, login, make_user):
 def test_edit_page_says_the_phone_cannot_change(db, client, login, make_user):
     login(make_user(phone="13900001111"))
     html = client.get("/account/profile/edit").get_data(as_text=True)
-    assert "13900001111" in html and "不能在网上修改" in html
+    assert "13900001111" in html and "在这里不能修改" in html
     assert 'name="phone"' not in html
+    assert 'href="/account/phone"' in html  # its own page, with the password
 
 
 @pytest.mark.parametrize(
