@@ -35,6 +35,7 @@ from portal.models import (
     Certificate,
     CheckinMethod,
     HoursAdjustment,
+    LeaderVisit,
     Programme,
     Shift,
     Signup,
@@ -359,6 +360,7 @@ def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]
         today, random.Random(seed + 1), people, residents, busy
     )
     stats["certificates"] = _certificate(today, people["resident"])
+    stats["leader visits"] = _leader_visits(today, zones, leader)
     db.session.flush()
     return stats
 
@@ -416,6 +418,15 @@ HISTORY = [
     History("富海市场环境整治志愿服务", 3, (T(8, 0), T(10, 0)), volunteers=4, resident_every=4),
     History("健康义诊进社区（立后）", 5, (T(14, 30), T(16, 30)), every=4, volunteers=15,
             resident_every=1),
+    # The other zones' past, so the command centre's ranking has every zone in it.
+    History("国道沿线门前三包督导", 2, (T(9, 0), T(11, 0)), volunteers=5),
+    History("国道沿线门前三包督导", 4, (T(9, 0), T(11, 0)), volunteers=4),
+    History("小型餐馆文明餐桌宣传", 4, (T(17, 30), T(19, 30)), volunteers=3),
+    History("下尾街路口文明交通劝导", 1, (T(7, 30), T(9, 0)), volunteers=4),
+    History("南门老街雨披遮阳布整治宣传", 3, (T(15, 0), T(17, 0)), volunteers=3),
+    History("省运会城市志愿者服务站（高铁站）", 5, (T(8, 0), T(11, 0)), volunteers=3),
+    History("省运会城市志愿者服务站（体育中心）", 6, (T(14, 0), T(17, 0)), volunteers=3),
+    History("省运会城市志愿者服务站（体育中心）", 3, (T(14, 0), T(17, 0)), volunteers=3),
 ]
 RECORDING_LIMIT = timedelta(days=14)  # past 10 working days, whatever the weekday
 
@@ -549,3 +560,65 @@ def _certificate(today: date, resident: User) -> int:
     except CertificateError:  # pragma: no cover - checked just above
         return 0
     return 1
+
+
+# --- zone leaders' visits (领导包片) ----------------------------------------------------------
+
+# Leaders of the other zones: no login (demo only), each with their own habits.
+ZONE_LEADERS = [
+    ("13800000101", "郑海波", "滨江"),
+    ("13800000102", "刘志远", "城东"),
+    ("13800000103", "吴丽娟", "城西"),
+    ("13800000104", "周明", "南门"),
+    ("13800000105", "孙立新", "新城"),
+]
+# (leader's zone, days of last month, days of this month, place). The demo leader 林建华
+# barely went to 立后 and 福海 last month — the zones the inspection ranked low — and goes
+# twice this month; 郑海波 went every week (四次); 吴丽娟 has not been to 城西 since.
+VISIT_PLAN = [
+    ("立后", (18,), (1, 2), "县一小校门口"),
+    ("福海", (), (1, 2), "富海市场"),
+    ("滨江", (3, 10, 17, 24), (1,), "滨江体育中心南广场"),
+    ("城东", (6, 20), (), "国道城东段"),
+    ("城西", (12,), (), "城西美食街"),
+    ("南门", (15, 29), (2,), "下尾街路口"),
+    ("新城", (9, 23), (1,), "新城高铁站出站口"),
+]
+VISIT_NOTES = {
+    "县一小校门口": "查看校门口流动摊贩劝离和家长停车秩序，要求交警大队高峰时段加派劝导岗。",
+    "富海市场": "市场通道杂物已清理一半，督促城管局和市场方明确每日保洁责任人。",
+    "滨江体育中心南广场": "检查省运会城市志愿者站点物资和排班。",
+    "国道城东段": "沿线两家洗车店仍占道经营，已交城东街道办跟进。",
+    "城西美食街": "走访小型餐馆，公筷公勺倡议书张贴率偏低。",
+    "下尾街路口": "路口早高峰电动车逆行较多，建议增加劝导志愿者。",
+    "新城高铁站出站口": "站点问询量大，建议增加一个班次。",
+}
+
+
+def _leader_visits(today: date, zones: dict[str, Zone], demo_leader: User) -> int:
+    """Leaders on every zone and their visits over last month and this month so far."""
+    leaders: dict[str, User] = {name: demo_leader for name in ("立后", "福海")}
+    for phone, name, zone_name in ZONE_LEADERS:
+        leader, _new = _user(phone, name, None)
+        if zones[zone_name] not in leader.led_zones:
+            leader.led_zones.append(zones[zone_name])
+        leaders[zone_name] = leader
+    db.session.flush()
+    this_month = today.replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    gate = db.session.scalar(select(Activity).where(Activity.title == "县一小校门口交通文明劝导"))
+    added = 0
+    for zone_name, before, now, place in VISIT_PLAN:
+        days = [last_month + timedelta(days=d - 1) for d in before if d - 1 < 28]
+        days += [this_month + timedelta(days=d - 1) for d in now if d <= today.day]
+        for day in days:
+            visit, new = _get_or_create(
+                LeaderVisit,
+                {"notes": VISIT_NOTES[place],
+                 # One visit made by checking in at the school-gate activity on site.
+                 "activity": gate if place == "县一小校门口" and day < this_month else None},
+                leader_id=leaders[zone_name].id, zone_id=zones[zone_name].id,
+                visited_on=day, place=place,
+            )
+            added += new
+    return added
