@@ -69,3 +69,31 @@ def test_my_schedule_links_to_personal_subscription(client, login, make_user):
     login(make_user())
     html = client.get("/me").get_data(as_text=True)
     assert 'href="/calendar/subscribe"' in html
+
+
+@pytest.mark.parametrize("kind,words", [
+    ("all", "今天起 30 天内的班次，按时间先后最多 500 个"),
+    ("zones", "今天起 30 天内的班次，按时间先后最多 500 个"),
+    ("programmes", "今天起 30 天内的班次，按时间先后最多 500 个"),
+    ("activities", "今天起一年内的班次，按时间先后最多 1000 个"),
+])
+def test_subscribe_page_says_what_the_calendar_holds(client, objects, kind, words):
+    url = "/calendar/public" if kind == "all" else f"/calendar/public/{kind}/{objects[kind]}"
+    html = client.get(url).get_data(as_text=True)
+    assert words in html
+    assert "结束后第二天从日历里移走" in html
+
+
+def test_all_activities_page_offers_programme_and_zone_feeds(client, objects):
+    html = client.get("/calendar/public").get_data(as_text=True)
+    assert "按项目订阅" in html
+    assert f'href="/calendar/public/programmes/{objects["programmes"]}"' in html
+    assert f'href="/calendar/public/zones/{objects["zones"]}"' in html
+    zone_page = client.get(f"/calendar/public/zones/{objects['zones']}").get_data(as_text=True)
+    assert f'href="/calendar/public/programmes/{objects["programmes"]}"' in zone_page
+
+
+def test_personal_subscribe_page_says_what_the_calendar_holds(client, login, make_user):
+    login(make_user())
+    html = client.get("/calendar/subscribe").get_data(as_text=True)
+    assert "60 天前到一年后" in html

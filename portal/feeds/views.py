@@ -23,6 +23,7 @@ from flask import (
 from flask.sessions import SessionInterface
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import select
 from werkzeug.http import http_date
 
 from portal import exports, permissions
@@ -213,6 +214,7 @@ def subscribe():
             reminder=reminder,
             reset_form=ResetForm(),
             public_feed=url_for("feeds.all_feed", _external=True),
+            window=services.WINDOWS["personal"],
         )
     )
     # The page may carry the secret link: keep it out of shared caches and history stores.
@@ -247,9 +249,23 @@ def public_subscribe(kind: str, object_id: int | None):
         name, https = activity.title, url_for(
             "feeds.activity_feed", activity_id=activity.id, _external=True
         )
+    feed_kind = {"all": "all", "zones": "zone", "programmes": "programme"}.get(kind, "activity")
+    choices = zones = None
+    if kind in {"all", "zones"}:
+        # A district-wide calendar is a lot: offer the narrower ones next to it.
+        from portal.browse.services import programme_tree
+
+        choices = programme_tree()
+        if kind == "all":
+            zones = db.session.scalars(select(Zone).order_by(Zone.name)).all()
     return render_template(
         "feeds/public_subscribe.html",
         name=name,
+        kind=kind,
+        window=services.WINDOWS[feed_kind],
+        full_year=services.WINDOWS[feed_kind].days_ahead >= services.DAYS_AHEAD,
+        programmes=choices,
+        zones=zones,
         links={"https": https, "webcal": _webcal(https)},
         qr=_qr_svg(https),
         platform=platform_of(request.user_agent.string),
