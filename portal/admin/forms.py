@@ -201,12 +201,13 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    person = StringField(_l("操作人（姓名或手机号）"), filters=[_strip],
-                         validators=[Optional(), Length(max=40, message=_l("最多 40 个字。"))])
+    person = StringField(_l("操作人"), filters=[_strip],
+                         validators=[Optional(), Length(max=40, message=_l("最多 40 个字。"))],
+                         render_kw={"placeholder": _l("姓名或手机号")})
     action = SelectField(_l("操作"), choices=[], validate_choice=False)
     unit = SelectField(_l("单位"), choices=[], validate_choice=False)
-    date_from = DayField(_l("从"), validators=[Optional()])
-    date_to = DayField(_l("到"), validators=[Optional()])
+    date_from = DayField(_l("开始日期"), validators=[Optional()])
+    date_to = DayField(_l("结束日期"), validators=[Optional()])
     submit = SubmitField(_l("筛选"))
 
     def validate_action(self, field):
