@@ -63,7 +63,7 @@ def ranking_bars(uid: str, title: str, bars: Sequence[Bar], maximum: float = 100
     for i, b in enumerate(bars):
         y = top + i * row
         w = 0 if maximum <= 0 else max(span * min(b.value / maximum, 1.0), 0)
-        cls = "bar bar-low" if b.highlight else "bar"
+        cls = "dash-bar dash-bar-low" if b.highlight else "dash-bar"
         base = y + row / 2 + 6
         parts.append(
             f'<text class="chart-label" x="{label_w - 8}" y="{base:.1f}" '
@@ -95,7 +95,7 @@ def weekly_columns(uid: str, title: str, labels: Sequence[str], values: Sequence
         v = top_value * k / 2
         y = top + plot_h - plot_h * k / 2
         parts.append(
-            f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<line class="dash-grid" x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="chart-axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" '
             f'font-size="{SMALL}">{_fmt(v)}</text>'
         )
@@ -107,7 +107,7 @@ def weekly_columns(uid: str, title: str, labels: Sequence[str], values: Sequence
         x = left + i * slot + slot * 0.15
         y = top + plot_h - h
         parts.append(
-            f'<rect class="column" x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" '
+            f'<rect class="dash-column" x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" '
             f'height="{h:.1f}" rx="2"/>'
         )
         if show_values:
