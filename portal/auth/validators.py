@@ -11,6 +11,8 @@ import re
 import unicodedata
 from datetime import date
 
+from flask_babel import gettext as _
+
 # Dashes people (and input methods) type inside a phone number, beyond ASCII "-".
 _PHONE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\u30fc\uff0d.()（）]")
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -28,12 +30,6 @@ COMMON_PASSWORDS = frozenset(
     iloveyou woaini1314 woaini520 5201314520 aaaaaaaa asdfghjk zxcvbnm1 admin123 admin888
     11223344 12121212 147258369 123123123 qq123456 q1w2e3r4 password123""".split()
 )
-
-
-def _t(message: str, **values) -> str:
-    from flask_babel import gettext
-
-    return gettext(message, **values)
 
 
 # --- phone numbers -----------------------------------------------------------------------------
@@ -81,17 +77,17 @@ def name_problem(name: str) -> str | None:
     no symbols, so "123", "张3" or "……" are refused with a sentence saying what is expected.
     """
     if not name:
-        return _t("请填写真实姓名。")
+        return _("请填写真实姓名。")
     if len(name) < MIN_NAME_LENGTH:
-        return _t("姓名至少 %(n)d 个字，请填写完整的真实姓名。", n=MIN_NAME_LENGTH)
+        return _("姓名至少 %(n)d 个字，请填写完整的真实姓名。", n=MIN_NAME_LENGTH)
     if len(name) > MAX_NAME_LENGTH:
-        return _t("姓名最多 %(n)d 个字。", n=MAX_NAME_LENGTH)
+        return _("姓名最多 %(n)d 个字。", n=MAX_NAME_LENGTH)
     if not any(ch.isalpha() or _is_cjk(ch) for ch in name):
-        return _t("请填写真实姓名（汉字或字母），不能只有数字或符号。")
+        return _("请填写真实姓名（汉字或字母），不能只有数字或符号。")
     if any(ch.isdigit() for ch in name):
-        return _t("姓名里不能有数字，请填写身份证上的姓名。")
+        return _("姓名里不能有数字，请填写身份证上的姓名。")
     if not _NAME_ALLOWED.match(name):
-        return _t("姓名只能包含汉字、字母，少数民族姓名可用“·”隔开。")
+        return _("姓名只能包含汉字、字母，少数民族姓名可用“·”隔开。")
     return None
 
 
@@ -130,20 +126,20 @@ def password_problem(password: str, phone: str = "") -> str | None:
     12.03.1956); the phone number or any 8 of its digits in a row.
     """
     if len(password) < MIN_PASSWORD_LENGTH:
-        return _t("密码至少需要 %(n)d 位。", n=MIN_PASSWORD_LENGTH)
+        return _("密码至少需要 %(n)d 位。", n=MIN_PASSWORD_LENGTH)
     folded = unicodedata.normalize("NFKC", password)
     if folded.lower() in COMMON_PASSWORDS or len(set(folded)) <= 2:
-        return _t("这个密码太常见，很容易被猜到，请换一个。")
+        return _("这个密码太常见，很容易被猜到，请换一个。")
     digits = re.sub(r"[\s\-/.年月日]", "", folded)
     if digits.isdigit():
         if _is_sequence(digits):
-            return _t("密码不能是连续数字，请换一个。")
+            return _("密码不能是连续数字，请换一个。")
         if _is_date(digits):
-            return _t("密码不能是生日或日期，请换一个。")
+            return _("密码不能是生日或日期，请换一个。")
     phone = normalise_phone(phone)
     if phone:
         if phone in digits:
-            return _t("密码不能包含手机号。")
+            return _("密码不能包含手机号。")
         if digits.isdigit() and digits in phone:
-            return _t("密码不能用手机号里的数字，请换一个。")
+            return _("密码不能用手机号里的数字，请换一个。")
     return None
