@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,11 +169,11 @@ class Server:
 # --- databases ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def race_database(backend, tmp_path):
-    """A database of its own for the race (URL), dropped afterwards."""
+@contextmanager
+def own_database(backend: str, directory: Path):
+    """A database of its own for a race (its URL), dropped afterwards."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'race.sqlite3'}"
+        yield f"sqlite:///{directory / 'race.sqlite3'}"
         return
     from sqlalchemy import create_engine, text
 
@@ -187,15 +188,23 @@ def race_database(backend, tmp_path):
         if _flag("REQUIRE_POSTGRES"):
             pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable: {exc}")
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                 "WHERE datname = :n AND pid <> pg_backend_pid()"),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = :n AND pid <> pg_backend_pid()"),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def race_database(backend, tmp_path):
+    with own_database(backend, tmp_path) as url:
+        yield url
 
 
 @dataclass
