@@ -29,8 +29,11 @@ run: $(STAMP) translations
 	@echo "Serving on http://127.0.0.1:$(PORT)"
 	PORTAL_HOST=$${PORTAL_HOST:-127.0.0.1:$(PORT)} $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
+# The suite runs in one process per core (pytest-xdist); a module stays in one process so its
+# shared servers and databases are built once. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= auto
 test: $(STAMP) translations
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The big-district benchmark (issue 12; README "Performance"): builds or re-uses the district
 # in instance/bench/, gunicorn + wrk, SQLite and PostgreSQL when reachable; bench/results.json.
