@@ -82,6 +82,11 @@ def routes(scale: float) -> list[Route]:
         Route("personal feed 200", f"/calendar/me/{BENCH_FEED_TOKEN}.ics"),
         Route("personal feed 304", f"/calendar/me/{BENCH_FEED_TOKEN}.ics", etag=True),
         Route("zone feed", "/calendar/zones/3.ics"),
+        # feeds (portal/feeds): every public kind, bounded by its window; 304s by ETag
+        Route("all-activities feed", "/calendar/all.ics"),
+        Route("all-activities feed 304", "/calendar/all.ics", etag=True),
+        Route("programme feed", "/calendar/programmes/1.ics"),
+        Route("activity feed, 240 shifts", "/calendar/activities/1.ics"),
         Route("dashboard", "/dashboard", who="admin", optional=True),
         Route("api shifts", "/api/v1/shifts"),
         Route("api shifts, zone filter", "/api/v1/shifts?zone=3"),
