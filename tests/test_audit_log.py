@@ -314,3 +314,14 @@ def test_old_audit_address_leads_to_the_new_log(db, client, login, scene):
     login(scene["organizer"])
     assert client.get("/organize/audit").status_code == 403
     assert client.get("/admin/audit").status_code == 403
+
+
+def test_a_family_of_actions_reads_and_filters_by_its_prefix(app, db, client, login, scene):
+    _add(db, app, "export.dashboard.zones.xlsx", None, "dashboard-zones-202612",
+         after={"rows": 7}, actor=scene["admin"])
+    _add(db, app, "zone.update", scene["zone"], "福海", {"population": 1}, {"population": 2},
+         actor=scene["admin"])
+    login(scene["admin"])
+    page = _page(client, "?action=export.dashboard.*")
+    assert "指挥中心 导出了看板表格 dashboard-zones-202612" in page
+    assert "修改了片区" not in page

@@ -107,7 +107,17 @@ ACTIONS: dict[str, tuple] = {
     "account.delete": (_l("注销账号"), _l("%(actor)s 注销了自己的账号")),
     "certificate.issue": (_l("开具证明"), _l("%(actor)s 申请了志愿服务证明 %(object)s")),
     "certificate.revoke": (_l("撤销证明"), _l("%(actor)s 撤销了志愿服务证明 %(object)s")),
-    "leader_visit.create": (_l("记录走访"), _l("%(actor)s 记录了一次片区走访")),
+    "leader_visit.create": (_l("记录走访"), _l("%(actor)s 记录了一次片区走访：%(detail)s")),
+    "leader_visit.checkin": (
+        _l("活动现场走访签到"), _l("%(actor)s 在活动现场签到，记为片区走访：%(detail)s")),
+    "leader_visit.delete": (_l("删除走访记录"), _l("%(actor)s 删除了一条片区走访记录")),
+    "queue.view": (_l("查看待审核名单"), _l("%(actor)s 查看了待审核的报名名单")),
+    "user.password_reset_requested": (
+        _l("申请重设密码"), _l("%(actor)s 申请通过邮件重设密码")),
+    "user.password_reset": (_l("重设密码"), _l("%(actor)s 通过邮件链接重设了密码")),
+    "user.phone_changed": (_l("更换手机号"), _l("%(actor)s 更换了手机号：%(detail)s")),
+    # A family of actions (the part after the prefix varies): the filter matches the prefix.
+    "export.dashboard.*": (_l("导出看板表格"), _l("%(actor)s 导出了看板表格 %(detail)s")),
 }
 
 FIELD_LABELS = {
@@ -150,8 +160,17 @@ def mask_phones(text: str) -> str:
     return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)), text or "")
 
 
-def action_name(action: str) -> str:
+def _known(action: str):
     entry = ACTIONS.get(action)
+    if entry is None and "." in action:
+        entry = ACTIONS.get(action.rsplit(".", 1)[0] + ".*")
+        if entry is None:
+            entry = ACTIONS.get(".".join(action.split(".")[:2]) + ".*")
+    return entry
+
+
+def action_name(action: str) -> str:
+    entry = _known(action)
     return str(entry[0]) if entry else action
 
 
@@ -195,7 +214,9 @@ def filtered(f: Filters) -> Select:
         if digits.isdigit():
             conds.append(User.phone.like(_like(digits), escape="\\"))
         stmt = stmt.where(AuditEntry.actor_id.in_(select(User.id).where(or_(*conds))))
-    if f.action:
+    if f.action.endswith(".*"):
+        stmt = stmt.where(AuditEntry.action.startswith(f.action[:-1], autoescape=True))
+    elif f.action:
         stmt = stmt.where(AuditEntry.action == f.action)
     if f.unit_id:
         stmt = stmt.where(AuditEntry.unit_id == f.unit_id)
@@ -444,7 +465,7 @@ def render(entries: list[AuditEntry]) -> list[Readable]:
     for e in entries:
         actor = e.actor.real_name if e.actor else _("系统")
         obj = mask_phones(_object(e, n))
-        known = ACTIONS.get(e.action)
+        known = _known(e.action)
         detail = mask_phones(e.summary or "")
         values = {"actor": actor, "object": obj, "detail": detail, "action": e.action}
         if known:
