@@ -131,8 +131,8 @@ def queue():
 
     # Full names are shown: log the view (not after a refused POST, which saves nothing).
     # Committed before the queue is read, so that the commit does not expire what it shows.
+    total = services.pending_count(current_user)
     if request.method == "GET":
-        total = services.pending_count(current_user)
         if total:
             audit.record("queue.view", None, _("待审核"), after={"rows": total})
             db.session.commit()
@@ -140,6 +140,7 @@ def queue():
     return render_template(
         "organize/queue.html",
         queue=pending,
+        total=total,
         form=form,
         checked=set(form.signup_ids.data or []) if request.method == "POST" else set(),
         earlier_no_shows=no_show_counts({s.user_id for s in pending.signups}),

@@ -31,7 +31,7 @@ from portal.organize.services.errors import OrganizeError
 from portal.timeutil import local_day_bounds, now_utc
 
 # The queue shows at most this many sign-ups at once (the earliest shifts first).
-QUEUE_LIMIT = 300
+QUEUE_LIMIT = 100
 # One bulk decision handles at most this many sign-ups.
 MAX_DECISIONS = QUEUE_LIMIT
 
