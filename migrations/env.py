@@ -68,9 +68,11 @@ def run_migrations_offline():
 
     """
     url = config.get_main_option("sqlalchemy.url")
+    from portal.models.search import include_name, include_object
+
     context.configure(
         url=url, target_metadata=get_metadata(), literal_binds=True,
-        render_item=render_item,
+        render_item=render_item, include_name=include_name, include_object=include_object,
     )
 
     with context.begin_transaction():
@@ -100,6 +102,11 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     conf_args.setdefault("render_item", render_item)
+    # The text index of the activity search lives outside the models (portal/models/search.py).
+    from portal.models.search import include_name, include_object
+
+    conf_args.setdefault("include_name", include_name)
+    conf_args.setdefault("include_object", include_object)
     conf_args.setdefault("compare_type", True)
 
     connectable = get_engine()

@@ -195,7 +195,7 @@ def shifts():
             raise ApiError(400, "activity must be a positive integer")
         activity_id = int(raw_activity)
     stmt = browse.shift_query(f, activity_id=activity_id)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    total = browse.count_shifts(f, activity_id=activity_id)
     rows = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
     confirmed = _confirmed_counts([s.id for s in rows])
     items = [_shift(s, confirmed, with_activity=True) for s in rows]

@@ -6,22 +6,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal.browse import queries
 from portal.extensions import db
 from portal.models import (
-    PLACE_HOLDING_STATUSES,
     Activity,
     ActivityKind,
     ActivityStatus,
     Programme,
     Shift,
     ShiftStatus,
-    Signup,
     Zone,
-    activity_programmes,
 )
 from portal.timeutil import is_sane_date, local_day_bounds, now_utc
 
@@ -136,10 +134,6 @@ def programme_ids_with_children(programme_id: int) -> list[int]:
     return found
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def shift_window(
     f: ActivityFilters, now: datetime | None = None
 ) -> tuple[datetime, datetime | None]:
@@ -150,108 +144,23 @@ def shift_window(
     return start, end
 
 
-def activity_query(f: ActivityFilters, now: datetime | None = None) -> Select:
-    """Published activities with a shift in the window, soonest first.
-
-    Each row is ``(Activity, next_start, shift_count, places_left)``.
-    """
-    start, end = shift_window(f, now)
-    taken = (
-        select(Signup.shift_id, func.count(Signup.id).label("n"))
-        .where(Signup.status.in_(PLACE_HOLDING_STATUSES))
-        .group_by(Signup.shift_id)
-        .subquery()
-    )
-    left = Shift.capacity - func.coalesce(taken.c.n, 0)
-    conds = [Shift.status == ShiftStatus.SCHEDULED, Shift.starts_at >= start]
-    if end is not None:
-        conds.append(Shift.starts_at < end)
-    shifts = (
-        select(
-            Shift.activity_id.label("activity_id"),
-            func.min(Shift.starts_at).label("next_start"),
-            func.count(Shift.id).label("shift_count"),
-            func.sum(case((left > 0, left), else_=0)).label("places_left"),
-        )
-        .outerjoin(taken, taken.c.shift_id == Shift.id)
-        .where(and_(*conds))
-        .group_by(Shift.activity_id)
-        .subquery()
-    )
-    stmt = (
-        select(Activity, shifts.c.next_start, shifts.c.shift_count, shifts.c.places_left)
-        .join(shifts, shifts.c.activity_id == Activity.id)
-        .where(Activity.status == ActivityStatus.PUBLISHED)
-        .options(
-            selectinload(Activity.programmes),
-            selectinload(Activity.zone),
-            selectinload(Activity.unit),
-        )
-        .order_by(shifts.c.next_start, Activity.id)
-    )
-    stmt = stmt.where(*_activity_conditions(f))
-    if f.open_only:
-        stmt = stmt.where(shifts.c.places_left > 0)
-    return stmt
-
-
-def _activity_conditions(f: ActivityFilters) -> list:
-    """The WHERE conditions on Activity for zone, kind, programme (with children) and q."""
-    conds: list = []
-    if f.zone_id:
-        conds.append(Activity.zone_id == f.zone_id)
-    if f.kind:
-        conds.append(Activity.kind == f.kind)
-    if f.programme_id:
-        ids = programme_ids_with_children(f.programme_id)
-        conds.append(
-            Activity.id.in_(
-                select(activity_programmes.c.activity_id).where(
-                    activity_programmes.c.programme_id.in_(ids)
-                )
-            )
-        )
-    if f.q:
-        pattern = f"%{_escape_like(f.q)}%"
-        conds.append(
-            or_(
-                Activity.title.ilike(pattern, escape="\\"),
-                Activity.description.ilike(pattern, escape="\\"),
-                Activity.place.ilike(pattern, escape="\\"),
-            )
-        )
-    return conds
-
-
 def shift_query(
     f: ActivityFilters, now: datetime | None = None, activity_id: int | None = None
 ) -> Select:
-    """Shifts of published activities starting in the window, soonest first.
+    """Shifts of published activities starting in the window, soonest first (the API's list).
 
-    The same filters as :func:`activity_query`; "open" means scheduled with places left.
+    The same activity conditions as the list page (portal.browse.queries); "open" means
+    scheduled with places left.
     """
     start, end = shift_window(f, now)
-    stmt = (
-        select(Shift)
-        .join(Shift.activity)
-        .where(Activity.status == ActivityStatus.PUBLISHED, Shift.starts_at >= start)
-        .where(*_activity_conditions(f))
-        .options(joinedload(Shift.activity).joinedload(Activity.zone))
-        .order_by(Shift.starts_at, Shift.id)
-    )
-    if end is not None:
-        stmt = stmt.where(Shift.starts_at < end)
-    if activity_id is not None:
-        stmt = stmt.where(Shift.activity_id == activity_id)
-    if f.open_only:
-        taken = (
-            select(func.count(Signup.id))
-            .where(Signup.shift_id == Shift.id, Signup.status.in_(PLACE_HOLDING_STATUSES))
-            .correlate(Shift)
-            .scalar_subquery()
-        )
-        stmt = stmt.where(Shift.status == ShiftStatus.SCHEDULED, Shift.capacity - taken > 0)
-    return stmt
+    return queries.shift_statement(f, start, end, activity_id=activity_id)
+
+
+def count_shifts(
+    f: ActivityFilters, now: datetime | None = None, activity_id: int | None = None
+) -> int:
+    start, end = shift_window(f, now)
+    return queries.count_shifts(f, start, end, activity_id=activity_id)
 
 
 @dataclass
@@ -283,15 +192,18 @@ class Page:
 
 
 def find_activities(f: ActivityFilters, page: int = 1, per_page: int = 20) -> Page:
-    """Run the filtered query for one page; three statements whatever the page size."""
-    stmt = activity_query(f)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    """One page of published activities with a shift in the window, soonest first.
+
+    Two statements and the eager loads, whatever the data size (portal.browse.queries).
+    """
+    start, end = shift_window(f)
+    total = queries.count_activities(f, start, end)
+    rows = queries.page_rows(f, start, end, per_page, (page - 1) * per_page)
     items = [
-        ActivityRow(activity=a, next_start=ns, shift_count=sc, places_left=int(pl or 0))
-        for a, ns, sc, pl in rows
+        ActivityRow(activity=r[0], next_start=r[1], shift_count=r[2], places_left=int(r[3] or 0))
+        for r in rows
     ]
-    return Page(items=items, page=page, per_page=per_page, total=total or 0)
+    return Page(items=items, page=page, per_page=per_page, total=total)
 
 
 def shifts_for_activity(activity: Activity, include_past: bool = False) -> list[Shift]:

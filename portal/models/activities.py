@@ -171,6 +171,13 @@ class Shift(Base):
             "taken_count >= 0 AND waitlist_count >= 0", name="counters_not_negative"
         ),
         Index("ix_shifts_activity_start", "activity_id", "starts_at"),
+        # The list page and the API (portal.browse.queries): upcoming shifts in time order,
+        # and one activity's live shifts with their places, both read from the index alone.
+        Index("ix_shifts_status_start", "status", "starts_at", "activity_id"),
+        Index(
+            "ix_shifts_activity_status_start",
+            "activity_id", "status", "starts_at", "capacity", "taken_count",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
