@@ -7,8 +7,8 @@ post, places, state, the visitor's own sign-up facts, language, WeChat or not) a
 else. The ``shift_row`` macro (``templates/browse/_shift_row.html``) renders a tuple once; the
 HTML is kept in a bounded per-process cache keyed by the tuple itself, so a row can never be
 served stale: any change that matters (a place taken, a cancellation, the clock closing
-sign-up) makes a different tuple. The per-session CSRF token is the one thing a row contains
-that is not in its tuple; it is written as :data:`CSRF_SLOT` and filled in once per page.
+sign-up) makes a different tuple. Rows hold nothing per session: their sign-up buttons submit
+the page's one form, which carries the CSRF token (``form="signup-form"``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ from babel.dates import format_date
 from flask import get_template_attribute, request
 from flask_babel import get_locale
 from markupsafe import Markup
-from markupsafe import escape as _escape
 
 from portal.signups.services import ShiftState, can_cancel
 from portal.timeutil import local_today, site_tz
 
-CSRF_SLOT = "@@csrf-slot@@"
 CACHE_SIZE = 20_000
 OWN_STATES = frozenset({ShiftState.SIGNED_UP, ShiftState.PENDING, ShiftState.WAITLISTED})
 
@@ -155,18 +153,10 @@ def build_days(
         if bucket is None:
             bucket = days[d] = Day(d, past=d < today)
         bucket.rows.append(row)
-    csrf = None
     for bucket in days.values():
-        parts = [
+        html = "".join(
             render_row(r, flashes if r.shift_id == flash_shift else ()) for r in bucket.rows
-        ]
-        html = "".join(parts)
-        if CSRF_SLOT in html:
-            if csrf is None:
-                from flask_wtf.csrf import generate_csrf
-
-                csrf = str(_escape(generate_csrf()))
-            html = html.replace(CSRF_SLOT, csrf)
+        )
         bucket.html = Markup(html)
     return list(days.values())
 
