@@ -92,6 +92,7 @@ def test_a_deactivated_person_cannot_become_a_leader(app, db, admin, make_user):
         services.save_zone(admin, None, ZoneData("新区", "", 0, "", [gone.id]))
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("what", ["zone", "unit"])
 def test_renaming_a_zone_or_unit_raises_the_calendar_sequence(
     app, db, admin, make_activity, make_shift, what
@@ -168,6 +169,7 @@ def tree(db, make_programme):
     return {"root": root, "mid": mid, "leaf": leaf, "other": other}
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("node", "new_parent", "allowed"),
     [
@@ -285,6 +287,7 @@ def test_roles_granted_and_removed_with_audit(
         assert granted.unit_id == place.id  # the unit filter of the log finds it
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("admins", "actor_is_target", "allowed"),
     [
@@ -350,6 +353,7 @@ def test_the_last_admin_cannot_be_deactivated(app, db, make_user):
             services.deactivate(other, only)  # other is no admin now but still the actor
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("query", "found"),
     [("王", {"王秀英", "王建"}), ("秀", {"王秀英"}), ("5678", {"王秀英"}),
@@ -386,6 +390,7 @@ def counter_world(db, make_user, make_unit, make_activity, make_shift, make_sign
     }
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("actor", "person", "allowed"),
     [
@@ -422,6 +427,7 @@ def test_one_time_password_is_readable_and_random():
         assert not set(pw) & set("01iloO")
 
 
+@pytest.mark.both_databases
 def test_one_time_password_flow_forces_a_change_and_ends_old_sessions(
     app, db, client, login, counter_world
 ):

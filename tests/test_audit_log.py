@@ -53,6 +53,7 @@ def _page(client, query=""):
 # --- record() knows the unit ------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("target", ["activity", "shift", "signup", "unit", "zone", "resident",
                                     None])
 def test_record_fills_the_unit_of_the_target(app, db, scene, target):
@@ -182,6 +183,7 @@ def many(app, db, scene):
     return s
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -252,6 +254,7 @@ def test_paging(app, db, client, login, scene, page, first, count):
         assert "第 1 / 3 页" in html and 'rel="next"' in html
 
 
+@pytest.mark.both_databases
 def test_queries_per_page_do_not_grow_with_the_log(app, db, client, login, scene,
                                                    count_queries):
     login(scene["admin"])
@@ -280,6 +283,7 @@ def test_queries_per_page_do_not_grow_with_the_log(app, db, client, login, scene
 # --- CSV --------------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_csv_export_of_the_filtered_entries_is_logged(app, db, client, login, many):
     _add(db, app, "shift.update", many["shift"], "=HYPERLINK(\"x\")", {"capacity": 1},
          {"capacity": 2}, actor=many["organizer"], at=datetime(2026, 12, 1, 10, tzinfo=UTC))
