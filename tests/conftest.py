@@ -167,10 +167,31 @@ def app(backend, request, tmp_path, app_config):
         yield app
         _db.session.remove()
         if backend == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
-            with _db.engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            _empty_postgres_tables()
         _db.engine.dispose()
+
+
+def _empty_postgres_tables() -> None:
+    """Empty every table and restart its ids, ready for the next test.
+
+    DELETE on a test's handful of rows takes a few milliseconds where TRUNCATE takes about
+    half a second (it rewrites every table's files) and waits for every other connection's
+    lock; children go first, and the id sequences restart at 1 as after a fresh schema.
+    """
+    tables = _db.metadata.sorted_tables
+    restart = ", ".join(
+        f"setval(pg_get_serial_sequence('\"{t.name}\"', 'id'), 1, false)"
+        for t in tables if "id" in t.c
+    )
+    try:
+        with _db.engine.begin() as conn:
+            for table in reversed(tables):
+                conn.execute(text(f'DELETE FROM "{table.name}"'))
+            conn.execute(text(f"SELECT {restart}"))
+    except Exception:  # noqa: BLE001 - whatever got in the way, the slow way always works
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        with _db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture
