@@ -144,6 +144,28 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def demo_sqlite_template(sqlite_template, tmp_path_factory):
+    """The demo district seeded once per session into a copy of the schema; tests copy it."""
+    from portal.demo import seed_demo
+
+    path = tmp_path_factory.mktemp("demo-schema") / "demo.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    app = create_app(base_config(f"sqlite:///{path}"))
+    with app.app_context():
+        seed_demo()
+        _db.session.commit()
+        _db.session.remove()
+        _db.engine.dispose()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        conn.close()
+    return path
+
+
 @pytest.fixture
 def app_config(request) -> dict:
     """Extra configuration for one test: ``@pytest.mark.parametrize`` or override."""
@@ -153,9 +175,11 @@ def app_config(request) -> dict:
 @pytest.fixture
 def app(backend, request, tmp_path, app_config):
     """A Flask app on a fresh, empty database of the current backend."""
+    demo = request.node.get_closest_marker("demo_district") is not None
     if backend == "sqlite":
         path = tmp_path / "test.sqlite3"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        template = "demo_sqlite_template" if demo else "sqlite_template"
+        shutil.copyfile(request.getfixturevalue(template), path)
         url = f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("postgres_url")
@@ -164,6 +188,11 @@ def app(backend, request, tmp_path, app_config):
         if backend == "postgresql" and url not in _pg_schema_ready:
             _db.create_all()
             _pg_schema_ready.add(url)
+        if demo and backend == "postgresql":
+            from portal.demo import seed_demo
+
+            seed_demo()
+            _db.session.commit()
         yield app
         _db.session.remove()
         if backend == "postgresql":

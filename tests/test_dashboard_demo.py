@@ -3,6 +3,7 @@ the ranking moves, leaders visited, and the demo admin and leader land on their 
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.dashboard import services
@@ -10,8 +11,8 @@ from portal.demo import DEMO_ACCOUNTS
 from portal.models import LeaderVisit, Zone
 
 
+@pytest.mark.demo_district
 def test_demo_ranking_moves_between_months(runner, db):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     this = services.make_period("month")
     last = services.make_period("last_month")
     now, before = services.ranking(this), services.ranking(last)
@@ -31,8 +32,8 @@ def test_demo_ranking_moves_between_months(runner, db):
     )
 
 
+@pytest.mark.demo_district
 def test_demo_admin_and_leader_land_on_their_dashboards(runner, client):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     for role, phone, password in DEMO_ACCOUNTS:
         response = client.post("/account/login", data={"phone": phone, "password": password})
         assert response.status_code == 302, role
@@ -44,8 +45,8 @@ def test_demo_admin_and_leader_land_on_their_dashboards(runner, client):
         client.post("/account/logout")
 
 
+@pytest.mark.demo_district
 def test_demo_seed_twice_adds_no_visits(runner, db):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     n = db.session.scalar(select(func.count(LeaderVisit.id)))
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     assert db.session.scalar(select(func.count(LeaderVisit.id))) == n

@@ -55,8 +55,8 @@ def test_if_empty_leaves_existing_data_alone(runner, db, make_zone):
     assert _counts(db)["Activity"] == 0
 
 
+@pytest.mark.demo_district
 def test_demo_district_is_believable(runner, db):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     counts = _counts(db)
     assert counts["Zone"] >= 6 and counts["Unit"] >= 10 and counts["Activity"] >= 40
     zones = set(db.session.scalars(select(Zone.name)))
@@ -80,8 +80,8 @@ def test_demo_district_is_believable(runner, db):
     assert db.session.scalar(select(Zone).where(Zone.name == "立后")).leaders
 
 
+@pytest.mark.demo_district
 def test_demo_shifts_are_upcoming_in_four_weeks_some_full(runner, db):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     now = now_utc()
     shifts = [s for s in db.session.scalars(select(Shift)) if s.ends_at > now]
     assert all(now < s.starts_at < now + timedelta(days=29) for s in shifts)
@@ -100,8 +100,8 @@ def test_demo_shifts_are_upcoming_in_four_weeks_some_full(runner, db):
     assert counter_mismatches(db.session) == []
 
 
+@pytest.mark.demo_district
 def test_demo_people_never_overlap(runner, db):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     rows = db.session.execute(
         select(Signup.user_id, Shift.starts_at, Shift.ends_at).join(Shift)
         .where(Signup.status.in_([SignupStatus.CONFIRMED, SignupStatus.PENDING]))
@@ -111,8 +111,8 @@ def test_demo_people_never_overlap(runner, db):
         assert u1 != u2 or s2 >= e1
 
 
+@pytest.mark.demo_district
 def test_demo_logins_work(runner, db):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     for role, phone, password in DEMO_ACCOUNTS:
         user = authenticate(phone, password)
         assert user is not None, role
@@ -131,8 +131,8 @@ def _past_signups(db):
     ))
 
 
+@pytest.mark.demo_district
 def test_demo_has_three_months_of_attendance(runner, db):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     now = now_utc()
     past = [s for s in db.session.scalars(select(Shift)) if s.ends_at < now]
     assert past
@@ -167,9 +167,9 @@ def test_demo_has_three_months_of_attendance(runner, db):
         assert adj.reason and adj.actor_id
 
 
+@pytest.mark.demo_district
 def test_demo_organizer_has_overdue_records(runner, db):
     """Hours waiting past 10 working days on the demo organizer's own units."""
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     organizer = authenticate(*DEMO_ACCOUNTS[1][1:])
     units = {u.id for u in organizer.units}
     now = now_utc()
@@ -181,9 +181,9 @@ def test_demo_organizer_has_overdue_records(runner, db):
     assert 1 <= len(overdue) <= 20
 
 
+@pytest.mark.demo_district
 @pytest.mark.both_databases
 def test_demo_resident_has_hours_and_one_certificate(runner, db):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
     resident = authenticate(*DEMO_ACCOUNTS[3][1:])
     total = confirmed_hours(resident.id)
     assert Decimal(30) <= total <= Decimal(60), total
