@@ -95,11 +95,15 @@ def _calendar_response(
 
 def _serve(scope: FeedScope) -> Response:
     base = _base_url()
+    # A client with an ETag is answered by it alone (RFC 9110 13.2.2): the cheapest probe.
+    by_etag = bool(request.if_none_match)
     try:
-        services.probe(scope, base)
+        services.probe(scope, base, with_modified=not by_etag)
     except FeedError as error:
         return _plain(error.status, error.message)
-    if _not_modified(scope.etag, scope.last_modified):
+    if by_etag and request.if_none_match.contains_weak(scope.etag):
+        return _calendar_response(b"", scope.etag, scope.personal)
+    if _not_modified(scope.etag, services.last_modified(scope)):
         return _calendar_response(b"", scope.etag, scope.personal, scope.last_modified)
     if scope.kind == "unit":
         # The probe checked the organizer in SQL; confirm with the named permission.
