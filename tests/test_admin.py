@@ -711,3 +711,28 @@ def test_admin_menu_and_home_links(db, client, login, admin, make_user):
     assert 'href="/admin/"' in client.get("/me").get_data(as_text=True)
     login(make_user("居民"))
     assert 'href="/admin/"' not in client.get("/me").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("what", ["zone", "unit"])
+def test_a_renamed_zone_or_unit_reaches_subscribed_calendars(
+    db, client, login, admin, make_activity, make_shift, what
+):
+    activity = make_activity()
+    make_shift(activity, starts_in=timedelta(days=3))
+    url = f"/calendar/zones/{activity.zone_id}.ics"
+    first = client.get(url)
+    etag = first.headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    login(admin)
+    if what == "zone":
+        edit = (f"/admin/zones/{activity.zone_id}/edit",
+                {"name": "滨江片区", "street": "", "population": "100"})
+    else:
+        edit = (f"/admin/units/{activity.unit_id}/edit",
+                {"name": "区公安局交警大队", "kind": "department"})
+    assert client.post(*edit[:1], data=edit[1]).status_code == 302
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 200  # the calendar fetches the new text
+    body = again.get_data(as_text=True).replace("\r\n ", "")
+    assert ("滨江片区" if what == "zone" else "区公安局交警大队") in body
+    assert "SEQUENCE:1" in body
