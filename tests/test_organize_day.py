@@ -799,3 +799,25 @@ def test_sign_in_sheet_has_a_real_print_button_and_no_inline_code(
 
 def test_slot_dataclass_knows_overnight():
     assert Slot(time(22), time(2)).overnight and not Slot(time(7), time(8)).overnight
+
+
+def test_home_statements_do_not_grow_with_the_day_or_the_queue(
+    db, as_org, org, count_queries, make_activity, make_shift, make_signup
+):
+    from portal.timeutil import local_today
+
+    activity = make_activity(unit=org.unit, zone=org.zone)
+    counts = []
+    for n in (1, 6):
+        for i in range(n):
+            today = make_shift(activity, starts_at=local(local_today(), 23, 50),
+                               ends_at=local(local_today() + timedelta(days=1), 1))
+            make_signup(today, attendance=Attendance.ATTENDED)
+            later = make_shift(activity, starts_in=timedelta(days=3 + i), requires_approval=True)
+            make_signup(later, status=SignupStatus.PENDING)
+        db.session.expire_all()
+        with count_queries() as counter:
+            page = as_org.get("/organize/").get_data(as_text=True)
+        counts.append(len(counter))
+    assert counts[0] == counts[1], counts
+    assert ">7<" in page.split("org-day", 1)[1][:1500]  # the pending queue figure
