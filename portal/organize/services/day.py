@@ -117,7 +117,9 @@ class Decisions:
     def message(self) -> str:
         """“已通过 5 人；2 人未能通过，仍在待审核：…” — the sentence for the organizer."""
         n, m = len(self.done), len(self.failed)
-        why = "；".join(f"{who}（{reason}）" for who, reason in self.failed)
+        why = _("；").join(
+            _("%(who)s（%(why)s）", who=who, why=reason) for who, reason in self.failed
+        )
         if self.decision == "approve":
             if not m:
                 return _("已通过 %(n)d 人，已通知本人。", n=n)
