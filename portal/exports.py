@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from flask import Response
 
-
 # Number formats of date and time cells in XLSX (real dates Excel sorts and filters).
 XLSX_DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 XLSX_DATE_FORMAT = "yyyy-mm-dd"

@@ -332,7 +332,8 @@ def test_home_leads_to_today_and_the_queue(db, as_org, queue_world, count_querie
     ("weekdays", "interval", "until", "count", "rule"),
     [
         ([2], 1, None, 4, "FREQ=WEEKLY;COUNT=4;BYDAY=WE"),
-        ([0, 4], 2, date(2030, 3, 1), None, "FREQ=WEEKLY;INTERVAL=2;UNTIL=20300301T000000;BYDAY=MO,FR"),
+        ([0, 4], 2, date(2030, 3, 1), None,
+         "FREQ=WEEKLY;INTERVAL=2;UNTIL=20300301T000000;BYDAY=MO,FR"),
         ([6, 0], 1, None, 3, "FREQ=WEEKLY;COUNT=3;BYDAY=MO,SU"),
     ],
 )
