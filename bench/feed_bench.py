@@ -1,7 +1,7 @@
 """Time a 1,000-event calendar feed: cold build, warm build, one-edit rebuild and the 304 path.
 
 The feed is an organizer's unit feed (a week back to 90 days ahead, at most 1,000 events, with
-counts): public feeds carry at most 500 events (portal.feeds.services.WINDOWS).
+counts): public feeds carry at most 200 events (portal.feeds.services.WINDOWS).
 
 Run with ``make bench`` (or ``.venv/bin/python bench/feed_bench.py``). Uses a throw-away
 SQLite file; prints the figures and fails (exit 1) when the cold build's median is over budget.

@@ -72,9 +72,9 @@ def test_my_schedule_links_to_personal_subscription(client, login, make_user):
 
 
 @pytest.mark.parametrize("kind,words", [
-    ("all", "今天起 30 天内的班次，按时间先后最多 500 个"),
-    ("zones", "今天起 30 天内的班次，按时间先后最多 500 个"),
-    ("programmes", "今天起 30 天内的班次，按时间先后最多 500 个"),
+    ("all", "今天起 30 天内的班次，按时间先后最多 200 个"),
+    ("zones", "今天起 30 天内的班次，按时间先后最多 200 个"),
+    ("programmes", "今天起 30 天内的班次，按时间先后最多 200 个"),
     ("activities", "今天起一年内的班次，按时间先后最多 1000 个"),
 ])
 def test_subscribe_page_says_what_the_calendar_holds(client, objects, kind, words):

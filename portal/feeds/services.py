@@ -1,7 +1,7 @@
 """Feed tokens, feed windows, feed queries, ETags and the caches.
 
 Each feed is described by a :class:`FeedScope` and shows a bounded window of events
-(:data:`WINDOWS`): public feeds from today to 30 days ahead and at most 500 events (the first
+(:data:`WINDOWS`): public feeds from today to 30 days ahead and at most 200 events (the first
 ones in time), an activity's feed a year ahead, an organizer's unit feed a week back to 90
 days ahead, a personal feed 60 days back to a year ahead; every body stays under
 :data:`MAX_FEED_BYTES` (whole events are left off at the end, never cut). So subscribing
@@ -166,14 +166,15 @@ class WindowRule:
 
 
 # Public feeds are for "what is coming up": a month, and never more events than a phone
-# calendar can show without drowning the person's own. An activity's own feed follows that
+# calendar can show without drowning the person's own (200: about a week of the demo
+# district's 60 activities; the subscription page points to programme and zone calendars). An activity's own feed follows that
 # one activity for a year; an organizer's unit feed keeps the last week for attendance and
 # looks three months ahead; a person's own feed keeps 60 days of past shifts (attendance and
 # hours) and a year ahead.
 WINDOWS: dict[str, WindowRule] = {
-    "all": WindowRule(days_back=0, days_ahead=30, max_events=500),
-    "zone": WindowRule(days_back=0, days_ahead=30, max_events=500),
-    "programme": WindowRule(days_back=0, days_ahead=30, max_events=500),
+    "all": WindowRule(days_back=0, days_ahead=30, max_events=200),
+    "zone": WindowRule(days_back=0, days_ahead=30, max_events=200),
+    "programme": WindowRule(days_back=0, days_ahead=30, max_events=200),
     "activity": WindowRule(days_back=0, days_ahead=DAYS_AHEAD, max_events=1000),
     "unit": WindowRule(days_back=7, days_ahead=90, max_events=1000),
     "personal": WindowRule(days_back=DAYS_BACK, days_ahead=DAYS_AHEAD, max_events=1000),
