@@ -120,6 +120,11 @@ def restore(source: Path) -> None:
 
 
 def register_backup_cli(app: Flask) -> None:
+    """The data-lifecycle commands: backup, restore, purge-expired (portal/retention.py)."""
+    from portal.retention import register_retention_cli
+
+    register_retention_cli(app)
+
     @app.cli.command("backup")
     @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
     def backup_command(target: Path) -> None:

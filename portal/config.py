@@ -56,6 +56,8 @@ class DefaultConfig:
     REMEMBER_DAYS = 30  # "keep me logged in on this device" ends this long after the login
     PASSWORD_RESET_MINUTES = 60  # a 忘记密码 e-mail link works this long, once (portal/recovery)
     REMEMBER_COOKIE_NAME = "remember_token"
+    COMMUNITY_SIGNUP_RETENTION_DAYS = 180  # purge-expired anonymises community sign-ups after
+    AUDIT_RETENTION_DAYS = 365  # purge-expired deletes older audit entries; at least 180
     MAIL_SERVER: str | None = None
     MAIL_PORT = 25
     MAIL_FROM = "noreply@portal.localhost"
@@ -102,6 +104,8 @@ ENV_MAP = {
     "PORTAL_REMEMBER_DAYS": "REMEMBER_DAYS",
     "PORTAL_PASSWORD_RESET_MINUTES": "PASSWORD_RESET_MINUTES",
     "PORTAL_RATELIMIT_ENABLED": "RATELIMIT_ENABLED",
+    "PORTAL_COMMUNITY_SIGNUP_RETENTION_DAYS": "COMMUNITY_SIGNUP_RETENTION_DAYS",
+    "PORTAL_AUDIT_RETENTION_DAYS": "AUDIT_RETENTION_DAYS",
 }
 RATELIMIT_ENV_PREFIX = "PORTAL_RATELIMIT_"  # PORTAL_RATELIMIT_LOGIN_PHONE="5 per 15 minutes"
 
