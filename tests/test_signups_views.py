@@ -117,7 +117,10 @@ def test_activity_page_shows_buttons_for_each_state(db, client, login, make_acti
     closed = make_shift(activity=activity, starts_in=timedelta(days=5),
                         signup_closes_at=NOW - timedelta(hours=1))
     anon = _page(client, f"/activities/{activity.id}")
-    assert "登录后报名" in anon and "登录后候补" in anon
+    # anonymous: the row buttons lead to the login page and back to the shift
+    assert f"/account/login?next=/activities/{activity.id}?shift%3D{open_shift.id}" in anon
+    assert f"/account/login?next=/activities/{activity.id}?shift%3D{full.id}" in anon
+    assert "报名要先登录" in anon
 
     login(user)
     html = _page(client, f"/activities/{activity.id}")

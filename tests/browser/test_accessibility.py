@@ -66,8 +66,20 @@ def activity_signed_up(page, base):
     log_in(page, base, "resident")
     page.goto(base + "/activities/1")
     with page.expect_navigation():
-        page.locator("form[action$='/signup'] button").first.click()
+        page.locator("button[formaction$='/signup']").first.click()
     expect(page.locator(".flash-success").first).to_be_visible()
+
+
+def forgot(page, base):
+    page.goto(base + "/account/forgot")
+
+
+def change_phone_errors(page, base):
+    log_in(page, base, "resident")
+    page.goto(base + "/account/phone")
+    page.fill("#phone", "12345")
+    _submit(page, "修改手机号")
+    assert "/account/phone" in page.url
 
 
 def zone(page, base):
@@ -176,6 +188,8 @@ PAGES: list[tuple[str, Callable]] = [
     ("activity-anonymous", activity_anonymous),
     ("activity-signed-up", activity_signed_up),
     ("zone", zone),
+    ("forgot", forgot),
+    ("change-phone-errors", change_phone_errors),
     ("login-errors", login_errors),
     ("register-errors", register_errors),
     ("my-schedule", my_schedule),
@@ -192,7 +206,8 @@ PAGES: list[tuple[str, Callable]] = [
     ("sign-in-sheet", sign_in_sheet),
     ("not-found", not_found),
 ]
-LARGE_PAGES = ["home", "activities", "activity-signed-up", "login-errors", "my-schedule",
+LARGE_PAGES = ["home", "activities", "activity-anonymous", "activity-signed-up", "login-errors",
+               "register-errors", "forgot", "change-phone-errors", "my-schedule",
                "subscribe-link", "organize-activity"]
 
 # --- checks ---------------------------------------------------------------------------------

@@ -29,6 +29,6 @@ def test_phone_home_filter_by_zone_open_activity(live_server, phone_page):
     title = cards.first.locator("h3").inner_text()
     cards.first.get_by_role("link", name="查看并报名").click()
     assert page.locator("h1").inner_text() == title
-    assert page.locator(".shift").count() > 0
+    assert page.locator(".srow").count() > 0
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "03-activity-phone")

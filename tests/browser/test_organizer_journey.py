@@ -83,8 +83,10 @@ def test_organizer_bulk_shifts_roster_and_xlsx(live_server, browser, phone_page)
     log_in(resident, base, "resident")
     resident.goto(f"{base}/activities/{activity_id}")
     assert "<b>" in resident.locator("h1").inner_text()  # escaped, shown as text
-    resident.locator(".shift").first.get_by_role("button", name="报名").click()
-    expect(resident.locator(".shift").first.locator(".state-signed_up")).to_have_count(1)
+    row = resident.locator(".srow", has=resident.get_by_role("button", name="报名")).first
+    row_id = row.get_attribute("id")
+    row.get_by_role("button", name="报名").click()
+    expect(resident.locator(f"#{row_id} .state-signed_up")).to_have_count(1)
     screenshot(resident, "org-05-resident-signed-up")
     context.close()
 
