@@ -103,6 +103,13 @@ def clear_cache() -> None:
     _cache.clear()
 
 
+@lru_cache(maxsize=65_536)
+def _local_times(starts_at: datetime, ends_at: datetime, tz) -> tuple[date, str, str, bool]:
+    """(local day, "07:00", "09:00", ends the next day) — memoised: shifts repeat by the page."""
+    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
+    return start.date(), start.strftime("%H:%M"), end.strftime("%H:%M"), end.date() != start.date()
+
+
 def flash_target(value: str | None) -> int | None:
     """The shift id of ``?shift=`` (where the person just acted), if it is one."""
     return int(value) if value and value.isdigit() and len(value) < 10 else None
@@ -123,16 +130,15 @@ def build_days(
     path = request.script_root + request.path
     days: dict[date, Day] = {}
     for shift in shifts:
-        start = shift.starts_at.astimezone(tz)
-        end = shift.ends_at.astimezone(tz)
+        d, start, end, overnight = _local_times(shift.starts_at, shift.ends_at, tz)
         state = states[shift.id]
         own = mine.get(shift.id) if state in OWN_STATES else None
         cancelled = state == ShiftState.CANCELLED
         row = Row(
             shift.id,
-            start.strftime("%H:%M"),
-            end.strftime("%H:%M"),
-            end.date() != start.date(),
+            start,
+            end,
+            overnight,
             shift.post_name or "",
             0 if cancelled else shift.spots_left,
             0 if cancelled else shift.waitlist_count,
@@ -148,7 +154,6 @@ def build_days(
             locale,
             path,
         )
-        d = start.date()
         bucket = days.get(d)
         if bucket is None:
             bucket = days[d] = Day(d, past=d < today)
