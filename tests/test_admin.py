@@ -696,6 +696,9 @@ def test_search_masks_phones_and_the_person_page_shows_it_once_logged(
     assert client.get("/admin/people?q=").status_code == 200
     assert "请输入姓名或手机号" in client.get("/admin/people?q=").get_data(as_text=True)
     page = client.get(f"/admin/people/{person.id}").get_data(as_text=True)
+    assert "13800135678" not in page and "138****5678" in page  # masked until asked for
+    assert not _entries(db, "user.view_full")
+    page = client.get(f"/admin/people/{person.id}?phone=full").get_data(as_text=True)
     assert "13800135678" in page
     [viewed] = _entries(db, "user.view_full")
     assert viewed.actor_id == admin.id and viewed.target_id == person.id

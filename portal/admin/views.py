@@ -365,14 +365,16 @@ def _person(user_id: int) -> User:
 @bp.route("/people/<int:user_id>")
 @writes  # the audit entry of a view of the full phone number
 def person(user_id: int):
+    """The person's roles; the phone masked until the admin asks for it (that view is logged)."""
     person = _person(user_id)
-    if person.phone and permissions.can_view_full_phone(current_user):
+    full = request.args.get("phone") == "full"
+    if full and person.phone and permissions.can_view_full_phone(current_user):
         record("user.view_full", person, person.real_name)
         db.session.commit()
-    return _person_page(person)
+    return _person_page(person, full_phone=full)
 
 
-def _person_page(person: User, unit_form=None, zone_form=None, status=200):
+def _person_page(person: User, unit_form=None, zone_form=None, status=200, full_phone=False):
     unit_form = unit_form or UnitRoleForm(formdata=None)
     zone_form = zone_form or ZoneRoleForm(formdata=None)
     _role_choices(person, unit_form, zone_form)
@@ -381,6 +383,7 @@ def _person_page(person: User, unit_form=None, zone_form=None, status=200):
         confirm=ConfirmForm(formdata=None), button=ButtonForm(formdata=None),
         counter=CounterForm(formdata=None), last_admin=person.is_admin
         and services.active_admin_count() <= 1,
+        full_phone=full_phone and permissions.can_view_full_phone(current_user),
     ), status
 
 
