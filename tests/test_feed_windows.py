@@ -391,3 +391,41 @@ def test_independent_parsers_accept_every_feed(client, db, feeds, make_shift, ma
     found = recurring_ical_events.of(cal).between(now, now + timedelta(days=3))
     assert {str(e["UID"]) for e in found} == {uid(live), uid(off)}
     assert {str(e["STATUS"]) for e in found} == {"CONFIRMED", "CANCELLED"}
+
+
+# --- bodies shared by every worker through Redis ----------------------------------------------
+
+
+def test_bodies_are_shared_through_redis(app, client, feeds, make_shift, monkeypatch):
+    """A body built by one worker is served by another (here: after this process forgot it)."""
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/15"
+    store = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        store.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    app.config["FEED_CACHE_URL"] = url
+    make_shift(activity=feeds["activity"])
+    first = client.get(feeds["urls"]["zone"])
+    key = services.SharedBodies.PREFIX + first.headers["ETag"].strip('"')
+    try:
+        assert store.get(key) == first.data
+        assert 0 < store.ttl(key) <= services.SharedBodies.TTL_SECONDS
+        services.BODY_CACHE.clear()
+        services.EVENT_CACHE.clear()
+
+        def no_build(*args, **kwargs):
+            raise AssertionError("built again although another worker had built it")
+
+        monkeypatch.setattr(services, "build_body", no_build)
+        assert client.get(feeds["urls"]["zone"]).data == first.data
+    finally:
+        store.delete(key)
+
+
+def test_a_redis_that_fails_only_costs_a_rebuild(app, client, feeds, make_shift):
+    app.config["FEED_CACHE_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    make_shift(activity=feeds["activity"])
+    r = client.get(feeds["urls"]["zone"])
+    assert r.status_code == 200 and b"BEGIN:VEVENT" in r.data

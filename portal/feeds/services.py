@@ -40,6 +40,7 @@ import hashlib
 import re
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -167,10 +168,10 @@ class WindowRule:
 
 # Public feeds are for "what is coming up": a month, and never more events than a phone
 # calendar can show without drowning the person's own (200: about a week of the demo
-# district's 60 activities; the subscription page points to programme and zone calendars). An activity's own feed follows that
-# one activity for a year; an organizer's unit feed keeps the last week for attendance and
-# looks three months ahead; a person's own feed keeps 60 days of past shifts (attendance and
-# hours) and a year ahead.
+# district's 60 activities; the subscription page points to programme and zone calendars).
+# An activity's own feed follows that one activity for a year; an organizer's unit feed
+# keeps the last week for attendance and looks three months ahead; a person's own feed keeps
+# 60 days of past shifts (attendance and hours) and a year ahead.
 WINDOWS: dict[str, WindowRule] = {
     "all": WindowRule(days_back=0, days_ahead=30, max_events=200),
     "zone": WindowRule(days_back=0, days_ahead=30, max_events=200),
@@ -869,11 +870,20 @@ class SharedBodies:
     PREFIX = "portal:feed:"
     TTL_SECONDS = 2 * 24 * 3600
 
+    RETRY_SECONDS = 30.0  # after a failure, do without Redis this long (no timeout per request)
+
     def __init__(self) -> None:
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._down_until = 0.0
+
+    def _failed(self) -> None:
+        self._down_until = time.monotonic() + self.RETRY_SECONDS
+        current_app.logger.warning("feed cache: Redis unavailable", exc_info=True)
 
     def _client(self):
+        if time.monotonic() < self._down_until:
+            return None
         url = current_app.config.get("FEED_CACHE_URL") or current_app.config.get(
             "RATELIMIT_STORAGE_URI", ""
         )
@@ -895,7 +905,7 @@ class SharedBodies:
         try:
             return client.get(self.PREFIX + etag)
         except Exception:  # noqa: BLE001 - a cache that fails is a cache miss
-            current_app.logger.warning("feed cache: Redis unavailable", exc_info=True)
+            self._failed()
             return None
 
     def put(self, etag: str, body: bytes) -> None:
@@ -905,7 +915,7 @@ class SharedBodies:
         try:
             client.set(self.PREFIX + etag, body, ex=self.TTL_SECONDS)
         except Exception:  # noqa: BLE001
-            current_app.logger.warning("feed cache: Redis unavailable", exc_info=True)
+            self._failed()
 
 
 SHARED_BODIES = SharedBodies()
@@ -916,6 +926,7 @@ def clear_caches() -> None:
     BODY_CACHE.clear()
     EVENT_CACHE.clear()
     _STATEMENTS.clear()
+    SHARED_BODIES._down_until = 0.0
     ical.clear_memo()
 
 
