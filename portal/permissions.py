@@ -134,7 +134,7 @@ def can_view_full_phone(user) -> bool:
     return is_admin(user)
 
 
-def can_set_one_time_password(user, person: User | None) -> bool:
+def can_set_one_time_password(user, person: User | None, signed_up: bool | None = None) -> bool:
     """Who may give ``person`` a one-time password at the counter.
 
     - an admin, for anyone but themselves (they change their own password themselves);
@@ -142,6 +142,8 @@ def can_set_one_time_password(user, person: User | None) -> bool:
       organizer's units, and who holds no role of their own (an organizer must not be able
       to take over an admin's, a zone leader's or another organizer's account).
     Deleted and deactivated accounts never (the password would not let them in anyway).
+    ``signed_up``: already known that the person signed up with one of the user's units (a
+    search limited to those units), so no query is needed.
     """
     u = _user(user)
     if u is None or person is None or person.id == u.id:
@@ -155,6 +157,8 @@ def can_set_one_time_password(user, person: User | None) -> bool:
     unit_ids = [m.id for m in u.units]
     if not unit_ids:
         return False
+    if signed_up is not None:
+        return signed_up
     from sqlalchemy import select
 
     from portal.extensions import db

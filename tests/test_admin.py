@@ -739,3 +739,28 @@ def test_a_renamed_zone_or_unit_reaches_subscribed_calendars(
     body = again.get_data(as_text=True).replace("\r\n ", "")
     assert ("滨江片区" if what == "zone" else "区公安局交警大队") in body
     assert "SEQUENCE:1" in body
+
+
+@pytest.mark.parametrize("who", ["admin", "organizer"])
+def test_search_pages_use_a_fixed_number_of_statements(
+    db, client, login, counter_world, make_user, make_signup, count_queries, who
+):
+    """Twelve more people found (some holding roles) cost no extra statement."""
+    w = counter_world
+    login(w[who])
+    url = "/organize/counter/?q=王" if who == "organizer" else "/admin/people?q=王"
+
+    def statements() -> int:
+        client.get(url)
+        with count_queries() as counter:
+            assert client.get(url).status_code == 200
+        return len(counter)
+
+    small = statements()
+    from portal.models import Signup
+
+    first_signup = db.session.scalar(select(Signup).limit(1))
+    for i in range(12):
+        person = make_user(f"王{i}号", units=[w["unit"]] if i % 3 == 0 else [])
+        make_signup(first_signup.shift, person)
+    assert statements() == small

@@ -582,7 +582,9 @@ def counter():
     if "q" in request.args:
         within = None if permissions.is_admin(current_user) else [u.id for u in current_user.units]
         found = services.find_people(form.q.data, within_units=within) if form.validate() else []
-        found = [p for p in found if permissions.can_set_one_time_password(current_user, p)]
+        # the search above kept only people who signed up with the organizer's units
+        found = [p for p in found
+                 if permissions.can_set_one_time_password(current_user, p, signed_up=True)]
     return render_template("admin/counter.html", form=form, found=found,
                            counter=CounterForm(formdata=None))
 
