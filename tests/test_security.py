@@ -572,3 +572,39 @@ def test_password_reset_routes_are_limited_per_address(app, client):
     url = "/account/forgot" if any(r.rule == "/account/forgot" for r in routes) else routes[0].rule
     statuses = [client.post(url, data={"phone": "13800001111"}).status_code for _ in range(3)]
     assert statuses[2] == 429 and 429 not in statuses[:2]
+
+
+# --- withdrawing consent ----------------------------------------------------------------------
+
+
+def test_withdrawing_consent_stops_what_needs_it_and_keeps_the_rest(
+    app, client, db, login, make_user, make_shift, make_signup
+):
+    from portal.models import AuditEntry, Signup, User
+
+    user = login(make_user(email="wang@example.cn"))
+    kept = make_signup(make_shift(), user)
+    client.post("/calendar/subscribe/new")
+    page = client.get("/calendar/subscribe").get_data(as_text=True)
+    import re
+
+    feed = re.search(r'value="https?://[^/"]+(/calendar/me/[A-Za-z0-9_-]+\.ics)"', page).group(1)
+    assert client.get(feed).status_code == 200
+    page = client.get("/account/consent/withdraw").get_data(as_text=True)
+    assert "撤回后停止的" in page and "撤回后保留的" in page
+    response = client.post("/account/consent/withdraw")
+    assert response.status_code == 302
+    db.session.expire_all()
+    user = db.session.get(User, user.id)
+    assert user.consent_version is None and user.email is None
+    assert client.get(feed).status_code == 410  # the personal calendar link is off
+    assert db.session.get(Signup, kept.id).status == kept.status  # existing sign-up stays
+    assert _logged_in(client)  # the account stays
+    assert db.session.scalar(db.select(AuditEntry.action).filter_by(
+        action="account.consent_withdrawn")) == "account.consent_withdrawn"
+    # New sign-ups wait for consent again.
+    other = make_shift()
+    response = client.post(f"/shifts/{other.id}/signup")
+    assert response.status_code == 302 and "/account/consent" in response.headers["Location"]
+    assert db.session.scalar(db.select(db.func.count(Signup.id)).filter_by(
+        shift_id=other.id)) == 0

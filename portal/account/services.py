@@ -248,3 +248,32 @@ def close_account(user: User, password: str) -> Deletion:
     if not check_password(user, password or ""):
         raise AccountError(_("密码不正确，账号没有注销。"))
     return delete_account(user)
+
+
+# --- withdrawing consent (PIPL Art. 15) ---------------------------------------------------------
+
+
+def withdraw_consent(user: User) -> None:
+    """Withdraw consent to the privacy notice: what needs it stops, what the law keeps stays.
+
+    Stops: new sign-ups (refused until the person agrees again), the personal calendar link
+    (revoked) and e-mail copies of notifications (the optional address is deleted). Stays: the
+    account and its login, sign-ups already made (the person can still cancel them), and the
+    volunteer service records and certificates, which the volunteer rules require to be kept.
+    """
+    from portal.audit.services import record
+    from portal.models import CalendarToken
+
+    before = {"consent_version": user.consent_version, "email": bool(user.email)}
+    user.consent_version = None
+    user.consent_at = None
+    user.email = None
+    now = utcnow()
+    for token in db.session.scalars(
+        select(CalendarToken).where(CalendarToken.user_id == user.id,
+                                    CalendarToken.revoked_at.is_(None))
+    ):
+        token.revoked_at = now
+    record("account.consent_withdrawn", user, "撤回个人信息处理同意", before,
+           {"consent_version": None, "email": False}, actor=user)
+    db.session.flush()

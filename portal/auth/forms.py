@@ -166,6 +166,10 @@ class ConsentForm(FlaskForm):
     submit = SubmitField(_l("我已阅读并同意"))
 
 
+class WithdrawConsentForm(FlaskForm):
+    submit = SubmitField(_l("撤回同意"))
+
+
 class DeleteAccountForm(FlaskForm):
     password = PasswordField(
         _l("当前密码"),

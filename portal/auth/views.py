@@ -25,6 +25,7 @@ from portal.auth import services
 from portal.auth.forms import (
     ChangePasswordForm,
     ConsentForm,
+    WithdrawConsentForm,
     DeleteAccountForm,
     LoginForm,
     ProfileForm,
@@ -244,6 +245,21 @@ def consent():
         needed=account.needs_consent(current_user),
         later=nxt or url_for("main.home"),
     )
+
+
+@bp.route("/consent/withdraw", methods=["GET", "POST"])
+@login_required
+def withdraw_consent():
+    form = WithdrawConsentForm()
+    if form.validate_on_submit():
+        account.withdraw_consent(current_user)
+        db.session.commit()
+        session["consent_asked"] = current_app.config["PRIVACY_NOTICE_VERSION"]
+        flash(_("已撤回同意：不能再报名新的活动，个人日历链接已停用，电子邮箱已删除。"
+                "已有的报名和服务记录保留。"), "success")
+        return redirect(url_for("auth.profile"))
+    return render_template("auth/withdraw_consent.html", form=form,
+                           given=current_user.consent_version is not None)
 
 
 # --- own data export --------------------------------------------------------------------------

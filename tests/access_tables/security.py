@@ -9,3 +9,5 @@ ROUTES = {
 REDIRECTS = {
     "auth.logout_everywhere": "/account/login",
 }
+
+ROUTES["auth.withdraw_consent"] = ("login", "/account/consent/withdraw")
