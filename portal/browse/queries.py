@@ -29,7 +29,6 @@ from sqlalchemy import (
     Select,
     case,
     column,
-    exists,
     func,
     literal,
     literal_column,
@@ -37,7 +36,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import aliased, contains_eager, selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from portal.extensions import db
 from portal.models import (
@@ -150,8 +149,16 @@ def _places_left(shift):
 
 def _has_open_shift(start, end):
     s = aliased(Shift)
-    return exists().where(s.activity_id == Activity.id, *_live(s, start, end),
-                          s.capacity > s.taken_count)
+    return (
+        select(literal(1))
+        .where(s.activity_id == Activity.id, *_live(s, start, end), s.capacity > s.taken_count)
+        .exists()
+    )
+
+
+def _has_live_shift(start, end):
+    s = aliased(Shift)
+    return select(literal(1)).where(s.activity_id == Activity.id, *_live(s, start, end)).exists()
 
 
 def activity_page_statement(f, start, end, limit: int, offset: int, prefix: int | None
@@ -163,26 +170,45 @@ def activity_page_statement(f, start, end, limit: int, offset: int, prefix: int 
     """
     conds = [Activity.status == ActivityStatus.PUBLISHED, *activity_conditions(f)]
     if prefix:
-        ordered = (
+        # Shift-driven: upcoming shifts in time order up to the cut-off.
+        cutoff = (
             select(Shift.starts_at)
             .join(Activity, Activity.id == Shift.activity_id)
             .where(*_live(Shift, start, end), *conds)
-            .order_by(Shift.starts_at, Shift.id)
+            .order_by(Shift.starts_at)
             .offset(prefix - 1)
             .limit(1)
+            .scalar_subquery()
         )
-        cutoff = ordered.scalar_subquery()
-        bound = [Shift.starts_at <= func.coalesce(cutoff, literal(FAR_FUTURE, UTCDateTime))]
+        bound = Shift.starts_at <= func.coalesce(cutoff, literal(FAR_FUTURE, UTCDateTime))
+        firsts = (
+            select(Shift.activity_id.label("activity_id"),
+                   func.min(Shift.starts_at).label("next_start"))
+            .join(Activity, Activity.id == Shift.activity_id)
+            .where(*_live(Shift, start, end), bound, *conds)
+            .group_by(Shift.activity_id)
+            .subquery()
+        )
     else:
-        cutoff, bound = literal(None, UTCDateTime), []
-    firsts = (
-        select(Shift.activity_id.label("activity_id"),
-               func.min(Shift.starts_at).label("next_start"))
-        .join(Activity, Activity.id == Shift.activity_id)
-        .where(*_live(Shift, start, end), *bound, *conds)
-        .group_by(Shift.activity_id)
-        .subquery()
-    )
+        # Activity-driven: each matching activity's next live shift, one index probe each.
+        cutoff = literal(None, UTCDateTime)
+        n = aliased(Shift)
+        next_start = (
+            select(func.min(n.starts_at))
+            .where(n.activity_id == Activity.id, *_live(n, start, end))
+            .correlate(Activity)
+            .scalar_subquery()
+        )
+        inner = (
+            select(Activity.id.label("activity_id"), next_start.label("next_start"))
+            .where(*conds)
+            .subquery()
+        )
+        firsts = (
+            select(inner.c.activity_id, inner.c.next_start)
+            .where(inner.c.next_start.is_not(None))
+            .subquery()
+        )
     s = aliased(Shift)
     mine = [s.activity_id == Activity.id, *_live(s, start, end)]
     shift_count = select(func.count()).where(*mine).correlate(Activity).scalar_subquery()
@@ -209,17 +235,23 @@ def activity_page_statement(f, start, end, limit: int, offset: int, prefix: int 
     return stmt
 
 
-def prefix_for(limit: int, offset: int) -> int:
+DEEP_PAGE_ROWS = 400  # beyond this many rows, go straight to the activity-driven plan
+
+
+def prefix_for(limit: int, offset: int) -> int | None:
     """Upcoming shifts to read for a page: a few per activity wanted, and some slack."""
+    if limit + offset > DEEP_PAGE_ROWS:
+        return None
     return 4 * (limit + offset) + 50
 
 
 def page_rows(f, start, end, limit: int, offset: int) -> list:
     """One page of the list; one statement, or two when the cut-off was too early."""
+    prefix = prefix_for(limit, offset)
     rows = db.session.execute(
-        activity_page_statement(f, start, end, limit, offset, prefix_for(limit, offset))
+        activity_page_statement(f, start, end, limit, offset, prefix)
     ).all()
-    truncated = (not rows) or rows[0].cutoff is not None
+    truncated = prefix is not None and ((not rows) or rows[0].cutoff is not None)
     if len(rows) < limit and truncated:
         rows = db.session.execute(
             activity_page_statement(f, start, end, limit, offset, None)
@@ -229,8 +261,7 @@ def page_rows(f, start, end, limit: int, offset: int) -> list:
 
 def count_activities(f, start, end) -> int:
     """Matching published activities with a live shift in the window (or an open one)."""
-    s = aliased(Shift)
-    live = exists().where(s.activity_id == Activity.id, *_live(s, start, end))
+    live = _has_live_shift(start, end)
     stmt = (
         select(func.count())
         .select_from(Activity)
@@ -240,35 +271,38 @@ def count_activities(f, start, end) -> int:
     return db.session.scalar(stmt) or 0
 
 
+def _matching_activity_ids(f):
+    return select(Activity.id).where(Activity.status == ActivityStatus.PUBLISHED,
+                                     *activity_conditions(f))
+
+
+def _shift_conditions(f, start, end, activity_id: int | None, in_time_order: bool = False
+                      ) -> list:
+    # In time order: "+shifts.activity_id" keeps the planner off the activity index, so it
+    # reads shifts along starts_at and stops after the page instead of sorting them all.
+    owner = literal_column("+shifts.activity_id") if in_time_order else Shift.activity_id
+    conds = [*window_conditions(Shift, start, end), owner.in_(_matching_activity_ids(f))]
+    if activity_id is not None:
+        conds.append(Shift.activity_id == activity_id)
+    if f.open_only:
+        conds += [Shift.status == ShiftStatus.SCHEDULED, Shift.capacity > Shift.taken_count]
+    return conds
+
+
 def shift_statement(f, start, end, activity_id: int | None = None) -> Select:
     """Shifts of published activities starting in the window, soonest first: the API's list.
 
-    The same activity conditions as the list page; "open" means scheduled with places left.
+    The same activity conditions as the list page, as a list of activity ids, so the plan
+    reads shifts in time order and stops at the page; "open" means scheduled with places left.
     """
-    stmt = (
+    return (
         select(Shift)
-        .join(Shift.activity)
-        .where(Activity.status == ActivityStatus.PUBLISHED, *window_conditions(Shift, start, end))
-        .where(*activity_conditions(f))
-        .options(contains_eager(Shift.activity).joinedload(Activity.zone))
+        .where(*_shift_conditions(f, start, end, activity_id, in_time_order=True))
+        .options(selectinload(Shift.activity).selectinload(Activity.zone))
         .order_by(Shift.starts_at, Shift.id)
     )
-    if activity_id is not None:
-        stmt = stmt.where(Shift.activity_id == activity_id)
-    if f.open_only:
-        stmt = stmt.where(Shift.status == ShiftStatus.SCHEDULED, Shift.capacity > Shift.taken_count)
-    return stmt
 
 
 def count_shifts(f, start, end, activity_id: int | None = None) -> int:
-    stmt = (
-        select(func.count(Shift.id))
-        .join(Activity, Activity.id == Shift.activity_id)
-        .where(Activity.status == ActivityStatus.PUBLISHED, *window_conditions(Shift, start, end))
-        .where(*activity_conditions(f))
-    )
-    if activity_id is not None:
-        stmt = stmt.where(Shift.activity_id == activity_id)
-    if f.open_only:
-        stmt = stmt.where(Shift.status == ShiftStatus.SCHEDULED, Shift.capacity > Shift.taken_count)
+    stmt = select(func.count(Shift.id)).where(*_shift_conditions(f, start, end, activity_id))
     return db.session.scalar(stmt) or 0
