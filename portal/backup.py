@@ -77,9 +77,17 @@ def backup(target: Path) -> None:
         db.session.remove()
         args, env = _pg_args(url)
         subprocess.run(  # nosec B603 - fixed tool, arguments from our own configuration
-            [_tool("pg_dump"), "--format=custom", "--no-owner", *args, "--file", str(target),
-             url.database or ""],
-            check=True, env=env,
+            [
+                _tool("pg_dump"),
+                "--format=custom",
+                "--no-owner",
+                *args,
+                "--file",
+                str(target),
+                url.database or "",
+            ],
+            check=True,
+            env=env,
         )
         return
     raise BackupError(f"no backup for {url.get_backend_name()}")
@@ -111,9 +119,19 @@ def restore(source: Path) -> None:
     if url.get_backend_name() == "postgresql":
         args, env = _pg_args(url)
         subprocess.run(  # nosec B603 - fixed tool, arguments from our own configuration
-            [_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
-             *args, "--dbname", url.database or "", str(source)],
-            check=True, env=env,
+            [
+                _tool("pg_restore"),
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--single-transaction",
+                *args,
+                "--dbname",
+                url.database or "",
+                str(source),
+            ],
+            check=True,
+            env=env,
         )
         return
     raise BackupError(f"no restore for {url.get_backend_name()}")
@@ -141,8 +159,9 @@ def register_backup_cli(app: Flask) -> None:
     def restore_command(source: Path, yes: bool) -> None:
         """Replace everything in the database with the backup SOURCE (stop the app first)."""
         if not yes:
-            click.confirm("Everything now in the database is replaced by the backup. Go on?",
-                          abort=True)
+            click.confirm(
+                "Everything now in the database is replaced by the backup. Go on?", abort=True
+            )
         try:
             restore(source)
         except (BackupError, subprocess.CalledProcessError) as exc:

@@ -61,19 +61,30 @@ def purge_expired(now: datetime | None = None) -> PurgeResult:
         .order_by(Signup.id)
     ).all()
     for signup in expired:
-        placeholder = User(real_name=ANONYMOUS_NAME, phone=None, email=None, password_hash=None,
-                           active=False, deleted_at=now, consent_version=None)
+        placeholder = User(
+            real_name=ANONYMOUS_NAME,
+            phone=None,
+            email=None,
+            password_hash=None,
+            active=False,
+            deleted_at=now,
+            consent_version=None,
+        )
         db.session.add(placeholder)
         signup.user = placeholder
         signup.reason = ""
         signup.hours_note = ""
     db.session.flush()
-    deleted = db.session.execute(
-        delete(AuditEntry).where(AuditEntry.created_at < now - timedelta(days=audit_days))
-    ).rowcount or 0
+    deleted = (
+        db.session.execute(
+            delete(AuditEntry).where(AuditEntry.created_at < now - timedelta(days=audit_days))
+        ).rowcount
+        or 0
+    )
     if expired or deleted:
-        summary = (f"社区活动报名匿名化 {len(expired)} 条；"
-                   f"删除超过 {audit_days} 天的操作日志 {deleted} 条")
+        summary = (
+            f"社区活动报名匿名化 {len(expired)} 条；删除超过 {audit_days} 天的操作日志 {deleted} 条"
+        )
         record("retention.purge", None, summary)
     return PurgeResult(len(expired), deleted)
 

@@ -94,8 +94,9 @@ class PortalFlask(Flask):
 
 def _refuse_untrusted_host():
     if request.environ.get("portal.untrusted_host"):
-        log.warning("refused Host %r from %s", request.headers.get("Host", "")[:100],
-                    request.remote_addr)
+        log.warning(
+            "refused Host %r from %s", request.headers.get("Host", "")[:100], request.remote_addr
+        )
         raise BadRequest("untrusted host")
     return None
 
@@ -151,12 +152,15 @@ def _security_headers(response):
     headers = response.headers
     html = (response.mimetype or "") == "text/html"
     headers["Content-Security-Policy"] = (
-        content_security_policy(g.get("csp_nonce")) if html
+        content_security_policy(g.get("csp_nonce"))
+        if html
         else "default-src 'none'; frame-ancestors 'none'; sandbox"
     )
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")  # a view may be stricter
+    headers.setdefault(
+        "Referrer-Policy", "strict-origin-when-cross-origin"
+    )  # a view may be stricter
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     if request.is_secure or current_app.config.get("PORTAL_HTTPS"):
@@ -306,9 +310,11 @@ def _route_limit() -> tuple[str, str] | None:
 
             who = f"user:{current_user.id}" if current_user.is_authenticated else client_address()
             return "one_time_password", who
-    if endpoint.startswith("feeds.") and endpoint.endswith("_feed") or endpoint in {
-        "feeds.shift_download"
-    }:
+    if (
+        endpoint.startswith("feeds.")
+        and endpoint.endswith("_feed")
+        or endpoint in {"feeds.shift_download"}
+    ):
         return "feeds", client_address()
     return None
 
@@ -354,8 +360,9 @@ def init_app(app: Flask) -> None:
     if hops > 0:
         # Only X-Forwarded-For and -Proto, each through exactly ``hops`` proxies; the host is
         # never taken from the proxy either (links use PORTAL_HOST).
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0,
-                                x_prefix=0)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0
+        )
     app.before_request_funcs.setdefault(None, []).insert(0, _refuse_untrusted_host)
     app.before_request(_limit_routes)
     app.after_request(_security_headers)

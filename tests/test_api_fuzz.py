@@ -18,9 +18,26 @@ from tests.test_api import DOC, district, schema_for  # noqa: F401  (district is
 EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "25"))
 HOSTILE = st.one_of(
     st.text(max_size=80),
-    st.sampled_from(["", "-1", "0", "2147483648", "99999999999999999999", "1e9", "NaN",
-                     "2026-02-30", "0001-01-01", "9999-12-31", "<script>", "' OR 1=1 --",
-                     "%", "\u202e", "\r\nX: y", "a" * 500]),
+    st.sampled_from(
+        [
+            "",
+            "-1",
+            "0",
+            "2147483648",
+            "99999999999999999999",
+            "1e9",
+            "NaN",
+            "2026-02-30",
+            "0001-01-01",
+            "9999-12-31",
+            "<script>",
+            "' OR 1=1 --",
+            "%",
+            "\u202e",
+            "\r\nX: y",
+            "a" * 500,
+        ]
+    ),
 )
 
 
@@ -41,8 +58,9 @@ def _request(template: str, operation: dict):
     params = operation.get("parameters", [])
     path_params = {p["name"]: _value(p["schema"]) for p in params if p["in"] == "path"}
     query = {p["name"]: st.none() | _value(p["schema"]) for p in params if p["in"] == "query"}
-    return st.fixed_dictionaries({"path": st.fixed_dictionaries(path_params),
-                                  "query": st.fixed_dictionaries(query)})
+    return st.fixed_dictionaries(
+        {"path": st.fixed_dictionaries(path_params), "query": st.fixed_dictionaries(query)}
+    )
 
 
 def _url(template: str, drawn: dict) -> str:
@@ -59,8 +77,13 @@ def _url(template: str, drawn: dict) -> str:
 def test_every_operation_answers_as_documented(client, district, template):  # noqa: F811
     operation = DOC["paths"][template]["get"]
 
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(drawn=_request(template, operation))
     def run(drawn):
         url = _url(template, drawn)
@@ -69,11 +92,10 @@ def test_every_operation_answers_as_documented(client, district, template):  # n
         assert response.headers["Content-Type"].startswith("application/json"), url
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         path = url.split("?", 1)[0]
-        if "/" in path[len("/api/v1/"):] and response.status_code == 404:
+        if "/" in path[len("/api/v1/") :] and response.status_code == 404:
             schema = {"$ref": "#/components/schemas/Error", "components": DOC["components"]}
         else:
             schema = schema_for(path, response.status_code)
-        OAS30Validator(schema, format_checker=oas30_format_checker).validate(
-            response.get_json())
+        OAS30Validator(schema, format_checker=oas30_format_checker).validate(response.get_json())
 
     run()

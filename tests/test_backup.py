@@ -20,8 +20,9 @@ def _snapshot(db) -> dict[str, list[tuple]]:
     return rows
 
 
-def test_backup_and_restore_round_trip(app, db, backend, runner, tmp_path, make_signup,
-                                       make_shift, make_user):
+def test_backup_and_restore_round_trip(
+    app, db, backend, runner, tmp_path, make_signup, make_shift, make_user
+):
     if backend == "postgresql" and not (shutil.which("pg_dump") and shutil.which("pg_restore")):
         pytest.skip("pg_dump / pg_restore not installed")
     shift = make_shift()
@@ -47,8 +48,9 @@ def test_backup_and_restore_round_trip(app, db, backend, runner, tmp_path, make_
     assert _snapshot(db) == before
 
 
-def test_restore_asks_first_and_refuses_what_is_not_a_backup(app, db, backend, runner,
-                                                              tmp_path, make_user):
+def test_restore_asks_first_and_refuses_what_is_not_a_backup(
+    app, db, backend, runner, tmp_path, make_user
+):
     make_user()
     bogus = tmp_path / "not-a-backup"
     bogus.write_text("hello")

@@ -12,8 +12,16 @@ import pytest
 
 from tests.test_access_matrix import ROUTES, world  # noqa: F401  (world is a fixture)
 
-GET_KINDS = {"public", "login", "organizer", "admin", "organizer-area", "command", "leader",
-             "guest"}
+GET_KINDS = {
+    "public",
+    "login",
+    "organizer",
+    "admin",
+    "organizer-area",
+    "command",
+    "leader",
+    "guest",
+}
 
 
 class InlineFinder(HTMLParser):
@@ -29,8 +37,9 @@ class InlineFinder(HTMLParser):
                 self.problems.append(f'<{tag} style="{value}">')
             elif name.startswith("on"):
                 self.problems.append(f"<{tag} {name}=…>")
-            elif name in ("href", "src", "action", "formaction") and (value or "").strip(
-            ).lower().startswith("javascript:"):
+            elif name in ("href", "src", "action", "formaction") and (
+                value or ""
+            ).strip().lower().startswith("javascript:"):
                 self.problems.append(f"<{tag} {name}=javascript:…>")
         if tag == "script" and "src" not in names and names.get("type") != "application/json":
             if not self.nonce or names.get("nonce") != self.nonce:

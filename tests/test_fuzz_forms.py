@@ -27,19 +27,24 @@ PAYLOADS = [
     f"javascript:{MARK}()",
     "王五\r\nSet-Cookie: evil=1",
     "a\r\n\r\nBEGIN:VEVENT\r\nSUMMARY:injected\r\nEND:VEVENT",
-    "=HYPERLINK(\"http://evil.example\")",
+    '=HYPERLINK("http://evil.example")',
     "\u202e\u2066王五\u200b\u200d",
     "\x00\x01\x07\x1b[31m",
     "王" * 3000,
     "1" * 100_000,
-    "-1", "0", "99999999999999999999", "2026-13-45", "25:99", "NaN", "",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "2026-13-45",
+    "25:99",
+    "NaN",
+    "",
 ]
 HOSTILE = st.one_of(
     st.sampled_from(PAYLOADS),
     st.text(max_size=60),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=300),
-    st.text(alphabet=st.sampled_from(list("\r\n\t\x0b\x0c\u0085\u2028<>&\"'`")),
-            max_size=30),
+    st.text(alphabet=st.sampled_from(list("\r\n\t\x0b\x0c\u0085\u2028<>&\"'`")), max_size=30),
 )
 # Ending the session or the account would stop the run; they have their own tests.
 SKIP = {"auth.logout", "auth.logout_everywhere"}
@@ -106,8 +111,12 @@ def _check(response, where):
     assert response.status_code < 500, where
     if response.mimetype == "text/html":
         body = response.get_data(as_text=True)
-        for live in (f"<script>{MARK}", f"onerror={MARK}", f"onload={MARK}",
-                     f'href="javascript:{MARK}'):
+        for live in (
+            f"<script>{MARK}",
+            f"onerror={MARK}",
+            f"onload={MARK}",
+            f'href="javascript:{MARK}',
+        ):
             assert live not in body, (where, live)
 
 
@@ -129,8 +138,13 @@ def test_fuzzed_forms_never_fail_and_never_echo_markup(app, client, db, login, w
 
 
 def _fuzz(client, endpoint, url, defaults, names):
-    @settings(max_examples=FUZZ_EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(field=st.sampled_from(names), value=HOSTILE)
     def fuzz(field, value):
         response = client.post(url, data={**defaults, field: value})
@@ -145,8 +159,11 @@ def _fuzz(client, endpoint, url, defaults, names):
 def _feeds_and_api_still_parse(client, ids):
     import icalendar
 
-    for url in ("/calendar/all.ics", f"/calendar/zones/{ids['zone']}.ics",
-                f"/calendar/activities/{ids['activity']}.ics"):
+    for url in (
+        "/calendar/all.ics",
+        f"/calendar/zones/{ids['zone']}.ics",
+        f"/calendar/activities/{ids['activity']}.ics",
+    ):
         response = client.get(url)
         if response.status_code == 404:  # the fuzz may have deleted or unpublished it
             continue
@@ -154,7 +171,8 @@ def _feeds_and_api_still_parse(client, ids):
         calendar = icalendar.Calendar.from_ical(response.data)
         for event in calendar.walk("VEVENT"):
             assert "injected" not in str(event.get("SUMMARY", "")) or "\n" not in str(
-                event.get("SUMMARY"))
+                event.get("SUMMARY")
+            )
     for url in ("/api/v1/activities", "/api/v1/shifts", "/api/v1/zones"):
         response = client.get(url)
         assert response.status_code == 200 and response.get_json() is not None

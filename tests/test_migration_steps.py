@@ -58,8 +58,11 @@ def _fill(conn) -> dict[str, int]:
     inspector = inspect(conn)
     for table in TABLES:
         columns = [c for c in inspector.get_columns(table) if c["name"] != "id"]
-        values = {c["name"]: _value(table, c, ids) for c in columns
-                  if not c["nullable"] or (table, c["name"]) in KNOWN}
+        values = {
+            c["name"]: _value(table, c, ids)
+            for c in columns
+            if not c["nullable"] or (table, c["name"]) in KNOWN
+        }
         names = ", ".join(values)
         marks = ", ".join(f":{n}" for n in values)
         conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({marks})"), values)  # nosec
@@ -88,8 +91,9 @@ def test_every_revision_with_data_upgrades_to_head(backend, request, tmp_path):
                 upgrade()
                 with db.engine.connect() as conn:
                     assert _rows(conn) == dict.fromkeys(TABLES, 1), revision
-                    name = conn.execute(text("SELECT real_name FROM users WHERE id = :i"),
-                                        {"i": ids["users"]}).scalar_one()
+                    name = conn.execute(
+                        text("SELECT real_name FROM users WHERE id = :i"), {"i": ids["users"]}
+                    ).scalar_one()
                     assert name == "王秀英"
                 db.session.remove()
                 db.engine.dispose()

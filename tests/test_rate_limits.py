@@ -78,7 +78,8 @@ def test_login_limit_is_shared_between_two_app_instances(redis_url, prefix, tmp_
     # 6 attempts in total, not 6 per process.
     assert statuses == [200] * 6 + [429]
     assert "操作太频繁" in clients[0].post(
-        "/account/login", data={"phone": PHONE, "password": "x"}).get_data(as_text=True)
+        "/account/login", data={"phone": PHONE, "password": "x"}
+    ).get_data(as_text=True)
     assert redis.Redis.from_url(redis_url).keys(f"*{prefix}*")
 
 
@@ -94,8 +95,7 @@ def limits_app():
             RATELIMIT_ENABLED=True,
             RATELIMIT_STORAGE_URI=os.environ["LIMITS_STORAGE"],
             RATELIMIT_KEY_PREFIX=os.environ["LIMITS_PREFIX"],
-            RATELIMITS=_limits(login_phone="100 per 15 minutes",
-                               login_address="6 per 15 minutes"),
+            RATELIMITS=_limits(login_phone="100 per 15 minutes", login_address="6 per 15 minutes"),
         )
     )
 
@@ -116,8 +116,12 @@ def _free_port() -> int:
 def _post(port: int, phone: str, password: str):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     body = urlencode({"phone": phone, "password": password})
-    conn.request("POST", "/account/login", body=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded", "Connection": "close"})
+    conn.request(
+        "POST",
+        "/account/login",
+        body=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Connection": "close"},
+    )
     resp = conn.getresponse()
     data = resp.read().decode("utf-8", "replace")
     conn.close()
@@ -132,8 +136,14 @@ def _world(url: str) -> None:
         from portal.models import User
 
         db.create_all()
-        db.session.add(User(real_name="王秀英", phone=PHONE, consent_version="2026-11",
-                            password_hash=hash_password(TEST_PASSWORD)))
+        db.session.add(
+            User(
+                real_name="王秀英",
+                phone=PHONE,
+                consent_version="2026-11",
+                password_hash=hash_password(TEST_PASSWORD),
+            )
+        )
         db.session.commit()
         db.engine.dispose()
 
@@ -144,14 +154,31 @@ def test_two_gunicorn_workers_share_the_address_limit_through_redis(redis_url, p
     _world(url)
     port = _free_port()
     log = tmp_path / "gunicorn.log"
-    env = {**os.environ, "LIMITS_DATABASE_URL": url, "LIMITS_STORAGE": redis_url,
-           "LIMITS_PREFIX": prefix, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "LIMITS_DATABASE_URL": url,
+        "LIMITS_STORAGE": redis_url,
+        "LIMITS_PREFIX": prefix,
+        "PYTHONPATH": str(ROOT),
+    }
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--timeout", "60", "--chdir", str(ROOT),
-             "tests.test_rate_limits:limits_app()"],
-            env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--timeout",
+                "60",
+                "--chdir",
+                str(ROOT),
+                "tests.test_rate_limits:limits_app()",
+            ],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         try:
             deadline = time.monotonic() + 60
@@ -166,8 +193,9 @@ def test_two_gunicorn_workers_share_the_address_limit_through_redis(redis_url, p
             # 20 wrong passwords for 20 numbers from one address, 6 at a time, each on a new
             # connection: both workers answer, and together they let exactly 6 - 1 through.
             with ThreadPoolExecutor(6) as pool:
-                results = list(pool.map(lambda n: _post(port, f"1390000{n:04d}", "wrong-one"),
-                                        range(20)))
+                results = list(
+                    pool.map(lambda n: _post(port, f"1390000{n:04d}", "wrong-one"), range(20))
+                )
             statuses = sorted(r[0] for r in results)
             workers = {r[1] for r in results}
             assert statuses == [200] * 5 + [429] * 15, statuses

@@ -25,8 +25,10 @@ def past(make_activity, make_shift, make_signup, make_user):
     old_v = make_shift(volunteer, starts_at=_ago(200), length=timedelta(hours=2))
     wang, li = make_user("王秀英", phone="13800001111"), make_user("李建国", phone="13800002222")
     return {
-        "old_c": [make_signup(old_c, wang, reason="家里有事", hours_note="x"),
-                  make_signup(old_c, li)],
+        "old_c": [
+            make_signup(old_c, wang, reason="家里有事", hours_note="x"),
+            make_signup(old_c, li),
+        ],
         "recent_c": make_signup(recent_c, wang),
         "old_v": make_signup(old_v, wang),
         "wang": wang,
@@ -65,9 +67,7 @@ def _audit(db, days_old: float) -> AuditEntry:
     return entry
 
 
-@pytest.mark.parametrize(
-    ("days", "kept"), [(365, {10, 179, 181, 364}), (180, {10, 179})]
-)
+@pytest.mark.parametrize(("days", "kept"), [(365, {10, 179, 181, 364}), (180, {10, 179})])
 def test_audit_entries_older_than_retention_go_younger_stay(app, db, runner, days, kept):
     app.config["AUDIT_RETENTION_DAYS"] = days
     for age in (10, 179, 181, 364, 400):
@@ -82,8 +82,9 @@ def test_audit_entries_older_than_retention_go_younger_stay(app, db, runner, day
 
 
 @pytest.mark.parametrize("days", [0, 30, 179])
-def test_audit_retention_below_180_days_is_refused_and_nothing_is_purged(app, db, runner, days,
-                                                                        past):
+def test_audit_retention_below_180_days_is_refused_and_nothing_is_purged(
+    app, db, runner, days, past
+):
     app.config["AUDIT_RETENTION_DAYS"] = days
     _audit(db, 200)
     result = runner.invoke(args=["purge-expired"])

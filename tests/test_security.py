@@ -79,8 +79,10 @@ def test_password_change_keeps_this_device_and_ends_the_others(client, second, m
     user = make_user()
     _login(client, user, remember=True)
     _login(second, user)
-    response = client.post("/account/password", data={
-        "current": TEST_PASSWORD, "new": "Another-Horse-77", "new2": "Another-Horse-77"})
+    response = client.post(
+        "/account/password",
+        data={"current": TEST_PASSWORD, "new": "Another-Horse-77", "new2": "Another-Horse-77"},
+    )
     assert response.status_code == 302
     assert _logged_in(client)
     assert not _logged_in(second)
@@ -197,8 +199,11 @@ def _limits(**values):
 
 
 def _fail(client, phone, addr="10.0.0.1"):
-    return client.post("/account/login", data={"phone": phone, "password": "wrong-password"},
-                       environ_base={"REMOTE_ADDR": addr})
+    return client.post(
+        "/account/login",
+        data={"phone": phone, "password": "wrong-password"},
+        environ_base={"REMOTE_ADDR": addr},
+    )
 
 
 @pytest.mark.parametrize("app_config", [_limits(login_phone="3 per 15 minutes")])
@@ -242,7 +247,10 @@ def test_failed_logins_are_logged_masked_and_without_the_password(client, make_u
 def test_registration_is_limited_per_address(client):
     data = {"real_name": "王五", "phone": "137", "password": "x", "password2": "x"}
     assert [client.post("/account/register", data=data).status_code for _ in range(3)] == [
-        200, 200, 429]
+        200,
+        200,
+        429,
+    ]
 
 
 @pytest.mark.parametrize("app_config", [_limits(signup="2 per hour")])
@@ -288,9 +296,19 @@ def _assert_security_headers(response):
 
 @pytest.mark.parametrize(
     "url",
-    ["/", "/activities", "/no-such-page", "/static/css/site.css", "/static/js/page.js",
-     "/calendar/all.ics", "/calendar/me/not-a-token.ics", "/api/v1/activities",
-     "/api/v1/openapi.json", "/api/v1/nothing-here", "/account/login"],
+    [
+        "/",
+        "/activities",
+        "/no-such-page",
+        "/static/css/site.css",
+        "/static/js/page.js",
+        "/calendar/all.ics",
+        "/calendar/me/not-a-token.ics",
+        "/api/v1/activities",
+        "/api/v1/openapi.json",
+        "/api/v1/nothing-here",
+        "/account/login",
+    ],
 )
 def test_every_kind_of_response_has_the_headers(client, url):
     response = client.get(url)
@@ -362,9 +380,16 @@ def test_csp_nonce_is_fresh_per_response(app, client):
 def test_an_oversized_post_is_a_friendly_413_and_saves_nothing(client, db):
     from portal.models import User
 
-    response = client.post("/account/register", data={
-        "real_name": "王" * 100_000, "phone": "13700001111", "password": TEST_PASSWORD,
-        "password2": TEST_PASSWORD, "consent": "y"})
+    response = client.post(
+        "/account/register",
+        data={
+            "real_name": "王" * 100_000,
+            "phone": "13700001111",
+            "password": TEST_PASSWORD,
+            "password2": TEST_PASSWORD,
+            "consent": "y",
+        },
+    )
     assert response.status_code == 413
     page = response.get_data(as_text=True)
     assert "提交的内容太大了（最多 64 KB）" in page
@@ -415,8 +440,12 @@ def _address_seen(app, client, headers):
     old = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        client.post("/account/login", data={"phone": "13800001234", "password": "nope-nope"},
-                    headers=headers, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        client.post(
+            "/account/login",
+            data={"phone": "13800001234", "password": "nope-nope"},
+            headers=headers,
+            environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        )
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old)
@@ -461,9 +490,16 @@ STRIPPED = [
 
 
 def _register(client, name, phone="13700001111"):
-    return client.post("/account/register", data={
-        "real_name": name, "phone": phone, "password": TEST_PASSWORD,
-        "password2": TEST_PASSWORD, "consent": "y"})
+    return client.post(
+        "/account/register",
+        data={
+            "real_name": name,
+            "phone": phone,
+            "password": TEST_PASSWORD,
+            "password2": TEST_PASSWORD,
+            "consent": "y",
+        },
+    )
 
 
 @pytest.mark.parametrize(("name", "why"), REFUSED, ids=[w for _, w in REFUSED])
@@ -546,8 +582,16 @@ def _all_form_classes(base):
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [("张三", True), ("O'Brien-Smith", True), ("阿卜杜拉·买买提", True), ("😀", True),
-     ("a\u202eb", False), ("a\x00b", False), ("a\rb", False), ("a\u200bb", True)],
+    [
+        ("张三", True),
+        ("O'Brien-Smith", True),
+        ("阿卜杜拉·买买提", True),
+        ("😀", True),
+        ("a\u202eb", False),
+        ("a\x00b", False),
+        ("a\rb", False),
+        ("a\u200bb", True),
+    ],
 )
 def test_unsafe_characters_table(value, ok):
     from portal.forms import clean_line, unsafe_characters
@@ -565,8 +609,11 @@ def test_multiline_fields_keep_line_breaks_but_not_bidi():
 
 @pytest.mark.parametrize("app_config", [_limits(password_reset="2 per hour")])
 def test_password_reset_routes_are_limited_per_address(app, client):
-    routes = [r for r in app.url_map.iter_rules()
-              if "password_reset" in r.endpoint and "POST" in (r.methods or ())]
+    routes = [
+        r
+        for r in app.url_map.iter_rules()
+        if "password_reset" in r.endpoint and "POST" in (r.methods or ())
+    ]
     if not routes:
         pytest.skip("no password-reset route in this build")
     url = "/account/forgot" if any(r.rule == "/account/forgot" for r in routes) else routes[0].rule
@@ -600,11 +647,14 @@ def test_withdrawing_consent_stops_what_needs_it_and_keeps_the_rest(
     assert client.get(feed).status_code == 410  # the personal calendar link is off
     assert db.session.get(Signup, kept.id).status == kept.status  # existing sign-up stays
     assert _logged_in(client)  # the account stays
-    assert db.session.scalar(db.select(AuditEntry.action).filter_by(
-        action="account.consent_withdrawn")) == "account.consent_withdrawn"
+    assert (
+        db.session.scalar(
+            db.select(AuditEntry.action).filter_by(action="account.consent_withdrawn")
+        )
+        == "account.consent_withdrawn"
+    )
     # New sign-ups wait for consent again.
     other = make_shift()
     response = client.post(f"/shifts/{other.id}/signup")
     assert response.status_code == 302 and "/account/consent" in response.headers["Location"]
-    assert db.session.scalar(db.select(db.func.count(Signup.id)).filter_by(
-        shift_id=other.id)) == 0
+    assert db.session.scalar(db.select(db.func.count(Signup.id)).filter_by(shift_id=other.id)) == 0

@@ -21,8 +21,14 @@ MAX_PAGES = 28
 
 
 def _watch(page, violations: list[str]):
-    page.on("console", lambda msg: violations.append(f"{page.url}: {msg.text}")
-            if "Content Security Policy" in msg.text or "Refused to" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            violations.append(f"{page.url}: {msg.text}")
+            if "Content Security Policy" in msg.text or "Refused to" in msg.text
+            else None
+        ),
+    )
     page.add_init_script(
         "document.addEventListener('securitypolicyviolation', function (e) {"
         " console.error('Refused to (CSP) ' + e.violatedDirective + ' ' + e.blockedURI); });"
@@ -38,8 +44,10 @@ def _crawl(page, base: str, starts: list[str]) -> list[str]:
             continue
         seen.add(url)
         response = page.goto(url)
-        if response is None or response.status >= 400 or "text/html" not in (
-            response.headers.get("content-type", "")
+        if (
+            response is None
+            or response.status >= 400
+            or "text/html" not in (response.headers.get("content-type", ""))
         ):
             continue
         visited.append(url)
@@ -80,8 +88,8 @@ def test_moved_behaviours_still_work(live_server, browser):
         box = page.locator("[data-select-all]").first
         box.focus()
         selected = page.evaluate(
-            "() => { const b = document.activeElement;"
-            " return b.selectionEnd - b.selectionStart; }")
+            "() => { const b = document.activeElement; return b.selectionEnd - b.selectionStart; }"
+        )
         assert selected == len(box.input_value()) > 0
         assert page.locator("[data-copy]").count() >= 1
         screenshot(page, "csp-public-subscribe")
