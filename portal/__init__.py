@@ -79,6 +79,9 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
+        from portal.dashboard import freshness
+
+        freshness.install(db.engine)  # the dashboard cache's data version (same transaction)
     install_write_path(app, db)
     migrate.init_app(
         app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True

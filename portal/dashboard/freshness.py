@@ -1,0 +1,177 @@
+"""The dashboard's result cache and the data version that keeps it exact.
+
+Working out the board over the big district reads a couple of months of sign-ups (about
+150,000 rows at S=1) and counts unique people per zone, unit and programme — close to a
+second of database time. The figures only change when somebody writes, so the board is
+cached in the process, keyed by the **data version**:
+
+- ``dashboard_versions`` holds a few rows (``SHARDS``), each a random token. Every
+  transaction that sends an INSERT, UPDATE or DELETE to a table the dashboard reads
+  (:data:`WATCHED`) first writes a new random token into one shard, **in the same
+  transaction** (an engine hook on every statement, so ORM flushes, bulk ``update()``,
+  Core inserts and the shift counters are all seen). The token commits or rolls back with
+  the write it stands for; a rolled-back savepoint forgets that it bumped.
+- The dashboard reads all shards *before* it computes anything. Figures computed after
+  reading version V include at least every write committed up to V; any later commit
+  changes a token, so nobody reads V again. A cached board can be newer than its key, never
+  older — it can never show stale figures.
+- Random tokens rather than counters: a restored backup or an emptied test database cannot
+  come back to a key that once meant other data. Several shards rather than one row: writers
+  in different transactions rarely wait on the same row lock (PostgreSQL).
+- No rows (a database no write has touched since the table was made, e.g. bulk-loaded with
+  COPY outside the engine): nothing is cached.
+
+Writes that bypass the app's engine (psql, the raw COPY in ``seed-bench`` on PostgreSQL)
+are not seen; after such a load, restart the app or write once through it.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+import threading
+import weakref
+from collections import OrderedDict
+
+from flask import current_app
+from sqlalchemy import BigInteger, Column, Integer, Table, event, select
+from sqlalchemy.engine import Engine
+
+from portal.models.base import Base
+
+SHARDS = 16
+CACHE_SIZE = 32
+
+versions = Table(
+    "dashboard_versions",
+    Base.metadata,
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("token", BigInteger, nullable=False),
+)
+
+#: Every table the dashboard's figures, names and leader rows come from.
+WATCHED = frozenset({
+    "signups", "shifts", "activities", "activity_programmes", "programmes", "zones", "units",
+    "zone_leaders", "users", "leader_visits",
+})
+
+_DML = re.compile(
+    r"^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM|"
+    r"TRUNCATE(?:\s+TABLE)?|REPLACE\s+INTO)\s+(?:ONLY\s+)?[\"`]?(\w+)",
+    re.IGNORECASE,
+)
+_BUMPED = "dashboard_version_bumped"  # Connection.info: this transaction has bumped
+_rng = random.SystemRandom()
+_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → {"ready": bool}
+
+
+def touches_watched(statement: str) -> bool:
+    match = _DML.match(statement)
+    if match is None:
+        return False
+    return match.group(1).lower() in WATCHED or statement.lstrip()[:8].upper() == "TRUNCATE"
+
+
+def _table_exists(cursor, dialect: str) -> bool:
+    if dialect == "sqlite":
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                       "AND name = 'dashboard_versions'")
+        return cursor.fetchone() is not None
+    cursor.execute("SELECT to_regclass('dashboard_versions') IS NOT NULL")
+    return bool(cursor.fetchone()[0])
+
+
+def install(engine: Engine) -> None:
+    """Bump the data version in every transaction that writes a watched table."""
+    if engine in _states:
+        return
+    state = _states[engine] = {"ready": False}  # the table exists (checked until it does)
+    dialect = engine.dialect.name
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _bump(conn, cursor, statement, _parameters, _context, _executemany):
+        if conn.info.get(_BUMPED) or not touches_watched(statement):
+            return
+        raw = cursor.connection.cursor()
+        try:
+            if not state["ready"]:
+                state["ready"] = _table_exists(raw, dialect)
+                if not state["ready"]:
+                    return
+            raw.execute(
+                "INSERT INTO dashboard_versions (shard, token) VALUES "
+                f"({_rng.randrange(SHARDS)}, {_rng.randrange(1, 2**62)}) "
+                "ON CONFLICT (shard) DO UPDATE SET token = excluded.token"
+            )
+            conn.info[_BUMPED] = True
+        finally:
+            raw.close()
+
+    def _forget(conn, *_args):
+        conn.info.pop(_BUMPED, None)
+
+    for name in ("begin", "commit", "rollback", "rollback_savepoint"):
+        event.listen(engine, name, _forget)
+
+
+def current_key(session) -> tuple | None:
+    """The data version as this transaction sees it; None: do not cache."""
+    engine = session.get_bind()
+    state = _states.get(engine)
+    if state is None:
+        return None
+    if not state["ready"]:
+        with engine.connect() as conn:
+            raw = conn.connection.dbapi_connection.cursor()
+            try:
+                state["ready"] = _table_exists(raw, engine.dialect.name)
+            finally:
+                raw.close()
+        if not state["ready"]:
+            return None
+    rows = session.execute(select(versions.c.shard, versions.c.token)
+                           .order_by(versions.c.shard)).all()
+    return tuple((int(s), int(t)) for s, t in rows) or None
+
+
+# --- the cache, per app and process ----------------------------------------------------------
+
+_lock = threading.Lock()
+
+
+def _store() -> OrderedDict:
+    store = current_app.extensions.get("dashboard_board_cache")
+    if store is None:
+        store = current_app.extensions.setdefault("dashboard_board_cache", OrderedDict())
+    return store
+
+
+def enabled() -> bool:
+    return bool(current_app.config.get("DASHBOARD_CACHE", True))
+
+
+def get(key):
+    with _lock:
+        store = _store()
+        found = store.get(key)
+        if found is None:
+            return None
+        store.move_to_end(key)
+    return copy.deepcopy(found)  # callers rank and filter the rows in place
+
+
+def put(key, value) -> None:
+    value = copy.deepcopy(value)
+    with _lock:
+        store = _store()
+        store[key] = value
+        store.move_to_end(key)
+        while len(store) > CACHE_SIZE:
+            store.popitem(last=False)
+
+
+def clear() -> None:
+    """Forget every cached board of this app (tests; a load that bypassed the engine)."""
+    with _lock:
+        _store().clear()
