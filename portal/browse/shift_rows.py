@@ -31,6 +31,7 @@ CACHE_SIZE = 20_000
 OWN_STATES = frozenset({ShiftState.SIGNED_UP, ShiftState.PENDING, ShiftState.WAITLISTED})
 
 _cache: OrderedDict[tuple, str] = OrderedDict()
+_heads: OrderedDict[tuple, str] = OrderedDict()  # a day's heading around a slot for its rows
 
 
 class Row(NamedTuple):
@@ -64,6 +65,7 @@ class Day:
     rows: list[Row] = field(default_factory=list)
     html: Markup = Markup("")
     past: bool = False
+    block: Markup = Markup("")  # heading and rows, as the page shows them
 
     @property
     def key(self) -> str:
@@ -101,6 +103,7 @@ def render_row(row: Row, flashes: tuple = ()) -> str:
 
 def clear_cache() -> None:
     _cache.clear()
+    _heads.clear()
 
 
 @lru_cache(maxsize=65_536)
@@ -163,6 +166,20 @@ def build_days(
             render_row(r, flashes if r.shift_id == flash_shift else ()) for r in bucket.rows
         )
         bucket.html = Markup(html)
+    upcoming = sum(1 for b in days.values() if not b.past)
+    heads: dict = {}
+    for bucket in days.values():
+        with_strip = upcoming > 1 and not bucket.past
+        key = (bucket.day, bucket.count, with_strip, locale)
+        head = heads.get(key) or _heads.get(key)
+        if head is None:
+            head = str(get_template_attribute("browse/_shift_row.html", "day_block")(
+                bucket.key, day_labels(bucket.day)[0], bucket.count, with_strip, "\x00"))
+            _heads[key] = head
+            if len(_heads) > CACHE_SIZE:
+                _heads.popitem(last=False)
+        before, after = head.split("\x00", 1)
+        bucket.block = Markup(before + str(bucket.html) + after)  # all three are our own HTML
     return list(days.values())
 
 
