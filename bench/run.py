@@ -311,7 +311,14 @@ def load_routes(server: Server, todo: list[Route], sessions: dict, seconds: floa
     """H R1 H R2 H …: each route's ratio is to the bare runs just before and after it."""
     rows, bare = [], wrk(server.base, "/healthz", bare_seconds, 16, {})
     for route in todo:
-        headers = prepare(server, route, sessions)
+        try:
+            headers = prepare(server, route, sessions)
+        except RuntimeError as exc:  # a broken route is a finding, not the end of the run
+            print(f"   {route.name:<32} FAILED: {exc}")
+            rows.append({"name": route.name, "path": route.path, "kind": "load",
+                         "database": database, "scale": scale, "rps": None, "p50_ms": None,
+                         "p99_ms": None, "ratio": None, "errors": 1, "failure": str(exc)})
+            continue
         if headers is None:
             print(f"   {route.name:<32} skipped (does not answer 200 here)")
             continue
@@ -336,7 +343,10 @@ def serial_latency(server: Server, todo: list[Route], sessions: dict, seconds: f
     """Latency on one connection, no queueing: what one visitor waits (median of a few)."""
     found = {}
     for route in [Route("bare", "/healthz"), *todo]:
-        headers = prepare(server, route, sessions)
+        try:
+            headers = prepare(server, route, sessions)
+        except RuntimeError:
+            continue  # reported by the load run
         if headers is None:
             continue
         drain(server.base)
@@ -462,50 +472,64 @@ def run(args) -> int:
     started = time.perf_counter()
     print(f"== bench on {machine()}")
     for database in databases:
-        print(f"== {database}")
-        urls = {big: ensure_district(database, big)}
-        if not args.smoke:
-            urls[small] = ensure_district(database, small)
-        serial = {}
-        for scale in sorted(urls, reverse=True):
-            server = Server(urls[scale])
-            try:
-                sessions = {"resident": Browser(server.base).login(BENCH_ACCOUNTS["resident"]),
-                            "admin": Browser(server.base).login(BENCH_ACCOUNTS["admin"])}
-                todo = routes(scale)
-                if scale == big:
-                    print(f"-- load: wrk, 16 connections, {args.duration:g} s per route, "
-                          f"S={scale:g}")
-                    results += load_routes(server, todo, sessions, args.duration,
-                                           max(2.0, args.duration / 2), database, scale)
-                serial[scale] = serial_latency(server, todo, sessions, args.serial)
-                if scale == big:
-                    print(f"-- contended sign-up: {args.people} people at once, "
-                          f"{args.rounds} rounds")
-                    got = contended_signup(server, urls[scale], args.people, args.rounds)
-                    print(f"   p50 {got['p50_ms']} ms, p99 {got['p99_ms']} ms, errors "
-                          f"{got['errors']}, statuses {got['statuses']}, "
-                          f"counters {'exact' if got['counters_ok'] else 'WRONG'}")
-                    results.append({"name": "contended sign-up", "kind": "contended",
-                                    "database": database, "scale": scale, "rps": None,
-                                    "ratio": None, **got})
-            finally:
-                server.stop()
-        print(f"-- latency on one connection, p50: S={big:g}"
-              + ("" if args.smoke else f" vs S={small:g}"))
-        for name, at_big in serial[big].items():
-            at_small = serial.get(small, {}).get(name) if not args.smoke else None
-            growth = (at_big["p50_ms"] / at_small["p50_ms"]) if at_small else None
-            bare = serial[big]["bare"]["rps"]
-            results.append({"name": f"latency: {name}", "kind": "serial", "database": database,
-                            "scale": big, "rps": round(at_big["rps"], 1),
-                            "p50_ms": round(at_big["p50_ms"], 2),
-                            "p99_ms": round(at_big["p99_ms"], 2),
-                            "ratio": round(at_big["rps"] / bare, 4),
-                            "p50_ms_small": round(at_small["p50_ms"], 2) if at_small else None,
-                            "growth": round(growth, 2) if growth else None})
-            print(f"   {name:<32} {at_big['p50_ms']:8.2f} ms"
-                  + (f"  vs {at_small['p50_ms']:7.2f} ms  = {growth:5.2f}x" if growth else ""))
+        try:
+            bench_database(args, database, big, small, results)
+        except Exception as exc:  # noqa: BLE001 - keep the other database's figures
+            print(f"FAILED: {database}: {exc!r}")
+            results.append({"name": "run", "kind": "failure", "database": database,
+                            "scale": big, "rps": None, "p50_ms": None, "p99_ms": None,
+                            "ratio": None, "errors": 1, "failure": repr(exc)})
+    return finish(args, results, started)
+
+
+def bench_database(args, database: str, big: float, small: float, results: list) -> None:
+    print(f"== {database}")
+    urls = {big: ensure_district(database, big)}
+    if not args.smoke:
+        urls[small] = ensure_district(database, small)
+    serial = {}
+    for scale in sorted(urls, reverse=True):
+        server = Server(urls[scale])
+        try:
+            sessions = {"resident": Browser(server.base).login(BENCH_ACCOUNTS["resident"]),
+                        "admin": Browser(server.base).login(BENCH_ACCOUNTS["admin"])}
+            todo = routes(scale)
+            if scale == big:
+                print(f"-- load: wrk, 16 connections, {args.duration:g} s per route, "
+                      f"S={scale:g}")
+                results += load_routes(server, todo, sessions, args.duration,
+                                       max(2.0, args.duration / 2), database, scale)
+            serial[scale] = serial_latency(server, todo, sessions, args.serial)
+            if scale == big:
+                print(f"-- contended sign-up: {args.people} people at once, "
+                      f"{args.rounds} rounds")
+                got = contended_signup(server, urls[scale], args.people, args.rounds)
+                print(f"   p50 {got['p50_ms']} ms, p99 {got['p99_ms']} ms, errors "
+                      f"{got['errors']}, statuses {got['statuses']}, "
+                      f"counters {'exact' if got['counters_ok'] else 'WRONG'}")
+                results.append({"name": "contended sign-up", "kind": "contended",
+                                "database": database, "scale": scale, "rps": None,
+                                "ratio": None, **got})
+        finally:
+            server.stop()
+    print(f"-- latency on one connection, p50: S={big:g}"
+          + ("" if args.smoke else f" vs S={small:g}"))
+    for name, at_big in serial[big].items():
+        at_small = serial.get(small, {}).get(name) if not args.smoke else None
+        growth = (at_big["p50_ms"] / at_small["p50_ms"]) if at_small else None
+        bare = serial[big]["bare"]["rps"]
+        results.append({"name": f"latency: {name}", "kind": "serial", "database": database,
+                        "scale": big, "rps": round(at_big["rps"], 1),
+                        "p50_ms": round(at_big["p50_ms"], 2),
+                        "p99_ms": round(at_big["p99_ms"], 2),
+                        "ratio": round(at_big["rps"] / bare, 4),
+                        "p50_ms_small": round(at_small["p50_ms"], 2) if at_small else None,
+                        "growth": round(growth, 2) if growth else None})
+        print(f"   {name:<32} {at_big['p50_ms']:8.2f} ms"
+              + (f"  vs {at_small['p50_ms']:7.2f} ms  = {growth:5.2f}x" if growth else ""))
+
+
+def finish(args, results: list, started: float) -> int:
     print("== cold build of a 1,000-event feed")
     feed = cold_feed()
     results.append({"name": "cold 1,000-event feed", "kind": "feed", "database": "sqlite",
