@@ -315,8 +315,13 @@ def test_axe_really_runs(live_server, phone_page):
     page.goto(live_server.url + "/")
     page.evaluate("""() => {
       const p = document.createElement('p');
-      p.innerHTML = '<span style="color:#bbb;background:#fff">浅灰字</span>'
-                  + '<input id="bad-input"><img src="data:," id="bad-img">';
+      // Through the CSSOM: the CSP (no 'unsafe-inline') drops style="" attributes in markup.
+      const grey = document.createElement('span');
+      grey.textContent = '浅灰字';
+      grey.style.color = '#bbb';
+      grey.style.background = '#fff';
+      p.append(grey);
+      p.insertAdjacentHTML('beforeend', '<input id="bad-input"><img src="data:," id="bad-img">');
       document.querySelector('main').append(p);
     }""")
     failing, _ = _axe(page)
