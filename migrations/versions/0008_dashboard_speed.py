@@ -9,6 +9,8 @@ them rewritten in every transaction that writes a table the dashboard reads; the
 board is keyed by them. ``ix_signups_dashboard`` lets the board's pass over a period's
 sign-ups (places, attendance, confirmed hours, people) read the index alone.
 """
+import random
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -27,6 +29,11 @@ def upgrade():
         sa.Column('token', sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint('shard', name=op.f('pk_dashboard_versions')),
     )
+    # A first version, so a district loaded before this migration is cached from the start
+    # (a table without rows means "never cache": nothing vouches for what is there).
+    op.execute(sa.text(
+        f"INSERT INTO dashboard_versions (shard, token) VALUES (0, {random.randrange(1, 2**62)})"
+    ))
     with op.batch_alter_table('signups', schema=None) as batch_op:
         batch_op.create_index(
             'ix_signups_dashboard',

@@ -28,6 +28,7 @@ are not seen; after such a load, restart the app or write once through it.
 from __future__ import annotations
 
 import copy
+import os
 import random
 import re
 import threading
@@ -148,7 +149,11 @@ def _store() -> OrderedDict:
 
 
 def enabled() -> bool:
-    return bool(current_app.config.get("DASHBOARD_CACHE", True))
+    """``DASHBOARD_CACHE`` (default on); ``PORTAL_DASHBOARD_CACHE=0`` turns it off for a
+    benchmark of the uncached board."""
+    if "DASHBOARD_CACHE" in current_app.config:
+        return bool(current_app.config["DASHBOARD_CACHE"])
+    return os.environ.get("PORTAL_DASHBOARD_CACHE", "1") not in ("0", "false", "no")
 
 
 def get(key):
