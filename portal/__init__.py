@@ -143,6 +143,7 @@ def _register_template_helpers(app: Flask) -> None:
         date=timeutil.fmt_date,
         short=timeutil.fmt_short,
         time=timeutil.fmt_time,
+        day=timeutil.fmt_day,
         mask_name=mask_name,
         mask_phone=mask_phone,
     )

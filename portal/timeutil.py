@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_date, format_datetime, get_locale
 
 # Dates the portal accepts anywhere (forms, filters, API): far outside this range is a typo
 # or a probe, and at the very edges datetime arithmetic with time zones overflows.
@@ -76,6 +76,13 @@ def fmt_short(value: datetime | None) -> str:
         return ""
     pattern = "M月d日 HH:mm" if _is_chinese() else "d MMM HH:mm"
     return format_datetime(value, pattern)
+
+
+def fmt_day(value: date | None) -> str:
+    """12月5日 (Chinese) or 5 Dec (English) — a calendar date without year or weekday."""
+    if value is None:
+        return ""
+    return format_date(value, "M月d日" if _is_chinese() else "d MMM")
 
 
 def fmt_time(value: datetime | None) -> str:

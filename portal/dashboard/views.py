@@ -33,7 +33,7 @@ from portal.extensions import db
 from portal.forms import attach_error
 from portal.models import Activity
 from portal.privacy import mask_name
-from portal.timeutil import local_today
+from portal.timeutil import fmt_day, local_today
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -249,7 +249,7 @@ def new_visit():
         else:
             db.session.commit()
             flash(_("已记下 %(day)s 在%(zone)s的走访。本月你已走访 %(n)d 次（目标每月 %(t)d 次）。",
-                    day=f"{visit.visited_on.month}月{visit.visited_on.day}日",
+                    day=fmt_day(visit.visited_on),
                     zone=visit.zone.name, n=services.month_visits(current_user),
                     t=current_app.config["LEADER_VISITS_PER_MONTH"]), "success")
             return redirect(url_for("dashboard.visits"))
@@ -284,7 +284,7 @@ def delete_visit(visit_id: int):
     if not ActionForm().validate_on_submit():
         flash(_("页面已过期，请重新操作。"), "error")
         return redirect(url_for("dashboard.visits"))
-    day = f"{visit.visited_on.month}月{visit.visited_on.day}日"
+    day = fmt_day(visit.visited_on)
     services.delete_visit(current_user, visit)
     db.session.commit()
     flash(_("已删除 %(day)s 的走访记录。", day=day), "success")
