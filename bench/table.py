@@ -35,7 +35,9 @@ def table(rows: list[dict], before: list[dict] | None) -> str:
             continue
         lat = serial.get((r["database"], r["name"]))
         growth = _fmt(lat.get("growth"), 2) + "×" if lat and lat.get("growth") else "–"
-        if r.get("kind") == "contended":
+        if r.get("failure"):
+            line = f"| {r['database']} | {r['name']} | failed: {r['failure']} | | | | |"
+        elif r.get("kind") == "contended":
             name = f"40-way contended sign-up (errors {r.get('errors')})"
             line = (f"| {r['database']} | {name} | – | {_fmt(r['p50_ms'])} | "
                     f"{_fmt(r['p99_ms'])} | – | – |")
@@ -44,7 +46,10 @@ def table(rows: list[dict], before: list[dict] | None) -> str:
                     f"| {_fmt(r['p99_ms'])} | {_fmt(r['ratio'], 3)} | {growth} |")
         if before:
             o = old.get(_key(r), {})
-            line += f" {_fmt(o.get('ratio'), 3)} | {_fmt(o.get('p50_ms'))} |"
+            if o.get("rps") == 0:  # not one reply within the run
+                line += f" 0 | > {o.get('run', {}).get('duration', 4)} s |"
+            else:
+                line += f" {_fmt(o.get('ratio'), 3)} | {_fmt(o.get('p50_ms'))} |"
         out.append(line)
     for r in rows:
         if r.get("kind") == "feed":
