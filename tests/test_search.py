@@ -22,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from portal.browse import queries
 from portal.browse.services import ActivityFilters, shift_window
+from portal.database import begin_write
 from portal.models import (
     Activity,
     ActivityKind,
@@ -34,7 +35,6 @@ from portal.models import (
     Unit,
     Zone,
 )
-from portal.database import begin_write
 from portal.models.search import integrity_problems
 
 pytestmark = pytest.mark.both_databases
