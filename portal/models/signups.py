@@ -174,6 +174,9 @@ def _keep_shift_counters(session, _flush_context) -> None:
             .values(
                 taken_count=shifts.c.taken_count + taken,
                 waitlist_count=shifts.c.waitlist_count + waiting,
+                # Places are not part of the shift's calendar event: keep ``updated_at`` (and
+                # so public feeds' ETags) as it was; feeds that show places probe the counts.
+                updated_at=shifts.c.updated_at,
             )
         )
     session.info.setdefault("portal_stale_counters", set()).update(deltas)
