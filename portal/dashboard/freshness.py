@@ -7,10 +7,10 @@ cached in the process, keyed by the **data version**:
 
 - ``dashboard_versions`` holds a few rows (``SHARDS``), each a random token. Every
   transaction that sends an INSERT, UPDATE or DELETE to a table the dashboard reads
-  (:data:`WATCHED`) first writes a new random token into one shard, **in the same
-  transaction** (an engine hook on every statement, so ORM flushes, bulk ``update()``,
-  Core inserts and the shift counters are all seen). The token commits or rolls back with
-  the write it stands for; a rolled-back savepoint forgets that it bumped.
+  (:data:`WATCHED`) writes a new random token into one shard just before its COMMIT,
+  **in the same transaction** (an engine hook sees every statement, so ORM flushes, bulk
+  ``update()``, Core inserts and the shift counters are all noticed). The token commits or
+  rolls back with the writes it stands for.
 - The dashboard reads all shards *before* it computes anything. Figures computed after
   reading version V include at least every write committed up to V; any later commit
   changes a token, so nobody reads V again. A cached board can be newer than its key, never
@@ -62,7 +62,7 @@ _DML = re.compile(
     r"TRUNCATE(?:\s+TABLE)?|REPLACE\s+INTO)\s+(?:ONLY\s+)?[\"`]?(\w+)",
     re.IGNORECASE,
 )
-_BUMPED = "dashboard_version_bumped"  # Connection.info: this transaction has bumped
+_WROTE = "dashboard_version_wrote"  # Connection.info: this transaction wrote a watched table
 _rng = random.SystemRandom()
 _states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → {"ready": bool}
 
@@ -91,28 +91,40 @@ def install(engine: Engine) -> None:
     dialect = engine.dialect.name
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _bump(conn, cursor, statement, _parameters, _context, _executemany):
-        if conn.info.get(_BUMPED) or not touches_watched(statement):
+    def _note_write(conn, cursor, statement, _parameters, _context, _executemany):
+        if conn.info.get(_WROTE) or not touches_watched(statement):
             return
-        raw = cursor.connection.cursor()
-        try:
-            if not state["ready"]:
+        if not state["ready"]:
+            raw = cursor.connection.cursor()
+            try:
                 state["ready"] = _table_exists(raw, dialect)
-                if not state["ready"]:
-                    return
+            finally:
+                raw.close()
+        if state["ready"]:
+            conn.info[_WROTE] = True
+
+    @event.listens_for(engine, "commit")
+    def _bump(conn):
+        # Just before COMMIT, inside the transaction: the new token commits with the writes.
+        # Last, so the shard's row lock is held only for the commit itself (no lock-order
+        # deadlock with the rows the transaction wrote).
+        if not conn.info.pop(_WROTE, False):
+            return
+        raw = conn.connection.dbapi_connection.cursor()
+        try:
             raw.execute(
                 "INSERT INTO dashboard_versions (shard, token) VALUES "
                 f"({_rng.randrange(SHARDS)}, {_rng.randrange(1, 2**62)}) "
                 "ON CONFLICT (shard) DO UPDATE SET token = excluded.token"
             )
-            conn.info[_BUMPED] = True
         finally:
             raw.close()
 
     def _forget(conn, *_args):
-        conn.info.pop(_BUMPED, None)
+        conn.info.pop(_WROTE, None)
 
-    for name in ("begin", "commit", "rollback", "rollback_savepoint"):
+    # A rolled-back savepoint keeps the mark: bumping once too often is harmless.
+    for name in ("begin", "rollback"):
         event.listen(engine, name, _forget)
 
 
