@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from flask import Flask, Request, current_app, g, request
+from flask.sessions import SessionInterface
 from werkzeug.exceptions import BadRequest, TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -132,12 +133,57 @@ def content_security_policy(nonce: str | None) -> str:
 # Endpoints whose answers carry personal data even without a logged-in session: the secret
 # feed links (a person's own schedule, a unit's roster).
 PERSONAL_ENDPOINTS = frozenset({"feeds.personal_feed", "feeds.unit_feed"})
+# The same bytes for everyone, logged in or not: cacheable, and never ``Vary: Cookie``.
+PUBLIC_DATA_ENDPOINTS = frozenset({
+    "feeds.all_feed", "feeds.zone_feed", "feeds.programme_feed", "feeds.activity_feed",
+    "feeds.shift_download", "main.healthz",
+})
+
+
+def _is_sessionless(endpoint: str | None) -> bool:
+    """Feeds, the public API and the health check use no session (no login, no flash)."""
+    return bool(endpoint) and (
+        endpoint in PUBLIC_DATA_ENDPOINTS
+        or endpoint in PERSONAL_ENDPOINTS
+        or endpoint.startswith("api.")
+    )
+
+
+class _SessionlessEndpoints(SessionInterface):
+    """The app's session interface, except that session-less responses are never saved.
+
+    Flask-Login reads the session on every request, which would make Flask send
+    ``Vary: Cookie`` (and perhaps Set-Cookie) and keep shared caches from storing a public
+    feed or API answer. Those endpoints never use the session, so there is nothing to save.
+    """
+
+    def __init__(self, inner: SessionInterface):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def open_session(self, app, request_):
+        return self.inner.open_session(app, request_)
+
+    def make_null_session(self, app):
+        return self.inner.make_null_session(app)
+
+    def is_null_session(self, obj) -> bool:
+        return self.inner.is_null_session(obj)
+
+    def save_session(self, app, session_, response) -> None:
+        if _is_sessionless(request.endpoint):
+            return None
+        return self.inner.save_session(app, session_, response)
 
 
 def _is_personal(response) -> bool:
     if request.endpoint in PERSONAL_ENDPOINTS:
         return True
-    if request.endpoint == "static":
+    if request.endpoint == "static" or request.endpoint in PUBLIC_DATA_ENDPOINTS:
+        return False
+    if (request.endpoint or "").startswith("api."):  # the public API shows no one's data
         return False
     # Anything answered to a logged-in person may show their name, phone or a roster.
     user = g.get("_login_user")
@@ -367,6 +413,8 @@ def init_app(app: Flask) -> None:
     app.before_request(_limit_routes)
     app.after_request(_security_headers)
     app.after_request(_touch_session)
+    if not isinstance(app.session_interface, _SessionlessEndpoints):
+        app.session_interface = _SessionlessEndpoints(app.session_interface)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     from portal.forms import install_text_rules
 

@@ -345,6 +345,12 @@ def test_pages_with_personal_data_are_never_stored(client, login, make_user):
     static = client.get("/static/css/site.css")
     static.close()
     assert "no-store" not in static.headers.get("Cache-Control", "")
+    # Public feeds and the API are the same bytes for everyone: cacheable even when the
+    # one asking happens to be logged in, and never varying by cookie.
+    for url in ("/calendar/all.ics", "/api/v1/activities", "/healthz"):
+        response = client.get(url)
+        assert "no-store" not in response.headers.get("Cache-Control", ""), url
+        assert "Cookie" not in response.headers.get("Vary", ""), url
 
 
 def test_personal_feed_is_never_stored(client, login, make_user):

@@ -20,7 +20,6 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SessionInterface
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -44,15 +43,6 @@ PUBLIC_CACHE = "public, max-age=900"
 PRIVATE_CACHE = "private, no-cache"
 _PLAIN_TOKEN_KEY = "feeds_new_token"
 # Feed responses that never read or write the session: sent without Vary: Cookie.
-FEED_ENDPOINTS = frozenset(
-    f"feeds.{name}"
-    for name in (
-        "all_feed", "zone_feed", "programme_feed", "activity_feed", "personal_feed",
-        "unit_feed", "shift_download",
-    )
-)
-
-
 def _base_url() -> str:
     return request.host_url.rstrip("/")
 
@@ -322,38 +312,3 @@ def _install_log_filter(state) -> None:
     install_log_filter(
         logging.getLogger("werkzeug"), logging.getLogger("gunicorn.access"), state.app.logger
     )
-
-
-class _FeedsKeepNoSession(SessionInterface):
-    """The app's session interface, except that feed responses are never saved.
-
-    Flask-Login reads the session after every request, which would make Flask send
-    ``Vary: Cookie`` and keep shared caches from storing a public feed. Feeds never use the
-    session (no login, no flash), so there is nothing to save: no Vary, no Set-Cookie.
-    """
-
-    def __init__(self, inner: SessionInterface):
-        self.inner = inner
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def open_session(self, app, request_):
-        return self.inner.open_session(app, request_)
-
-    def make_null_session(self, app):
-        return self.inner.make_null_session(app)
-
-    def is_null_session(self, obj) -> bool:
-        return self.inner.is_null_session(obj)
-
-    def save_session(self, app, session_, response) -> None:
-        if request.endpoint in FEED_ENDPOINTS:
-            return None
-        return self.inner.save_session(app, session_, response)
-
-
-@bp.record_once
-def _keep_feeds_out_of_the_session(state) -> None:
-    if not isinstance(state.app.session_interface, _FeedsKeepNoSession):
-        state.app.session_interface = _FeedsKeepNoSession(state.app.session_interface)
