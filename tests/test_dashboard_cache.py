@@ -29,7 +29,6 @@ from portal.models import (
     Shift,
     ShiftStatus,
     Signup,
-    SignupStatus,
     Zone,
     activity_programmes,
 )

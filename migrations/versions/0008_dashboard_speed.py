@@ -11,9 +11,8 @@ sign-ups (places, attendance, confirmed hours, people) read the index alone.
 """
 import random
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0008'
