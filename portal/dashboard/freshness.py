@@ -179,9 +179,12 @@ def get(key):
 
 
 def put(key, value) -> None:
+    """Keep a board under (data version, period, scope)."""
     value = copy.deepcopy(value)
     with _lock:
         store = _store()
+        for old in [k for k in store if k[0] != key[0]]:
+            del store[old]  # boards of an older data version are never asked for again
         store[key] = value
         store.move_to_end(key)
         while len(store) > CACHE_SIZE:
