@@ -214,7 +214,9 @@ def _security_headers(response):
             f"max-age={current_app.config.get('HSTS_MAX_AGE', 31536000)}; includeSubDomains"
         )
     if _is_personal(response):
-        headers["Cache-Control"] = "no-store"
+        # Secret feed links: CALENDAR.md asks for ``private``; with personal data, no-store.
+        private = request.endpoint in PERSONAL_ENDPOINTS
+        headers["Cache-Control"] = "private, no-store" if private else "no-store"
         headers.pop("Expires", None)
         if "Cookie" not in headers.get("Vary", ""):
             headers.add("Vary", "Cookie")

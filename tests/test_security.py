@@ -363,7 +363,7 @@ def test_personal_feed_is_never_stored(client, login, make_user):
     anonymous = client.application.test_client()
     response = anonymous.get(feed)
     assert response.status_code == 200
-    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Cache-Control"] == "private, no-store"  # CALENDAR.md 13
 
 
 def test_csp_nonce_is_fresh_per_response(app, client):

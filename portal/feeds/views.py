@@ -42,7 +42,6 @@ PUBLIC_CACHE = "public, max-age=900"
 # before each use (no-cache, not no-store: a kept copy is what makes the cheap 304 possible).
 PRIVATE_CACHE = "private, no-cache"
 _PLAIN_TOKEN_KEY = "feeds_new_token"
-# Feed responses that never read or write the session: sent without Vary: Cookie.
 def _base_url() -> str:
     return request.host_url.rstrip("/")
 
