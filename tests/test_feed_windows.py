@@ -429,3 +429,16 @@ def test_a_redis_that_fails_only_costs_a_rebuild(app, client, feeds, make_shift)
     make_shift(activity=feeds["activity"])
     r = client.get(feeds["urls"]["zone"])
     assert r.status_code == 200 and b"BEGIN:VEVENT" in r.data
+
+
+@pytest.mark.parametrize("kind", ["zone", "all", "programme", "activity", "unit", "personal"])
+def test_feeds_of_a_big_district_with_large_shift_ids(client, db, feeds, make_shift, make_signup,
+                                                       kind):
+    """Shift ids in the hundred thousands (the big district): the ETag sums stay exact."""
+    shift = make_shift(activity=feeds["activity"], id=123_457, starts_in=timedelta(days=2))
+    make_signup(shift, feeds["resident"])
+    response = client.get(feeds["urls"][kind])
+    assert response.status_code == 200
+    assert b"shift-123457@" in response.data
+    again = client.get(feeds["urls"][kind], headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304

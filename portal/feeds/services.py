@@ -50,8 +50,10 @@ from flask_babel import gettext as _
 from sqlalchemy import (
     ColumnElement,
     Select,
+    BigInteger,
     and_,
     bindparam,
+    cast,
     case,
     func,
     literal,
@@ -418,10 +420,12 @@ def _public_aggregates(scope: FeedScope, w: Window) -> Select:
         Shift.taken_count.label("tc"),
         Shift.waitlist_count.label("wc"),
     ).subquery("members")
+    # Products in 64 bits: a shift id above 46,340 squared overflows PostgreSQL's integer.
+    sid = cast(m.c.sid, BigInteger)
     cols = [
         func.count(m.c.sid).label("a0"),
         func.sum(m.c.sid).label("a1"),
-        func.sum(m.c.sid * m.c.sid).label("a2"),
+        func.sum(sid * sid).label("a2"),
         func.max(m.c.su).label("a3"),
         func.max(m.c.au).label("a4"),
     ]
@@ -429,8 +433,8 @@ def _public_aggregates(scope: FeedScope, w: Window) -> Select:
         cols += [
             func.sum(m.c.tc).label("a5"),
             func.sum(m.c.wc).label("a6"),
-            func.sum(m.c.tc * m.c.sid).label("a7"),
-            func.sum(m.c.wc * m.c.sid).label("a8"),
+            func.sum(m.c.tc * sid).label("a7"),
+            func.sum(m.c.wc * sid).label("a8"),
         ]
     return select(*cols).select_from(m).subquery("agg")
 
