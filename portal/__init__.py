@@ -105,7 +105,6 @@ def _register_blueprints(app: Flask) -> None:
     from portal.admin.views import counter_bp
     from portal.api.views import bp as api_bp
     from portal.attendance.checkin_views import bp as checkin_bp
-    from portal.recovery.views import bp as recovery_bp
     from portal.attendance.views import bp as attendance_bp
     from portal.auth.views import bp as auth_bp
     from portal.browse.views import bp as browse_bp
@@ -114,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.feeds.views import bp as feeds_bp
     from portal.main.views import bp as main_bp
     from portal.organize.views import bp as organize_bp
+    from portal.recovery.views import bp as recovery_bp
     from portal.signups.views import bp as signups_bp
 
     app.register_blueprint(main_bp)

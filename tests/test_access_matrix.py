@@ -270,7 +270,9 @@ def test_every_route_for_every_role(client, db, login, world, role):
     failures = []
     # Log out last: it ends the session the other requests need.
     last = ("auth.logout_everywhere", "auth.logout")  # both end the session
-    order = sorted(ROUTES.items(), key=lambda item: last.index(item[0]) + 1 if item[0] in last else 0)
+    order = sorted(
+        ROUTES.items(), key=lambda item: last.index(item[0]) + 1 if item[0] in last else 0
+    )
     for endpoint, (kind, template) in order:
         url = template.format(**ids)
         post = kind.startswith("post")

@@ -289,7 +289,8 @@ def test_mixed_load_has_no_errors_and_loses_nothing(world):
         token = _TOKEN_RE.search(html).group(1)
         barrier.wait()
         status, _, _ = phone.request("POST", "/account/register", {
-            "csrf_token": token, "real_name": "新居民" + "甲乙丙丁戊己庚辛"[n], "phone": f"1340000{n:04d}",
+            "csrf_token": token, "real_name": "新居民" + "甲乙丙丁戊己庚辛"[n],
+            "phone": f"1340000{n:04d}",
             "password": "Fuhai-Creek-2026!", "password2": "Fuhai-Creek-2026!", "consent": "y",
         })
         keep(status)

@@ -25,11 +25,11 @@ from portal.auth import services
 from portal.auth.forms import (
     ChangePasswordForm,
     ConsentForm,
-    WithdrawConsentForm,
     DeleteAccountForm,
     LoginForm,
     ProfileForm,
     RegisterForm,
+    WithdrawConsentForm,
 )
 from portal.database import writes
 from portal.extensions import db, limiter

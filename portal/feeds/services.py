@@ -48,13 +48,13 @@ from datetime import UTC, date, datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
-    BigInteger,
     and_,
     bindparam,
-    cast,
     case,
+    cast,
     func,
     literal,
     or_,

@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 
+from portal.models import search as _search  # noqa: F401 - the text index's DDL hooks
 from portal.models.activities import (
     MAX_CAPACITY,
     PUBLIC_ACTIVITY_STATUSES,
@@ -17,7 +18,6 @@ from portal.models.notifications import AuditEntry, CalendarToken, Notification
 from portal.models.people import User
 from portal.models.places import Programme, Unit, UnitKind, Zone, unit_organizers, zone_leaders
 from portal.models.records import Certificate, HoursAdjustment
-from portal.models import search as _search  # noqa: F401 - the text index's DDL hooks
 from portal.models.signups import (
     ACTIVE_STATUSES,
     PLACE_HOLDING_STATUSES,
