@@ -22,7 +22,8 @@ def test_subscribe_on_a_phone(live_server, phone_page):
     page, base = phone_page, live_server.url
     log_in(page, base, "resident")
     page.goto(base + "/activities/1")
-    page.locator("form[action$='/signup'] button").first.click()
+    with page.expect_navigation():  # the row's button posts the page's one sign-up form
+        page.locator("button[formaction$='/signup']").first.click()
     page.wait_for_load_state()
     page.goto(base + "/calendar/subscribe")
     page.get_by_role("button", name=re.compile("生成我的订阅链接")).click()
