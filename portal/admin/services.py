@@ -93,6 +93,17 @@ def _diff(before: dict, after: dict) -> tuple[dict, dict]:
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
 
 
+def _record_saved(kind: str, target, name: str, before: dict | None, after: dict,
+                  actor: User) -> None:
+    """Log ``<kind>.create`` with the new values, or ``<kind>.update`` with what changed."""
+    if before is None:
+        record(f"{kind}.create", target, name, after=after, actor=actor)
+        return
+    old, new = _diff(before, after)
+    if old or new:
+        record(f"{kind}.update", target, name, old, new, actor=actor)
+
+
 def _check_name(name: str, limit: int, field: str = "name") -> str:
     name = (name or "").strip()
     if not name:
@@ -141,13 +152,7 @@ def save_zone(actor: User, zone: Zone | None, data: ZoneData) -> Zone:
     )
     zone.leaders = leaders
     db.session.flush()
-    after = zone_snapshot(zone)
-    if before is None:
-        record("zone.create", zone, name, after=after, actor=actor)
-        return zone
-    old, new = _diff(before, after)
-    if old or new:
-        record("zone.update", zone, name, old, new, actor=actor)
+    _record_saved("zone", zone, name, before, zone_snapshot(zone), actor)
     if renamed:
         _raise_feeds(Activity.zone_id == zone.id)
     return zone
@@ -179,13 +184,7 @@ def save_unit(actor: User, unit: Unit | None, name: str, kind: str) -> Unit:
         db.session.add(unit)
     unit.name, unit.kind = name, kind_value
     db.session.flush()
-    after = unit_snapshot(unit)
-    if before is None:
-        record("unit.create", unit, name, after=after, actor=actor)
-        return unit
-    old, new = _diff(before, after)
-    if old or new:
-        record("unit.update", unit, name, old, new, actor=actor)
+    _record_saved("unit", unit, name, before, unit_snapshot(unit), actor)
     if renamed:
         _raise_feeds(Activity.unit_id == unit.id)
     return unit
@@ -284,13 +283,7 @@ def save_programme(actor: User, programme: Programme | None, data: ProgrammeData
     programme.description = description
     programme.parent = parent
     db.session.flush()
-    after = programme_snapshot(programme)
-    if before is None:
-        record("programme.create", programme, name, after=after, actor=actor)
-    else:
-        old, new = _diff(before, after)
-        if old or new:
-            record("programme.update", programme, name, old, new, actor=actor)
+    _record_saved("programme", programme, name, before, programme_snapshot(programme), actor)
     return programme
 
 
