@@ -48,6 +48,7 @@ bench-smoke: $(STAMP) translations
 
 lint: $(STAMP)
 	$(BIN)/ruff check portal tests bench
+	$(BIN)/ruff format --check portal tests bench migrations
 	$(BIN)/bandit -q -c pyproject.toml -r portal
 
 clean:

@@ -63,11 +63,17 @@ def _seed() -> None:
     for n in range(EVENTS):
         s = start + timedelta(hours=2 * n)  # 1,000 shifts within the unit feed's 90 days
         db.session.add(
-            Shift(activity=activities[n % len(activities)], starts_at=s,
-                  ends_at=s + timedelta(hours=3), capacity=20, post_name="引导员")
+            Shift(
+                activity=activities[n % len(activities)],
+                starts_at=s,
+                ends_at=s + timedelta(hours=3),
+                capacity=20,
+                post_name="引导员",
+            )
         )
-    organizer = User(real_name="组织者", phone="13800000009", password_hash="x",
-                     consent_version="bench")
+    organizer = User(
+        real_name="组织者", phone="13800000009", password_hash="x", consent_version="bench"
+    )
     organizer.units.append(units[0])
     db.session.add(organizer)
     db.session.flush()
@@ -174,8 +180,10 @@ def _run(tmp: str) -> int:
     print(f"warm build (same ETag, median):     {_ms(statistics.median(warms)):7.1f} ms")
     print(f"rebuild after one edit (median):    {_ms(statistics.median(partials)):7.1f} ms")
     print(f"HTTP 200 from warm cache (median):  {_ms(statistics.median(t200)):7.1f} ms")
-    print(f"HTTP 304 (median):                  {_ms(statistics.median(t304)):7.1f} ms, "
-          f"{len(statements)} SQL statement(s)")
+    print(
+        f"HTTP 304 (median):                  {_ms(statistics.median(t304)):7.1f} ms, "
+        f"{len(statements)} SQL statement(s)"
+    )
     correct = len(statements) <= 1 and events == EVENTS
     in_budget = _ms(cold) <= BUDGET_COLD_MS
     print("OK" if correct and in_budget else ("OVER BUDGET" if correct else "FAILED"))

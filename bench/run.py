@@ -117,8 +117,12 @@ def database_url(database: str, scale: float) -> str:
 def flask(url: str, *args: str, quiet: bool = False) -> str:
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench"}
     out = subprocess.run(
-        [str(BIN / "flask"), "--app", "portal", *args], cwd=ROOT, env=env, check=True,
-        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
+        [str(BIN / "flask"), "--app", "portal", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.PIPE if quiet else None,
+        stderr=subprocess.STDOUT if quiet else None,
         text=True,
     )
     return out.stdout or ""
@@ -171,13 +175,30 @@ class Server:
     def __init__(self, url: str):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench",
-               "PORTAL_RATELIMIT_ENABLED": "false"}
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log",
-                                               delete=False)
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SECRET_KEY": "bench",
+            "PORTAL_RATELIMIT_ENABLED": "false",
+        }
+        self.log = tempfile.NamedTemporaryFile(
+            prefix="bench-gunicorn-", suffix=".log", delete=False
+        )
         self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}", "--timeout", "120",
-             "wsgi:app"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                str(BIN / "gunicorn"),
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "120",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         for _ in range(100):
             try:
@@ -234,8 +255,9 @@ class Browser:
 
     def login(self, phone: str) -> Browser:
         token = self.csrf("/account/login")
-        status = self.post("/account/login",
-                           {"csrf_token": token, "phone": phone, "password": BENCH_PASSWORD})
+        status = self.post(
+            "/account/login", {"csrf_token": token, "phone": phone, "password": BENCH_PASSWORD}
+        )
         if status not in (302, 303):
             raise RuntimeError(f"login of {phone} answered {status}")
         return self
@@ -271,8 +293,16 @@ def wrk(base: str, path: str, seconds: float, connections: int, headers: dict) -
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(LUA)
     threads = min(2, connections)
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-           "--timeout", "20s", "-s", f.name]
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "20s",
+        "-s",
+        f.name,
+    ]
     for key, value in headers.items():
         cmd += ["-H", f"{key}: {value}"]
     out = subprocess.run(cmd + [base + path], capture_output=True, text=True, check=True).stdout
@@ -280,10 +310,14 @@ def wrk(base: str, path: str, seconds: float, connections: int, headers: dict) -
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
     data = json.loads(line.removeprefix("WRKJSON "))
     secs = data["duration_us"] / 1e6
-    return {"rps": data["requests"] / secs if secs else 0.0, "p50_ms": data["p50_us"] / 1000,
-            "p99_ms": data["p99_us"] / 1000, "errors": data["errors"],
-            "requests": data["requests"], "bytes_per_request":
-            data["bytes"] // max(data["requests"], 1)}
+    return {
+        "rps": data["requests"] / secs if secs else 0.0,
+        "p50_ms": data["p50_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000,
+        "errors": data["errors"],
+        "requests": data["requests"],
+        "bytes_per_request": data["bytes"] // max(data["requests"], 1),
+    }
 
 
 def prepare(server: Server, route: Route, sessions: dict) -> dict | None:
@@ -306,8 +340,15 @@ def prepare(server: Server, route: Route, sessions: dict) -> dict | None:
     return headers
 
 
-def load_routes(server: Server, todo: list[Route], sessions: dict, seconds: float,
-                bare_seconds: float, database: str, scale: float) -> list[dict]:
+def load_routes(
+    server: Server,
+    todo: list[Route],
+    sessions: dict,
+    seconds: float,
+    bare_seconds: float,
+    database: str,
+    scale: float,
+) -> list[dict]:
     """H R1 H R2 H …: each route's ratio is to the bare runs just before and after it."""
     rows, bare = [], wrk(server.base, "/healthz", bare_seconds, 16, {})
     for route in todo:
@@ -315,9 +356,21 @@ def load_routes(server: Server, todo: list[Route], sessions: dict, seconds: floa
             headers = prepare(server, route, sessions)
         except RuntimeError as exc:  # a broken route is a finding, not the end of the run
             print(f"   {route.name:<32} FAILED: {exc}")
-            rows.append({"name": route.name, "path": route.path, "kind": "load",
-                         "database": database, "scale": scale, "rps": None, "p50_ms": None,
-                         "p99_ms": None, "ratio": None, "errors": 1, "failure": str(exc)})
+            rows.append(
+                {
+                    "name": route.name,
+                    "path": route.path,
+                    "kind": "load",
+                    "database": database,
+                    "scale": scale,
+                    "rps": None,
+                    "p50_ms": None,
+                    "p99_ms": None,
+                    "ratio": None,
+                    "errors": 1,
+                    "failure": str(exc),
+                }
+            )
             continue
         if headers is None:
             print(f"   {route.name:<32} skipped (does not answer 200 here)")
@@ -325,16 +378,23 @@ def load_routes(server: Server, todo: list[Route], sessions: dict, seconds: floa
         got = wrk(server.base, route.path, seconds, 16, headers)
         after = wrk(server.base, "/healthz", bare_seconds, 16, {})
         bare_rps = (bare["rps"] + after["rps"]) / 2
-        row = {"name": route.name, "path": route.path, "kind": "load", "database": database,
-               "scale": scale, **{k: round(v, 2) if isinstance(v, float) else v
-                                  for k, v in got.items()},
-               "bare_rps": round(bare_rps, 1),
-               "ratio": round(got["rps"] / bare_rps, 4) if bare_rps else None}
+        row = {
+            "name": route.name,
+            "path": route.path,
+            "kind": "load",
+            "database": database,
+            "scale": scale,
+            **{k: round(v, 2) if isinstance(v, float) else v for k, v in got.items()},
+            "bare_rps": round(bare_rps, 1),
+            "ratio": round(got["rps"] / bare_rps, 4) if bare_rps else None,
+        }
         rows.append(row)
-        print(f"   {route.name:<32} {row['rps']:8.1f} rps  p50 {row['p50_ms']:8.1f} ms  "
-              f"p99 {row['p99_ms']:8.1f} ms  ratio {row['ratio'] or 0:.3f}  "
-              f"(bare {bare_rps:.0f} rps)"
-              + (f"  ERRORS {row['errors']}" if row["errors"] else ""), flush=True)
+        print(
+            f"   {route.name:<32} {row['rps']:8.1f} rps  p50 {row['p50_ms']:8.1f} ms  "
+            f"p99 {row['p99_ms']:8.1f} ms  ratio {row['ratio'] or 0:.3f}  "
+            f"(bare {bare_rps:.0f} rps)" + (f"  ERRORS {row['errors']}" if row["errors"] else ""),
+            flush=True,
+        )
         bare = after
     return rows
 
@@ -359,9 +419,11 @@ def serial_latency(server: Server, todo: list[Route], sessions: dict, seconds: f
             times.append((time.perf_counter() - t0) * 1000)
         times.sort()
         total = sum(times) / 1000
-        found[route.name] = {"rps": len(times) / total if total else 0.0,
-                             "p50_ms": statistics.median(times),
-                             "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))]}
+        found[route.name] = {
+            "rps": len(times) / total if total else 0.0,
+            "p50_ms": statistics.median(times),
+            "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
+        }
     return found
 
 
@@ -379,32 +441,55 @@ def contended_signup(server: Server, url: str, people: int, rounds: int) -> dict
     else:
         now_param = now
     with engine.connect() as conn:
-        shift_ids = [r[0] for r in conn.execute(text(
-            "SELECT s.id FROM shifts s JOIN activities a ON a.id = s.activity_id "
-            "WHERE a.status = 'published' AND s.status = 'scheduled' AND s.starts_at > :now "
-            "AND NOT s.requires_approval AND s.signup_opens_at IS NULL "
-            "AND s.signup_closes_at IS NULL AND a.id <> 1 "
-            "ORDER BY s.starts_at LIMIT 50 OFFSET 20"), {"now": now_param})][:rounds]
+        shift_ids = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT s.id FROM shifts s JOIN activities a ON a.id = s.activity_id "
+                    "WHERE a.status = 'published' AND s.status = 'scheduled' "
+                    "AND s.starts_at > :now "
+                    "AND NOT s.requires_approval AND s.signup_opens_at IS NULL "
+                    "AND s.signup_closes_at IS NULL AND a.id <> 1 "
+                    "ORDER BY s.starts_at LIMIT 50 OFFSET 20"
+                ),
+                {"now": now_param},
+            )
+        ][:rounds]
         # Ordinary residents with no sign-up on those shifts.
-        taken = {r[0] for r in conn.execute(text(
-            "SELECT user_id FROM signups WHERE shift_id IN ("
-            + ",".join(str(i) for i in shift_ids) + ")"))}
-        phones = [phone for uid, phone in conn.execute(text(
-            "SELECT id, phone FROM users WHERE phone LIKE '137%' ORDER BY id DESC LIMIT 400"))
-            if uid not in taken][:people]
+        taken = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT user_id FROM signups WHERE shift_id IN ("
+                    + ",".join(str(i) for i in shift_ids)
+                    + ")"
+                )
+            )
+        }
+        phones = [
+            phone
+            for uid, phone in conn.execute(
+                text(
+                    "SELECT id, phone FROM users WHERE phone LIKE '137%' ORDER BY id DESC LIMIT 400"
+                )
+            )
+            if uid not in taken
+        ][:people]
     browsers = [Browser(server.base).login(p) for p in phones]
     latencies, errors, outcomes = [], 0, {}
     for shift_id in shift_ids:
         activity_path = None
         with engine.connect() as conn:
-            activity_id = conn.execute(text("SELECT activity_id FROM shifts WHERE id = :i"),
-                                       {"i": shift_id}).scalar()
+            activity_id = conn.execute(
+                text("SELECT activity_id FROM shifts WHERE id = :i"), {"i": shift_id}
+            ).scalar()
             activity_path = f"/activities/{activity_id}"
         tokens = [b.csrf(activity_path) for b in browsers]
         barrier, lock = threading.Barrier(len(browsers)), threading.Lock()
 
-        def press(b: Browser, token: str, shift_id: int, barrier: threading.Barrier,
-                  lock: threading.Lock) -> None:
+        def press(
+            b: Browser, token: str, shift_id: int, barrier: threading.Barrier, lock: threading.Lock
+        ) -> None:
             nonlocal errors
             barrier.wait()
             t0 = time.perf_counter()
@@ -419,35 +504,51 @@ def contended_signup(server: Server, url: str, people: int, rounds: int) -> dict
                 if status not in (302, 303):
                     errors += 1
 
-        threads = [threading.Thread(target=press, args=(b, t, shift_id, barrier, lock))
-                   for b, t in zip(browsers, tokens, strict=True)]
+        threads = [
+            threading.Thread(target=press, args=(b, t, shift_id, barrier, lock))
+            for b, t in zip(browsers, tokens, strict=True)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
     with engine.connect() as conn:
-        bad = conn.execute(text(
-            "SELECT s.id FROM shifts s WHERE s.id IN (" + ",".join(str(i) for i in shift_ids)
-            + ") AND (s.taken_count <> (SELECT count(*) FROM signups g WHERE g.shift_id = s.id "
-            "AND g.status IN ('pending', 'confirmed')) OR s.waitlist_count <> (SELECT count(*) "
-            "FROM signups g WHERE g.shift_id = s.id AND g.status = 'waitlisted') "
-            "OR s.taken_count > s.capacity)")).all()
+        bad = conn.execute(
+            text(
+                "SELECT s.id FROM shifts s WHERE s.id IN ("
+                + ",".join(str(i) for i in shift_ids)
+                + ") AND (s.taken_count <> (SELECT count(*) FROM signups g WHERE g.shift_id = s.id "
+                "AND g.status IN ('pending', 'confirmed')) OR s.waitlist_count <> (SELECT count(*) "
+                "FROM signups g WHERE g.shift_id = s.id AND g.status = 'waitlisted') "
+                "OR s.taken_count > s.capacity)"
+            )
+        ).all()
     engine.dispose()
     latencies.sort()
-    return {"requests": len(latencies), "errors": errors, "statuses": outcomes,
-            "p50_ms": round(statistics.median(latencies), 1),
-            "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
-            "counters_ok": not bad}
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "statuses": outcomes,
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "counters_ok": not bad,
+    }
 
 
 def cold_feed() -> dict:
-    out = subprocess.run([str(BIN / "python"), str(ROOT / "bench" / "feed_bench.py")],
-                         cwd=ROOT, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [str(BIN / "python"), str(ROOT / "bench" / "feed_bench.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
     print("   " + "\n   ".join(out.strip().splitlines()))
     found = re.search(r"cold build \(empty caches, median\):\s+([\d.]+) ms", out)
     size = re.search(r"feed: (\d+) events, ([\d,]+) bytes", out)
-    return {"cold_ms": float(found.group(1)) if found else None,
-            "events": int(size.group(1)) if size else None}
+    return {
+        "cold_ms": float(found.group(1)) if found else None,
+        "events": int(size.group(1)) if size else None,
+    }
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -476,9 +577,20 @@ def run(args) -> int:
             bench_database(args, database, big, small, results)
         except Exception as exc:  # noqa: BLE001 - keep the other database's figures
             print(f"FAILED: {database}: {exc!r}")
-            results.append({"name": "run", "kind": "failure", "database": database,
-                            "scale": big, "rps": None, "p50_ms": None, "p99_ms": None,
-                            "ratio": None, "errors": 1, "failure": repr(exc)})
+            results.append(
+                {
+                    "name": "run",
+                    "kind": "failure",
+                    "database": database,
+                    "scale": big,
+                    "rps": None,
+                    "p50_ms": None,
+                    "p99_ms": None,
+                    "ratio": None,
+                    "errors": 1,
+                    "failure": repr(exc),
+                }
+            )
     return finish(args, results, started)
 
 
@@ -491,52 +603,92 @@ def bench_database(args, database: str, big: float, small: float, results: list)
     for scale in sorted(urls, reverse=True):
         server = Server(urls[scale])
         try:
-            sessions = {"resident": Browser(server.base).login(BENCH_ACCOUNTS["resident"]),
-                        "admin": Browser(server.base).login(BENCH_ACCOUNTS["admin"])}
+            sessions = {
+                "resident": Browser(server.base).login(BENCH_ACCOUNTS["resident"]),
+                "admin": Browser(server.base).login(BENCH_ACCOUNTS["admin"]),
+            }
             todo = routes(scale)
             if scale == big:
-                print(f"-- load: wrk, 16 connections, {args.duration:g} s per route, "
-                      f"S={scale:g}")
-                results += load_routes(server, todo, sessions, args.duration,
-                                       max(2.0, args.duration / 2), database, scale)
+                print(f"-- load: wrk, 16 connections, {args.duration:g} s per route, S={scale:g}")
+                results += load_routes(
+                    server,
+                    todo,
+                    sessions,
+                    args.duration,
+                    max(2.0, args.duration / 2),
+                    database,
+                    scale,
+                )
             serial[scale] = serial_latency(server, todo, sessions, args.serial)
             if scale == big:
-                print(f"-- contended sign-up: {args.people} people at once, "
-                      f"{args.rounds} rounds")
+                print(f"-- contended sign-up: {args.people} people at once, {args.rounds} rounds")
                 got = contended_signup(server, urls[scale], args.people, args.rounds)
-                print(f"   p50 {got['p50_ms']} ms, p99 {got['p99_ms']} ms, errors "
-                      f"{got['errors']}, statuses {got['statuses']}, "
-                      f"counters {'exact' if got['counters_ok'] else 'WRONG'}")
-                results.append({"name": "contended sign-up", "kind": "contended",
-                                "database": database, "scale": scale, "rps": None,
-                                "ratio": None, **got})
+                print(
+                    f"   p50 {got['p50_ms']} ms, p99 {got['p99_ms']} ms, errors "
+                    f"{got['errors']}, statuses {got['statuses']}, "
+                    f"counters {'exact' if got['counters_ok'] else 'WRONG'}"
+                )
+                results.append(
+                    {
+                        "name": "contended sign-up",
+                        "kind": "contended",
+                        "database": database,
+                        "scale": scale,
+                        "rps": None,
+                        "ratio": None,
+                        **got,
+                    }
+                )
         finally:
             server.stop()
-    print(f"-- latency on one connection, p50: S={big:g}"
-          + ("" if args.smoke else f" vs S={small:g}"))
+    print(
+        f"-- latency on one connection, p50: S={big:g}" + ("" if args.smoke else f" vs S={small:g}")
+    )
     for name, at_big in serial[big].items():
         at_small = serial.get(small, {}).get(name) if not args.smoke else None
         growth = (at_big["p50_ms"] / at_small["p50_ms"]) if at_small else None
         bare = serial[big]["bare"]["rps"]
-        results.append({"name": f"latency: {name}", "kind": "serial", "database": database,
-                        "scale": big, "rps": round(at_big["rps"], 1),
-                        "p50_ms": round(at_big["p50_ms"], 2),
-                        "p99_ms": round(at_big["p99_ms"], 2),
-                        "ratio": round(at_big["rps"] / bare, 4),
-                        "p50_ms_small": round(at_small["p50_ms"], 2) if at_small else None,
-                        "growth": round(growth, 2) if growth else None})
-        print(f"   {name:<32} {at_big['p50_ms']:8.2f} ms"
-              + (f"  vs {at_small['p50_ms']:7.2f} ms  = {growth:5.2f}x" if growth else ""))
+        results.append(
+            {
+                "name": f"latency: {name}",
+                "kind": "serial",
+                "database": database,
+                "scale": big,
+                "rps": round(at_big["rps"], 1),
+                "p50_ms": round(at_big["p50_ms"], 2),
+                "p99_ms": round(at_big["p99_ms"], 2),
+                "ratio": round(at_big["rps"] / bare, 4),
+                "p50_ms_small": round(at_small["p50_ms"], 2) if at_small else None,
+                "growth": round(growth, 2) if growth else None,
+            }
+        )
+        print(
+            f"   {name:<32} {at_big['p50_ms']:8.2f} ms"
+            + (f"  vs {at_small['p50_ms']:7.2f} ms  = {growth:5.2f}x" if growth else "")
+        )
 
 
 def finish(args, results: list, started: float) -> int:
     print("== cold build of a 1,000-event feed")
     feed = cold_feed()
-    results.append({"name": "cold 1,000-event feed", "kind": "feed", "database": "sqlite",
-                    "scale": None, "rps": None, "p50_ms": feed["cold_ms"],
-                    "p99_ms": None, "ratio": None, "events": feed["events"]})
-    out = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-           "smoke": args.smoke}
+    results.append(
+        {
+            "name": "cold 1,000-event feed",
+            "kind": "feed",
+            "database": "sqlite",
+            "scale": None,
+            "rps": None,
+            "p50_ms": feed["cold_ms"],
+            "p99_ms": None,
+            "ratio": None,
+            "events": feed["events"],
+        }
+    )
+    out = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "smoke": args.smoke,
+    }
     for row in results:
         row.setdefault("p50_ms", None)
         row.setdefault("p99_ms", None)

@@ -1,6 +1,6 @@
 """Print bench/results.json as the README's Markdown table (optionally next to an older run).
 
-    .venv/bin/python bench/table.py [bench/results.json] [--before bench/results-before.json]
+.venv/bin/python bench/table.py [bench/results.json] [--before bench/results-before.json]
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ def _fmt(value, digits: int = 1) -> str:
 
 def table(rows: list[dict], before: list[dict] | None) -> str:
     old = {_key(r): r for r in before or []}
-    serial = {(r["database"], r["name"].removeprefix("latency: ")): r
-              for r in rows if r.get("kind") == "serial"}
+    serial = {
+        (r["database"], r["name"].removeprefix("latency: ")): r
+        for r in rows
+        if r.get("kind") == "serial"
+    }
     out = []
     head = "| database | route | rps | p50 ms | p99 ms | ratio to /healthz | S=1 / S=0.01 latency |"
     if before:
@@ -39,11 +42,15 @@ def table(rows: list[dict], before: list[dict] | None) -> str:
             line = f"| {r['database']} | {r['name']} | failed: {r['failure']} | | | | |"
         elif r.get("kind") == "contended":
             name = f"40-way contended sign-up (errors {r.get('errors')})"
-            line = (f"| {r['database']} | {name} | – | {_fmt(r['p50_ms'])} | "
-                    f"{_fmt(r['p99_ms'])} | – | – |")
+            line = (
+                f"| {r['database']} | {name} | – | {_fmt(r['p50_ms'])} | "
+                f"{_fmt(r['p99_ms'])} | – | – |"
+            )
         else:
-            line = (f"| {r['database']} | {r['name']} | {_fmt(r['rps'])} | {_fmt(r['p50_ms'])} "
-                    f"| {_fmt(r['p99_ms'])} | {_fmt(r['ratio'], 3)} | {growth} |")
+            line = (
+                f"| {r['database']} | {r['name']} | {_fmt(r['rps'])} | {_fmt(r['p50_ms'])} "
+                f"| {_fmt(r['p99_ms'])} | {_fmt(r['ratio'], 3)} | {growth} |"
+            )
         if before:
             o = old.get(_key(r), {})
             if o.get("rps") == 0:  # not one reply within the run
@@ -53,8 +60,10 @@ def table(rows: list[dict], before: list[dict] | None) -> str:
         out.append(line)
     for r in rows:
         if r.get("kind") == "feed":
-            out.append(f"\nCold build of a 1,000-event feed: {_fmt(r['p50_ms'])} ms "
-                       f"({r.get('events')} events).")
+            out.append(
+                f"\nCold build of a 1,000-event feed: {_fmt(r['p50_ms'])} ms "
+                f"({r.get('events')} events)."
+            )
     run = rows[0].get("run", {}) if rows else {}
     out.append(f"\nRun {run.get('date')} on {run.get('machine')}.")
     return "\n".join(out)

@@ -94,8 +94,13 @@ STATIONS = "高铁站 体育中心 人民广场 汽车站 滨江公园".split()
 ESTATES = "阳光 幸福 和平 锦绣 金桂 翠竹 海景 书香".split()
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰建国志强海燕"
-SLOTS = [(time(7, 0), time(8, 30)), (time(8, 30), time(11, 30)), (time(14, 0), time(17, 0)),
-         (time(16, 30), time(18, 0)), (time(19, 0), time(21, 0))]
+SLOTS = [
+    (time(7, 0), time(8, 30)),
+    (time(8, 30), time(11, 30)),
+    (time(14, 0), time(17, 0)),
+    (time(16, 30), time(18, 0)),
+    (time(19, 0), time(21, 0)),
+]
 
 
 @dataclass
@@ -137,7 +142,7 @@ def _writer() -> Callable[[Table, Sequence[str], list[tuple]], None]:
 
 def _chunks(rows: list[tuple], size: int) -> Iterable[list[tuple]]:
     for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+        yield rows[start : start + size]
 
 
 def _local(day: date, at: time) -> datetime:
@@ -162,8 +167,9 @@ def _split(total: int, parts: int, rng: random.Random, low: int = 1) -> list[int
     return sizes_
 
 
-def seed_bench(scale: float = 1.0, seed: int = 20261202, progress=None,
-               password_hash: str | None = None) -> BenchReport:
+def seed_bench(
+    scale: float = 1.0, seed: int = 20261202, progress=None, password_hash: str | None = None
+) -> BenchReport:
     """Fill an empty database with the big district; returns counts and logins.
 
     ``progress(n)`` is called with the number of rows just written (for a progress bar).
@@ -196,15 +202,26 @@ def seed_bench(scale: float = 1.0, seed: int = 20261202, progress=None,
     for i in range(n["zones"]):
         root = ZONE_ROOTS[i % len(ZONE_ROOTS)]
         zone_names.append(root if i < len(ZONE_ROOTS) else f"{root}{i // len(ZONE_ROOTS) + 1}片")
-    put(Zone.__table__, ("id", "name", "street", "population", "description", "created_at"),
-        [(i + 1, name, f"{name[:2]}街道", rng.randint(5_000, 25_000), f"{name}片区。", created)
-         for i, name in enumerate(zone_names)])
+    put(
+        Zone.__table__,
+        ("id", "name", "street", "population", "description", "created_at"),
+        [
+            (i + 1, name, f"{name[:2]}街道", rng.randint(5_000, 25_000), f"{name}片区。", created)
+            for i, name in enumerate(zone_names)
+        ],
+    )
     units = []
     for i in range(n["units"]):
         zone = zone_names[i % len(zone_names)]
         stem = UNIT_STEMS[i % len(UNIT_STEMS)]
-        units.append((i + 1, f"{zone}{stem}{i // len(zone_names) + 1:02d}",
-                      UNIT_KINDS[i % len(UNIT_KINDS)], created))
+        units.append(
+            (
+                i + 1,
+                f"{zone}{stem}{i // len(zone_names) + 1:02d}",
+                UNIT_KINDS[i % len(UNIT_KINDS)],
+                created,
+            )
+        )
     put(Unit.__table__, ("id", "name", "kind", "created_at"), units)
 
     from portal.demo import PROGRAMMES
@@ -220,8 +237,11 @@ def seed_bench(scale: float = 1.0, seed: int = 20261202, progress=None,
             code_to_id[ccode] = pid
             programme_rows.append((pid, ccode, cname, top, cpos, ""))
     # Parents first: the tree's foreign key points backwards.
-    put(Programme.__table__, ("id", "code", "name", "parent_id", "position", "description"),
-        programme_rows)
+    put(
+        Programme.__table__,
+        ("id", "code", "name", "parent_id", "position", "description"),
+        programme_rows,
+    )
     leaf_ids = [r[0] for r in programme_rows if r[3] is not None]
 
     # --- people ----------------------------------------------------------------------------
@@ -234,14 +254,33 @@ def seed_bench(scale: float = 1.0, seed: int = 20261202, progress=None,
         is_special = uid >= first_special
         role, phone = accounts[uid - first_special] if is_special else ("", f"137{uid:08d}")
         name = rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if uid % 3 else "")
-        user_rows.append((uid, phone, name, None, pw, role == "admin", True, consent, created,
-                          created, 1, False))
-    put(User.__table__, ("id", "phone", "real_name", "email", "password_hash", "is_admin",
-                         "active", "consent_version", "consent_at", "created_at",
-                         "session_version", "must_change_password"), user_rows)
+        user_rows.append(
+            (uid, phone, name, None, pw, role == "admin", True, consent, created, created, 1, False)
+        )
+    put(
+        User.__table__,
+        (
+            "id",
+            "phone",
+            "real_name",
+            "email",
+            "password_hash",
+            "is_admin",
+            "active",
+            "consent_version",
+            "consent_at",
+            "created_at",
+            "session_version",
+            "must_change_password",
+        ),
+        user_rows,
+    )
     organizer_units = [1, 2, 3]
-    put(unit_organizers, ("unit_id", "user_id"),
-        [(u, special["organizer"]) for u in organizer_units])
+    put(
+        unit_organizers,
+        ("unit_id", "user_id"),
+        [(u, special["organizer"]) for u in organizer_units],
+    )
     leader = special["zone leader"]
     put(zone_leaders, ("zone_id", "user_id"), [(1, leader), (2, leader)])
     report.accounts = [(role, phone, BENCH_PASSWORD) for role, phone in accounts]
@@ -255,10 +294,16 @@ def seed_bench(scale: float = 1.0, seed: int = 20261202, progress=None,
         title_t, place_t, prog = TITLES[aid % len(TITLES)]
         zone_id = rng.randint(1, n["zones"])
         zone = zone_names[zone_id - 1]
-        words = {"zone": zone, "school": rng.choice(SCHOOLS), "road": rng.choice(ROADS),
-                 "road2": rng.choice(ROADS), "market": rng.choice(MARKETS),
-                 "river": rng.choice(RIVERS), "station": rng.choice(STATIONS),
-                 "estate": rng.choice(ESTATES)}
+        words = {
+            "zone": zone,
+            "school": rng.choice(SCHOOLS),
+            "road": rng.choice(ROADS),
+            "road2": rng.choice(ROADS),
+            "market": rng.choice(MARKETS),
+            "river": rng.choice(RIVERS),
+            "station": rng.choice(STATIONS),
+            "estate": rng.choice(ESTATES),
+        }
         title = title_t.format(**words) + ("" if aid % 7 else f" 第{aid % 50 + 1}期")
         place = place_t.format(**words)
         if aid == long_id or aid <= organizer_count:
@@ -281,21 +326,63 @@ def seed_bench(scale: float = 1.0, seed: int = 20261202, progress=None,
         act_status[aid] = status
         published_at = None if status == "draft" else created
         cancelled_at = created if status == "cancelled" else None
-        activity_rows.append((
-            aid, title, f"{title}：协助现场秩序，宣传文明城市创建。",
-            "community" if prog.startswith("wujin") and prog != "wujin-zhiyuan" else "volunteer",
-            status, zone_id, unit_id, place, None, None, "联系人", "13800000000",
-            "请穿着志愿者马甲（现场发放），提前10分钟到岗签到。", "", 2,
-            "天气原因取消" if status == "cancelled" else "", creator, created, created,
-            published_at, cancelled_at,
-        ))
+        activity_rows.append(
+            (
+                aid,
+                title,
+                f"{title}：协助现场秩序，宣传文明城市创建。",
+                "community"
+                if prog.startswith("wujin") and prog != "wujin-zhiyuan"
+                else "volunteer",
+                status,
+                zone_id,
+                unit_id,
+                place,
+                None,
+                None,
+                "联系人",
+                "13800000000",
+                "请穿着志愿者马甲（现场发放），提前10分钟到岗签到。",
+                "",
+                2,
+                "天气原因取消" if status == "cancelled" else "",
+                creator,
+                created,
+                created,
+                published_at,
+                cancelled_at,
+            )
+        )
         chosen = {code_to_id[prog], rng.choice(leaf_ids)}
         act_programmes.extend((aid, p) for p in sorted(chosen))
-    put(Activity.__table__, (
-        "id", "title", "description", "kind", "status", "zone_id", "unit_id", "place",
-        "latitude", "longitude", "contact_name", "contact_phone", "requirements", "risk_notice",
-        "cancellation_deadline_hours", "cancel_reason", "created_by_id", "created_at",
-        "updated_at", "published_at", "cancelled_at"), activity_rows, chunk=5_000)
+    put(
+        Activity.__table__,
+        (
+            "id",
+            "title",
+            "description",
+            "kind",
+            "status",
+            "zone_id",
+            "unit_id",
+            "place",
+            "latitude",
+            "longitude",
+            "contact_name",
+            "contact_phone",
+            "requirements",
+            "risk_notice",
+            "cancellation_deadline_hours",
+            "cancel_reason",
+            "created_by_id",
+            "created_at",
+            "updated_at",
+            "published_at",
+            "cancelled_at",
+        ),
+        activity_rows,
+        chunk=5_000,
+    )
     put(activity_programmes, ("activity_id", "programme_id"), act_programmes)
     report.long_activity_id = long_id
     report.organizer_activities = organizer_count
@@ -317,13 +404,29 @@ def seed_bench(scale: float = 1.0, seed: int = 20261202, progress=None,
             day = day0 + timedelta(days=k // slots_per_day)
             begin, end = SLOTS[(slot0 + k % slots_per_day) % len(SLOTS)]
             status = "cancelled" if rng.random() < 0.02 else "scheduled"
-            shifts.append((sid, aid, _local(day, begin), _local(day, end),
-                           rng.randint(8, 30), status, approval, waitlist))
+            shifts.append(
+                (
+                    sid,
+                    aid,
+                    _local(day, begin),
+                    _local(day, end),
+                    rng.randint(8, 30),
+                    status,
+                    approval,
+                    waitlist,
+                )
+            )
 
     # --- sign-ups (computed before the shifts are written, for exact counters) ---------------
     resident = special["resident"]
-    upcoming = [s for s in shifts if s[2] > now and s[5] == "scheduled"
-                and act_status[s[1]] == "published" and s[1] != long_id]
+    upcoming = [
+        s
+        for s in shifts
+        if s[2] > now
+        and s[5] == "scheduled"
+        and act_status[s[1]] == "published"
+        and s[1] != long_id
+    ]
     resident_shifts = {s[0] for s in rng.sample(upcoming, min(RESIDENT_SIGNUPS, len(upcoming)))}
     report.resident_upcoming = len(resident_shifts)
     wanted = _split(n["signups"], len(shifts), rng, low=0)
@@ -369,57 +472,158 @@ def seed_bench(scale: float = 1.0, seed: int = 20261202, progress=None,
             if past and status == "confirmed" and roll < 0.85:
                 attendance = "attended"
                 hours = Decimal(str(round((ends - starts).total_seconds() / 3600, 1)))
-            signup_rows.append((
-                gid, sid_, person, status, "self", stamp, stamp, queued,
-                None, None, stamp if status == "cancelled" else None, "", None,
-                attendance, starts if attendance else None, None,
-                "roster" if attendance else None, hours,
-                ends if attendance else None, None, "",
-            ))
+            signup_rows.append(
+                (
+                    gid,
+                    sid_,
+                    person,
+                    status,
+                    "self",
+                    stamp,
+                    stamp,
+                    queued,
+                    None,
+                    None,
+                    stamp if status == "cancelled" else None,
+                    "",
+                    None,
+                    attendance,
+                    starts if attendance else None,
+                    None,
+                    "roster" if attendance else None,
+                    hours,
+                    ends if attendance else None,
+                    None,
+                    "",
+                )
+            )
         counters.append((taken, waiting))
     shift_rows = [
-        (s[0], s[1], s[2], s[3], s[4], "", None, None, s[6], s[7], s[5],
-         "天气原因" if s[5] == "cancelled" else "", created if s[5] == "cancelled" else None,
-         0, taken, waiting, created, created)
+        (
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+            s[4],
+            "",
+            None,
+            None,
+            s[6],
+            s[7],
+            s[5],
+            "天气原因" if s[5] == "cancelled" else "",
+            created if s[5] == "cancelled" else None,
+            0,
+            taken,
+            waiting,
+            created,
+            created,
+        )
         for s, (taken, waiting) in zip(shifts, counters, strict=True)
     ]
-    put(Shift.__table__, (
-        "id", "activity_id", "starts_at", "ends_at", "capacity", "post_name", "signup_opens_at",
-        "signup_closes_at", "requires_approval", "waitlist_enabled", "status", "cancel_reason",
-        "cancelled_at", "sequence", "taken_count", "waitlist_count", "created_at",
-        "updated_at"), shift_rows)
-    put(Signup.__table__, (
-        "id", "shift_id", "user_id", "status", "source", "created_at", "updated_at",
-        "queued_at", "decided_by_id", "decided_at", "cancelled_at", "reason",
-        "reminder_sent_at", "attendance", "checked_in_at", "checked_out_at", "checkin_method",
-        "hours", "hours_confirmed_at", "hours_confirmed_by_id", "hours_note"), signup_rows,
-        chunk=50_000)
+    put(
+        Shift.__table__,
+        (
+            "id",
+            "activity_id",
+            "starts_at",
+            "ends_at",
+            "capacity",
+            "post_name",
+            "signup_opens_at",
+            "signup_closes_at",
+            "requires_approval",
+            "waitlist_enabled",
+            "status",
+            "cancel_reason",
+            "cancelled_at",
+            "sequence",
+            "taken_count",
+            "waitlist_count",
+            "created_at",
+            "updated_at",
+        ),
+        shift_rows,
+    )
+    put(
+        Signup.__table__,
+        (
+            "id",
+            "shift_id",
+            "user_id",
+            "status",
+            "source",
+            "created_at",
+            "updated_at",
+            "queued_at",
+            "decided_by_id",
+            "decided_at",
+            "cancelled_at",
+            "reason",
+            "reminder_sent_at",
+            "attendance",
+            "checked_in_at",
+            "checked_out_at",
+            "checkin_method",
+            "hours",
+            "hours_confirmed_at",
+            "hours_confirmed_by_id",
+            "hours_note",
+        ),
+        signup_rows,
+        chunk=50_000,
+    )
 
     # --- the resident's feed token ------------------------------------------------------------
     from portal.feeds.services import hash_token
 
-    put(CalendarToken.__table__, ("id", "user_id", "token_hash", "alarm_minutes", "created_at",
-                                  "revoked_at"),
-        [(1, resident, hash_token(BENCH_FEED_TOKEN), None, created, None)])
+    put(
+        CalendarToken.__table__,
+        ("id", "user_id", "token_hash", "alarm_minutes", "created_at", "revoked_at"),
+        [(1, resident, hash_token(BENCH_FEED_TOKEN), None, created, None)],
+    )
 
     if db.engine.dialect.name == "postgresql":
-        for table in ("zones", "units", "programmes", "users", "activities", "shifts",
-                      "signups", "calendar_tokens"):
-            db.session.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
-            ))
-    report.counts = {"zones": n["zones"], "units": n["units"], "programmes": len(programme_rows),
-                     "activities": acts, "shifts": len(shifts), "people": people,
-                     "signups": len(signup_rows)}
+        for table in (
+            "zones",
+            "units",
+            "programmes",
+            "users",
+            "activities",
+            "shifts",
+            "signups",
+            "calendar_tokens",
+        ):
+            db.session.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+                )
+            )
+    report.counts = {
+        "zones": n["zones"],
+        "units": n["units"],
+        "programmes": len(programme_rows),
+        "activities": acts,
+        "shifts": len(shifts),
+        "people": people,
+        "signups": len(signup_rows),
+    }
     return report
 
 
 def total_rows(scale: float) -> int:
     """Rows :func:`seed_bench` writes (for the progress bar's length)."""
     n = sizes(scale)
-    return (n["zones"] + n["units"] + n["people"] + n["activities"] * 3 + n["shifts"]
-            + n["signups"] + 40)
+    return (
+        n["zones"]
+        + n["units"]
+        + n["people"]
+        + n["activities"] * 3
+        + n["shifts"]
+        + n["signups"]
+        + 40
+    )
 
 
 def analyze() -> None:

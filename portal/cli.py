@@ -38,10 +38,19 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Reminders sent: {sent}")
 
     @app.cli.command("deliver")
-    @click.option("--limit", type=click.IntRange(min=1), default=None,
-                  help="Handle at most this many e-mails in this run (default: all that are due).")
-    @click.option("--batch-size", type=click.IntRange(1, 500), default=20, show_default=True,
-                  help="E-mails claimed, sent and committed together.")
+    @click.option(
+        "--limit",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Handle at most this many e-mails in this run (default: all that are due).",
+    )
+    @click.option(
+        "--batch-size",
+        type=click.IntRange(1, 500),
+        default=20,
+        show_default=True,
+        help="E-mails claimed, sent and committed together.",
+    )
     def deliver_command(limit: int | None, batch_size: int) -> None:
         """Send the e-mails waiting in the outbox (cron, every minute; safe to run in parallel)."""
         from portal.notifications.mail import mail_enabled
@@ -58,8 +67,13 @@ def register_cli(app: Flask) -> None:
         )
 
     @app.cli.command("seed-bench")
-    @click.option("--scale", type=click.FloatRange(0.0001, 10), default=1.0, show_default=True,
-                  help="1 = the big district (10,000 activities, 1,000,000 sign-ups).")
+    @click.option(
+        "--scale",
+        type=click.FloatRange(0.0001, 10),
+        default=1.0,
+        show_default=True,
+        help="1 = the big district (10,000 activities, 1,000,000 sign-ups).",
+    )
     @click.option("--seed", type=int, default=20261202, show_default=True)
     def seed_bench_command(scale: float, seed: int) -> None:
         """Build the big benchmark district in an empty database (bulk inserts)."""
@@ -86,8 +100,10 @@ def register_cli(app: Flask) -> None:
             + ", ".join(f"{count:,} {name}" for name, count in report.counts.items())
         )
         click.echo(f"Activity with {240} upcoming shifts: /activities/{report.long_activity_id}")
-        click.echo(f"Organizer's activities: {report.organizer_activities}; "
-                   f"resident's upcoming sign-ups: {report.resident_upcoming}")
+        click.echo(
+            f"Organizer's activities: {report.organizer_activities}; "
+            f"resident's upcoming sign-ups: {report.resident_upcoming}"
+        )
         click.echo("Bench logins (phone / password):")
         for role, phone, password in report.accounts:
             click.echo(f"  {role:<12} {phone} / {password}")

@@ -160,9 +160,7 @@ def install_write_path(app: Flask, db) -> None:
         if _request_writes(app):
             begin_write(db.session())
 
-    app.before_request_funcs.setdefault(None, []).insert(
-        0, app.before_request_funcs[None].pop()
-    )
+    app.before_request_funcs.setdefault(None, []).insert(0, app.before_request_funcs[None].pop())
 
 
 @event.listens_for(Session, "before_flush")

@@ -83,40 +83,56 @@ UNITS = [
 ]
 
 PROGRAMMES = [
-    ("wujin", "五进", [
-        ("wujin-liyi", "礼仪规范进片区"),
-        ("wujin-wenti", "文化体育进片区"),
-        ("wujin-fuwu", "优质服务进片区"),
-        ("wujin-fazhi", "法治科教进片区"),
-        ("wujin-zhiyuan", "志愿服务进片区"),
-    ]),
-    ("zhengzhi", "八大专项整治", [
-        ("zz-jiaotong", "交通秩序"),
-        ("zz-weisheng", "卫生环境"),
-        ("zz-yupi", "乱挂雨披遮阳布"),
-        ("zz-neihe", "城区内河"),
-        ("zz-menqian", "门前三包"),
-        ("zz-canguan", "小型餐馆"),
-        ("zz-zhandao", "占道经营"),
-        ("zz-nongmao", "农贸市场"),
-    ]),
-    ("gongcheng", "十大文明工程", [
-        ("gc-suzhi", "市民素质"),
-        ("gc-shehui", "社会管理"),
-        ("gc-fuwu", "优质服务"),
-        ("gc-fengshang", "文明风尚"),
-        ("gc-pinzhi", "城市品质"),
-        ("gc-tiyu", "体育文化"),
-        ("gc-gongyi", "公益行动"),
-        ("gc-shijin", "十进社区"),
-        ("gc-yifeng", "移风易俗"),
-        ("gc-zhiyuan", "社会志愿服务"),
-    ]),
-    ("shengyun", "省运会城市志愿服务", [
-        ("sy-zhandian", "城市志愿者站点"),
-        ("sy-saihui", "赛会志愿服务"),
-        ("sy-shehui", "社会志愿服务"),
-    ]),
+    (
+        "wujin",
+        "五进",
+        [
+            ("wujin-liyi", "礼仪规范进片区"),
+            ("wujin-wenti", "文化体育进片区"),
+            ("wujin-fuwu", "优质服务进片区"),
+            ("wujin-fazhi", "法治科教进片区"),
+            ("wujin-zhiyuan", "志愿服务进片区"),
+        ],
+    ),
+    (
+        "zhengzhi",
+        "八大专项整治",
+        [
+            ("zz-jiaotong", "交通秩序"),
+            ("zz-weisheng", "卫生环境"),
+            ("zz-yupi", "乱挂雨披遮阳布"),
+            ("zz-neihe", "城区内河"),
+            ("zz-menqian", "门前三包"),
+            ("zz-canguan", "小型餐馆"),
+            ("zz-zhandao", "占道经营"),
+            ("zz-nongmao", "农贸市场"),
+        ],
+    ),
+    (
+        "gongcheng",
+        "十大文明工程",
+        [
+            ("gc-suzhi", "市民素质"),
+            ("gc-shehui", "社会管理"),
+            ("gc-fuwu", "优质服务"),
+            ("gc-fengshang", "文明风尚"),
+            ("gc-pinzhi", "城市品质"),
+            ("gc-tiyu", "体育文化"),
+            ("gc-gongyi", "公益行动"),
+            ("gc-shijin", "十进社区"),
+            ("gc-yifeng", "移风易俗"),
+            ("gc-zhiyuan", "社会志愿服务"),
+        ],
+    ),
+    (
+        "shengyun",
+        "省运会城市志愿服务",
+        [
+            ("sy-zhandian", "城市志愿者站点"),
+            ("sy-saihui", "赛会志愿服务"),
+            ("sy-shehui", "社会志愿服务"),
+        ],
+    ),
 ]
 
 SCHOOL_DAYS = (0, 1, 2, 3, 4)
@@ -156,42 +172,121 @@ TRAFFIC_RISK = "路口车辆较多，请站在安全岛或人行道内，听从�
 
 def _plans() -> list[Plan]:
     plans = [
-        Plan("县一小校门口交通文明劝导", ActivityKind.VOLUNTEER, "立后", "区交警大队",
-             "县一小校门口（人民路段）", ["zz-jiaotong", "wujin-zhiyuan", "gc-zhiyuan"],
-             "上学、放学高峰在校门口劝导家长文明停车、行人走斑马线，协助疏导接送车辆，劝离校门口流动摊贩。",
-             SCHOOL_DAYS, [(T(7, 0), T(8, 0)), (T(16, 30), T(17, 30))], 4,
-             post="校门口劝导岗", requirements=VEST, risk=TRAFFIC_RISK, fill=0.75),
-        Plan("下尾街路口文明交通劝导", ActivityKind.VOLUNTEER, "南门", "区交警大队",
-             "下尾街与南门路交叉路口", ["zz-jiaotong", "wujin-zhiyuan"],
-             "劝导闯红灯、非机动车逆行，提醒电动车驾乘人员佩戴头盔。",
-             SCHOOL_DAYS, [(T(7, 30), T(9, 0)), (T(17, 0), T(18, 30))], 3,
-             post="路口劝导岗", requirements=VEST, risk=TRAFFIC_RISK, fill=0.6),
-        Plan("裕丰园市场门口秩序维护", ActivityKind.VOLUNTEER, "立后", "区市场监管局",
-             "裕丰园市场正门", ["zz-nongmao", "zz-zhandao", "wujin-zhiyuan"],
-             "劝导门口占道经营，引导车辆有序停放，宣传文明购物。",
-             EVERY_DAY, [(T(7, 30), T(9, 30))], 3, post="市场门口岗", requirements=VEST, fill=0.5),
-        Plan("富海市场环境整治志愿服务", ActivityKind.VOLUNTEER, "福海", "区城管局",
-             "富海市场", ["zz-nongmao", "zz-weisheng", "wujin-zhiyuan"],
-             "协助市场管理员清理通道杂物，劝导乱摆乱放，宣传垃圾分类。",
-             (1, 3, 5), [(T(8, 0), T(10, 0))], 5, requirements=VEST, fill=0.9),
-        Plan("福洋溪河道清洁行动", ActivityKind.VOLUNTEER, "福海", "团区委",
-             "福洋溪福海桥段（集合点：福海桥东侧）", ["zz-neihe", "gc-gongyi", "wujin-zhiyuan"],
-             "沿岸捡拾垃圾、清理漂浮物，配合河道清淤宣传。手套、夹子、垃圾袋现场发放。",
-             (5,), [(T(8, 30), T(11, 30))], 20,
-             requirements="请穿防滑鞋，自带饮用水。未满14周岁须由监护人陪同。",
-             risk="岸边湿滑，请勿下水；雨天活动取消并另行通知。", fill=1.0),
-        Plan("国道沿线门前三包督导", ActivityKind.VOLUNTEER, "城东", "城东街道办事处",
-             "国道城东段（集合点：城东街道办门口）", ["zz-menqian", "zz-zhandao", "wujin-zhiyuan"],
-             "走访沿线商铺，宣传门前三包责任，劝导占道洗车、修车。",
-             (2, 4), [(T(9, 0), T(11, 0))], 6, fill=0.3),
-        Plan("南门老街雨披遮阳布整治宣传", ActivityKind.VOLUNTEER, "南门", "区城管局",
-             "南门老街", ["zz-yupi", "gc-pinzhi"],
-             "入户宣传规范悬挂雨披遮阳布，登记需要协助拆除的商户。",
-             (3,), [(T(15, 0), T(17, 0))], 4, fill=0.25),
-        Plan("小型餐馆文明餐桌宣传", ActivityKind.VOLUNTEER, "城西", "区市场监管局",
-             "城西美食街", ["zz-canguan", "gc-fengshang"],
-             "向小型餐馆发放公筷公勺倡议书，宣传光盘行动和食品安全。",
-             (4,), [(T(17, 30), T(19, 30))], 4, fill=0.5),
+        Plan(
+            "县一小校门口交通文明劝导",
+            ActivityKind.VOLUNTEER,
+            "立后",
+            "区交警大队",
+            "县一小校门口（人民路段）",
+            ["zz-jiaotong", "wujin-zhiyuan", "gc-zhiyuan"],
+            "上学、放学高峰在校门口劝导家长文明停车、行人走斑马线，协助疏导接送车辆，劝离校门口流动摊贩。",
+            SCHOOL_DAYS,
+            [(T(7, 0), T(8, 0)), (T(16, 30), T(17, 30))],
+            4,
+            post="校门口劝导岗",
+            requirements=VEST,
+            risk=TRAFFIC_RISK,
+            fill=0.75,
+        ),
+        Plan(
+            "下尾街路口文明交通劝导",
+            ActivityKind.VOLUNTEER,
+            "南门",
+            "区交警大队",
+            "下尾街与南门路交叉路口",
+            ["zz-jiaotong", "wujin-zhiyuan"],
+            "劝导闯红灯、非机动车逆行，提醒电动车驾乘人员佩戴头盔。",
+            SCHOOL_DAYS,
+            [(T(7, 30), T(9, 0)), (T(17, 0), T(18, 30))],
+            3,
+            post="路口劝导岗",
+            requirements=VEST,
+            risk=TRAFFIC_RISK,
+            fill=0.6,
+        ),
+        Plan(
+            "裕丰园市场门口秩序维护",
+            ActivityKind.VOLUNTEER,
+            "立后",
+            "区市场监管局",
+            "裕丰园市场正门",
+            ["zz-nongmao", "zz-zhandao", "wujin-zhiyuan"],
+            "劝导门口占道经营，引导车辆有序停放，宣传文明购物。",
+            EVERY_DAY,
+            [(T(7, 30), T(9, 30))],
+            3,
+            post="市场门口岗",
+            requirements=VEST,
+            fill=0.5,
+        ),
+        Plan(
+            "富海市场环境整治志愿服务",
+            ActivityKind.VOLUNTEER,
+            "福海",
+            "区城管局",
+            "富海市场",
+            ["zz-nongmao", "zz-weisheng", "wujin-zhiyuan"],
+            "协助市场管理员清理通道杂物，劝导乱摆乱放，宣传垃圾分类。",
+            (1, 3, 5),
+            [(T(8, 0), T(10, 0))],
+            5,
+            requirements=VEST,
+            fill=0.9,
+        ),
+        Plan(
+            "福洋溪河道清洁行动",
+            ActivityKind.VOLUNTEER,
+            "福海",
+            "团区委",
+            "福洋溪福海桥段（集合点：福海桥东侧）",
+            ["zz-neihe", "gc-gongyi", "wujin-zhiyuan"],
+            "沿岸捡拾垃圾、清理漂浮物，配合河道清淤宣传。手套、夹子、垃圾袋现场发放。",
+            (5,),
+            [(T(8, 30), T(11, 30))],
+            20,
+            requirements="请穿防滑鞋，自带饮用水。未满14周岁须由监护人陪同。",
+            risk="岸边湿滑，请勿下水；雨天活动取消并另行通知。",
+            fill=1.0,
+        ),
+        Plan(
+            "国道沿线门前三包督导",
+            ActivityKind.VOLUNTEER,
+            "城东",
+            "城东街道办事处",
+            "国道城东段（集合点：城东街道办门口）",
+            ["zz-menqian", "zz-zhandao", "wujin-zhiyuan"],
+            "走访沿线商铺，宣传门前三包责任，劝导占道洗车、修车。",
+            (2, 4),
+            [(T(9, 0), T(11, 0))],
+            6,
+            fill=0.3,
+        ),
+        Plan(
+            "南门老街雨披遮阳布整治宣传",
+            ActivityKind.VOLUNTEER,
+            "南门",
+            "区城管局",
+            "南门老街",
+            ["zz-yupi", "gc-pinzhi"],
+            "入户宣传规范悬挂雨披遮阳布，登记需要协助拆除的商户。",
+            (3,),
+            [(T(15, 0), T(17, 0))],
+            4,
+            fill=0.25,
+        ),
+        Plan(
+            "小型餐馆文明餐桌宣传",
+            ActivityKind.VOLUNTEER,
+            "城西",
+            "区市场监管局",
+            "城西美食街",
+            ["zz-canguan", "gc-fengshang"],
+            "向小型餐馆发放公筷公勺倡议书，宣传光盘行动和食品安全。",
+            (4,),
+            [(T(17, 30), T(19, 30))],
+            4,
+            fill=0.5,
+        ),
     ]
     stations = [
         ("省运会城市志愿者服务站（高铁站）", "新城", "新城高铁站出站口"),
@@ -199,33 +294,105 @@ def _plans() -> list[Plan]:
         ("省运会城市志愿者服务站（人民广场）", "立后", "人民广场东侧"),
     ]
     for title, zone, place in stations:
-        plans.append(Plan(
-            title, ActivityKind.VOLUNTEER, zone, "区志愿者协会", place,
-            ["sy-zhandian", "gc-zhiyuan", "wujin-zhiyuan"],
-            "为来访宾客和市民提供问询指引、应急救助和文明引导。每班次2–3人。",
-            EVERY_DAY, [(T(8, 0), T(11, 0)), (T(11, 0), T(14, 0)), (T(14, 0), T(17, 0))], 3,
-            post="城市志愿者站点", requirements="需参加过省运会城市志愿者通用培训。" + VEST,
-            approval=True, fill=0.6,
-        ))
-    plans.append(Plan(
-        "省运会赛会志愿者岗前培训", ActivityKind.VOLUNTEER, "滨江", "团区委", "滨江体育中心会议室",
-        ["sy-saihui"], "赛会志愿者通用知识、礼仪和应急处置培训。",
-        (6,), [(T(9, 0), T(12, 0))], 60, only_once_in_week=1, fill=0.5,
-    ))
+        plans.append(
+            Plan(
+                title,
+                ActivityKind.VOLUNTEER,
+                zone,
+                "区志愿者协会",
+                place,
+                ["sy-zhandian", "gc-zhiyuan", "wujin-zhiyuan"],
+                "为来访宾客和市民提供问询指引、应急救助和文明引导。每班次2–3人。",
+                EVERY_DAY,
+                [(T(8, 0), T(11, 0)), (T(11, 0), T(14, 0)), (T(14, 0), T(17, 0))],
+                3,
+                post="城市志愿者站点",
+                requirements="需参加过省运会城市志愿者通用培训。" + VEST,
+                approval=True,
+                fill=0.6,
+            )
+        )
+    plans.append(
+        Plan(
+            "省运会赛会志愿者岗前培训",
+            ActivityKind.VOLUNTEER,
+            "滨江",
+            "团区委",
+            "滨江体育中心会议室",
+            ["sy-saihui"],
+            "赛会志愿者通用知识、礼仪和应急处置培训。",
+            (6,),
+            [(T(9, 0), T(12, 0))],
+            60,
+            only_once_in_week=1,
+            fill=0.5,
+        )
+    )
     community = [
-        ("文明礼仪课堂", "区文体旅局", ["wujin-liyi", "gc-suzhi"], "讲解日常礼仪、文明用语和公共场所行为规范。", (T(19, 0), T(20, 30)), 40, 2),
-        ("法治讲座：身边的法律", "区司法局", ["wujin-fazhi", "gc-shehui"], "律师讲解婚姻家庭、邻里纠纷、防范电信诈骗。", (T(15, 0), T(16, 30)), 50, 3),
-        ("健康义诊进社区", "区卫健局", ["wujin-fuwu", "gc-fuwu"], "量血压、测血糖、中医问诊和慢病咨询。", (T(8, 30), T(11, 30)), 80, 5),
-        ("社区广场舞展演", "区文体旅局", ["wujin-wenti", "gc-tiyu"], "各小区广场舞队展演交流，欢迎居民观看参与。", (T(19, 0), T(21, 0)), 100, 4),
-        ("科普进社区：防灾减灾", "区教育局", ["wujin-fazhi", "gc-shijin"], "防火、防汛、地震避险知识和应急包展示。", (T(9, 30), T(11, 0)), 60, 6),
+        (
+            "文明礼仪课堂",
+            "区文体旅局",
+            ["wujin-liyi", "gc-suzhi"],
+            "讲解日常礼仪、文明用语和公共场所行为规范。",
+            (T(19, 0), T(20, 30)),
+            40,
+            2,
+        ),
+        (
+            "法治讲座：身边的法律",
+            "区司法局",
+            ["wujin-fazhi", "gc-shehui"],
+            "律师讲解婚姻家庭、邻里纠纷、防范电信诈骗。",
+            (T(15, 0), T(16, 30)),
+            50,
+            3,
+        ),
+        (
+            "健康义诊进社区",
+            "区卫健局",
+            ["wujin-fuwu", "gc-fuwu"],
+            "量血压、测血糖、中医问诊和慢病咨询。",
+            (T(8, 30), T(11, 30)),
+            80,
+            5,
+        ),
+        (
+            "社区广场舞展演",
+            "区文体旅局",
+            ["wujin-wenti", "gc-tiyu"],
+            "各小区广场舞队展演交流，欢迎居民观看参与。",
+            (T(19, 0), T(21, 0)),
+            100,
+            4,
+        ),
+        (
+            "科普进社区：防灾减灾",
+            "区教育局",
+            ["wujin-fazhi", "gc-shijin"],
+            "防火、防汛、地震避险知识和应急包展示。",
+            (T(9, 30), T(11, 0)),
+            60,
+            6,
+        ),
     ]
     for zone, *_ in ZONES:
         for i, (title, unit, progs, desc, slot, cap, weekday) in enumerate(community):
-            plans.append(Plan(
-                f"{title}（{zone}）", ActivityKind.COMMUNITY, zone, unit,
-                f"{zone}社区文化活动中心", progs, desc, (weekday,), [slot], cap,
-                only_once_in_week=(i + len(zone)) % 4, fill=0.35 if i % 2 else 0.7,
-            ))
+            plans.append(
+                Plan(
+                    f"{title}（{zone}）",
+                    ActivityKind.COMMUNITY,
+                    zone,
+                    unit,
+                    f"{zone}社区文化活动中心",
+                    progs,
+                    desc,
+                    (weekday,),
+                    [slot],
+                    cap,
+                    only_once_in_week=(i + len(zone)) % 4,
+                    fill=0.35 if i % 2 else 0.7,
+                )
+            )
     return plans
 
 
@@ -265,8 +432,15 @@ def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]
     begin_write(db.session())
     rng = random.Random(seed)
     today = today or local_today()
-    stats = {"zones": 0, "units": 0, "programmes": 0, "people": 0, "activities": 0,
-             "shifts": 0, "sign-ups": 0}
+    stats = {
+        "zones": 0,
+        "units": 0,
+        "programmes": 0,
+        "people": 0,
+        "activities": 0,
+        "shifts": 0,
+        "sign-ups": 0,
+    }
 
     zones: dict[str, Zone] = {}
     for name, street, population, desc in ZONES:
@@ -291,8 +465,12 @@ def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]
             stats["programmes"] += new
     db.session.flush()
 
-    names = {"admin": "区创城指挥中心管理员", "organizer": "陈志强", "zone leader": "林建华",
-             "resident": "王秀英"}
+    names = {
+        "admin": "区创城指挥中心管理员",
+        "organizer": "陈志强",
+        "zone leader": "林建华",
+        "resident": "王秀英",
+    }
     people: dict[str, User] = {}
     for role, phone, password in DEMO_ACCOUNTS:
         people[role], new = _user(phone, names[role], password, is_admin=(role == "admin"))
@@ -307,8 +485,28 @@ def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]
             leader.led_zones.append(zones[zone_name])
 
     surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑"
-    given = ["秀英", "建国", "丽华", "志明", "海燕", "伟", "芳", "军", "敏", "静", "强", "磊",
-             "洋", "艳", "勇", "娟", "涛", "明", "超", "霞"]
+    given = [
+        "秀英",
+        "建国",
+        "丽华",
+        "志明",
+        "海燕",
+        "伟",
+        "芳",
+        "军",
+        "敏",
+        "静",
+        "强",
+        "磊",
+        "洋",
+        "艳",
+        "勇",
+        "娟",
+        "涛",
+        "明",
+        "超",
+        "霞",
+    ]
     residents: list[User] = []
     busy: dict[int, list[tuple]] = {}  # python id(user) -> booked intervals; no overlaps
     for i in range(80):
@@ -323,12 +521,19 @@ def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]
             continue
         unit = units[plan.unit]
         activity = Activity(
-            title=plan.title, kind=plan.kind, status=ActivityStatus.PUBLISHED,
-            zone=zones[plan.zone], unit=unit, place=plan.place, description=plan.description,
-            contact_name=rng.choice(surnames) + "老师" if plan.kind == ActivityKind.COMMUNITY
+            title=plan.title,
+            kind=plan.kind,
+            status=ActivityStatus.PUBLISHED,
+            zone=zones[plan.zone],
+            unit=unit,
+            place=plan.place,
+            description=plan.description,
+            contact_name=rng.choice(surnames) + "老师"
+            if plan.kind == ActivityKind.COMMUNITY
             else rng.choice(surnames) + "队长",
             contact_phone=f"0591-8{rng.randint(1000000, 9999999)}",
-            requirements=plan.requirements, risk_notice=plan.risk,
+            requirements=plan.requirements,
+            risk_notice=plan.risk,
             programmes=[programmes[c] for c in plan.programmes],
             created_by=organizer if unit in organizer.units else people["admin"],
             published_at=utcnow(),
@@ -347,9 +552,12 @@ def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]
                 if starts_at <= utcnow():
                     continue
                 shift = Shift(
-                    activity=activity, starts_at=starts_at,
-                    ends_at=local_to_utc(day, end), capacity=plan.capacity,
-                    post_name=plan.post, requires_approval=plan.approval,
+                    activity=activity,
+                    starts_at=starts_at,
+                    ends_at=local_to_utc(day, end),
+                    capacity=plan.capacity,
+                    post_name=plan.post,
+                    requires_approval=plan.approval,
                     waitlist_enabled=plan.waitlist,
                 )
                 db.session.add(shift)
@@ -365,15 +573,14 @@ def seed_demo(today: date | None = None, seed: int = 20261128) -> dict[str, int]
     return stats
 
 
-def _fill(
-    shift: Shift, plan: Plan, residents: list[User], rng: random.Random, busy: dict
-) -> int:
+def _fill(shift: Shift, plan: Plan, residents: list[User], rng: random.Random, busy: dict) -> int:
     """Give a demo shift some sign-ups: some half full, some full with a waitlist."""
     share = min(max(plan.fill + rng.uniform(-0.3, 0.3), 0.0), 1.0)
     taken = round(shift.capacity * share)
     waiting = rng.randint(1, 3) if taken >= shift.capacity and plan.waitlist else 0
     free = [
-        r for r in residents
+        r
+        for r in residents
         if not any(s < shift.ends_at and shift.starts_at < e for s, e in busy.get(id(r), []))
     ]
     chosen = rng.sample(free, min(taken + waiting, len(free)))
@@ -382,13 +589,20 @@ def _fill(
     now = utcnow()
     for i, person in enumerate(chosen):
         if i < taken:
-            status = SignupStatus.PENDING if plan.approval and i % 3 == 0 else SignupStatus.CONFIRMED
+            status = (
+                SignupStatus.PENDING if plan.approval and i % 3 == 0 else SignupStatus.CONFIRMED
+            )
             db.session.add(Signup(shift=shift, user=person, status=status, created_at=now))
         else:
-            db.session.add(Signup(
-                shift=shift, user=person, status=SignupStatus.WAITLISTED,
-                created_at=now, queued_at=now + timedelta(seconds=i),
-            ))
+            db.session.add(
+                Signup(
+                    shift=shift,
+                    user=person,
+                    status=SignupStatus.WAITLISTED,
+                    created_at=now,
+                    queued_at=now + timedelta(seconds=i),
+                )
+            )
     return len(chosen)
 
 
@@ -411,13 +625,21 @@ HISTORY_WEEKS = 13  # about three months back
 HISTORY = [
     History("县一小校门口交通文明劝导", 1, (T(7, 0), T(8, 0)), volunteers=3, resident_every=2),
     History("县一小校门口交通文明劝导", 3, (T(16, 30), T(17, 30)), volunteers=3),
-    History("福洋溪河道清洁行动", 5, (T(8, 30), T(11, 30)), every=2, volunteers=12,
-            resident_every=1),
-    History("省运会城市志愿者服务站（人民广场）", 6, (T(8, 0), T(11, 0)), volunteers=2,
-            resident_every=2),
+    History(
+        "福洋溪河道清洁行动", 5, (T(8, 30), T(11, 30)), every=2, volunteers=12, resident_every=1
+    ),
+    History(
+        "省运会城市志愿者服务站（人民广场）", 6, (T(8, 0), T(11, 0)), volunteers=2, resident_every=2
+    ),
     History("富海市场环境整治志愿服务", 3, (T(8, 0), T(10, 0)), volunteers=4, resident_every=4),
-    History("健康义诊进社区（立后）", 5, (T(14, 30), T(16, 30)), every=4, volunteers=15,
-            resident_every=1),
+    History(
+        "健康义诊进社区（立后）",
+        5,
+        (T(14, 30), T(16, 30)),
+        every=4,
+        volunteers=15,
+        resident_every=1,
+    ),
     # The other zones' past, so the command centre's ranking has every zone in it.
     History("国道沿线门前三包督导", 2, (T(9, 0), T(11, 0)), volunteers=5),
     History("国道沿线门前三包督导", 4, (T(9, 0), T(11, 0)), volunteers=4),
@@ -432,12 +654,15 @@ RECORDING_LIMIT = timedelta(days=14)  # past 10 working days, whatever the weekd
 
 
 def _has_history(activity: Activity) -> bool:
-    return db.session.scalar(
-        select(Signup.id)
-        .join(Shift, Shift.id == Signup.shift_id)
-        .where(Shift.activity_id == activity.id, Signup.attendance.is_not(None))
-        .limit(1)
-    ) is not None
+    return (
+        db.session.scalar(
+            select(Signup.id)
+            .join(Shift, Shift.id == Signup.shift_id)
+            .where(Shift.activity_id == activity.id, Signup.attendance.is_not(None))
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _history(
@@ -465,8 +690,11 @@ def _history(
             if ends_at >= now:
                 continue
             shift = Shift(
-                activity=activity, starts_at=starts_at, ends_at=ends_at,
-                capacity=max(past.volunteers + 2, 4), post_name=post,
+                activity=activity,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                capacity=max(past.volunteers + 2, 4),
+                post_name=post,
                 created_at=starts_at - timedelta(days=10),
             )
             db.session.add(shift)
@@ -498,12 +726,21 @@ def _free(busy: dict, person: User, starts_at: datetime, ends_at: datetime) -> b
 
 
 def _past_signup(
-    shift: Shift, person: User, recorder: User, rng: random.Random, now: datetime, i: int,
-    *, is_resident: bool, missed: bool,
+    shift: Shift,
+    person: User,
+    recorder: User,
+    rng: random.Random,
+    now: datetime,
+    i: int,
+    *,
+    is_resident: bool,
+    missed: bool,
 ) -> int:
     """One past sign-up with its attendance as the organizer recorded it."""
     signup = Signup(
-        shift=shift, user=person, status=SignupStatus.CONFIRMED,
+        shift=shift,
+        user=person,
+        status=SignupStatus.CONFIRMED,
         created_at=shift.starts_at - timedelta(days=rng.randint(2, 9)),
     )
     db.session.add(signup)
@@ -532,10 +769,16 @@ def _past_signup(
         return 1
     confirmed_at = min(shift.ends_at + timedelta(days=rng.randint(0, 3), hours=2), now)
     if not is_resident and scheduled >= 3 and rng.random() < 0.15:
-        db.session.add(HoursAdjustment(
-            signup=signup, old_hours=signup.hours, new_hours=signup.hours - Decimal("0.5"),
-            reason="提前半小时离开", actor_id=recorder.id, created_at=confirmed_at,
-        ))
+        db.session.add(
+            HoursAdjustment(
+                signup=signup,
+                old_hours=signup.hours,
+                new_hours=signup.hours - Decimal("0.5"),
+                reason="提前半小时离开",
+                actor_id=recorder.id,
+                created_at=confirmed_at,
+            )
+        )
         signup.hours -= Decimal("0.5")
     signup.hours_confirmed_at = confirmed_at
     signup.hours_confirmed_by_id = recorder.id
@@ -614,11 +857,15 @@ def _leader_visits(today: date, zones: dict[str, Zone], demo_leader: User) -> in
         for day in days:
             visit, new = _get_or_create(
                 LeaderVisit,
-                {"notes": VISIT_NOTES[place],
-                 # One visit made by checking in at the school-gate activity on site.
-                 "activity": gate if place == "县一小校门口" and day < this_month else None},
-                leader_id=leaders[zone_name].id, zone_id=zones[zone_name].id,
-                visited_on=day, place=place,
+                {
+                    "notes": VISIT_NOTES[place],
+                    # One visit made by checking in at the school-gate activity on site.
+                    "activity": gate if place == "县一小校门口" and day < this_month else None,
+                },
+                leader_id=leaders[zone_name].id,
+                zone_id=zones[zone_name].id,
+                visited_on=day,
+                place=place,
             )
             added += new
     return added

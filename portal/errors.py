@@ -25,8 +25,14 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException):
         db.session.rollback()
         if _wants_json():
-            return jsonify(error={"code": error.code, "message": error.name}), error.code, (
-                {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", 0) else {}
+            return (
+                jsonify(error={"code": error.code, "message": error.name}),
+                error.code,
+                (
+                    {"Retry-After": str(error.retry_after)}
+                    if getattr(error, "retry_after", 0)
+                    else {}
+                ),
             )
         messages = {
             403: _("你没有权限查看这个页面。"),

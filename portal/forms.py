@@ -113,8 +113,7 @@ def with_text_rules(unbound: UnboundField) -> UnboundField:
     filters = list(kwargs.get("filters") or ())
     if issubclass(cls, PasswordField):
         if not _has_length_limit(validators):
-            validators.append(Length(max=DEFAULT_MAX_PASSWORD,
-                                     message=_l("最多 %(max)d 个字符。")))
+            validators.append(Length(max=DEFAULT_MAX_PASSWORD, message=_l("最多 %(max)d 个字符。")))
     else:
         multiline = issubclass(cls, TextAreaField)
         filters.insert(0, clean_block if multiline else clean_line)

@@ -134,10 +134,16 @@ def content_security_policy(nonce: str | None) -> str:
 # feed links (a person's own schedule, a unit's roster).
 PERSONAL_ENDPOINTS = frozenset({"feeds.personal_feed", "feeds.unit_feed"})
 # The same bytes for everyone, logged in or not: cacheable, and never ``Vary: Cookie``.
-PUBLIC_DATA_ENDPOINTS = frozenset({
-    "feeds.all_feed", "feeds.zone_feed", "feeds.programme_feed", "feeds.activity_feed",
-    "feeds.shift_download", "main.healthz",
-})
+PUBLIC_DATA_ENDPOINTS = frozenset(
+    {
+        "feeds.all_feed",
+        "feeds.zone_feed",
+        "feeds.programme_feed",
+        "feeds.activity_feed",
+        "feeds.shift_download",
+        "main.healthz",
+    }
+)
 
 
 def _is_sessionless(endpoint: str | None) -> bool:

@@ -210,7 +210,8 @@ def _empty_postgres_tables() -> None:
     tables = _db.metadata.sorted_tables
     restart = ", ".join(
         f"setval(pg_get_serial_sequence('\"{t.name}\"', 'id'), 1, false)"
-        for t in tables if "id" in t.c
+        for t in tables
+        if "id" in t.c
     )
     try:
         with _db.engine.begin() as conn:

@@ -158,9 +158,16 @@ def world(make_unit, make_user, make_activity, make_shift, make_signup, make_zon
         "zone_leader": make_user("林建华", zones=[zone]),
     }
     certificate = _certificate(resident)
-    ids = {"activity": activity.id, "shift": shift.id, "zone": zone.id, "unit": unit.id,
-           "programme": programme.id, "own_signup": signup.id,
-           "own_certificate": certificate.id, "certificate_code": certificate.code}
+    ids = {
+        "activity": activity.id,
+        "shift": shift.id,
+        "zone": zone.id,
+        "unit": unit.id,
+        "programme": programme.id,
+        "own_signup": signup.id,
+        "own_certificate": certificate.id,
+        "certificate_code": certificate.code,
+    }
     access_tables.extend_world(people, ids)
     return people, ids
 
@@ -171,9 +178,17 @@ def _certificate(person):
     from portal.extensions import db
     from portal.models import Certificate
 
-    cert = Certificate(number="ZS-2026-000001", code="ABCDEFGHJKMNPQRS", user=person,
-                       period_start=date(2026, 1, 1), period_end=date(2026, 6, 30),
-                       total_hours=2, record_count=1, records=[], issuer="区创城指挥中心")
+    cert = Certificate(
+        number="ZS-2026-000001",
+        code="ABCDEFGHJKMNPQRS",
+        user=person,
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 6, 30),
+        total_hours=2,
+        record_count=1,
+        records=[],
+        issuer="区创城指挥中心",
+    )
     db.session.add(cert)
     db.session.commit()
     return cert

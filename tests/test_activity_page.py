@@ -15,8 +15,10 @@ from portal.browse import shift_rows
 from portal.models import ActivityStatus, Shift, ShiftStatus, Signup, SignupStatus
 from portal.timeutil import local_to_utc, local_today
 
-WECHAT = ("Mozilla/5.0 (Linux; Android 10) AppleWebKit/537.36 Chrome/86 Mobile Safari/537.36 "
-          "MicroMessenger/8.0.40")
+WECHAT = (
+    "Mozilla/5.0 (Linux; Android 10) AppleWebKit/537.36 Chrome/86 Mobile Safari/537.36 "
+    "MicroMessenger/8.0.40"
+)
 
 
 def _html(resp) -> str:
@@ -31,8 +33,9 @@ def _row(html: str, shift_id: int) -> str:
 
 
 def _at(days: int, hour: int) -> datetime:
-    return local_to_utc(local_today() + timedelta(days=days), datetime.min.time().replace(
-        hour=hour))
+    return local_to_utc(
+        local_today() + timedelta(days=days), datetime.min.time().replace(hour=hour)
+    )
 
 
 def test_shifts_are_grouped_by_day_behind_a_day_strip(client, make_activity, make_shift):
@@ -80,8 +83,9 @@ def test_overnight_shift_says_next_day(client, make_activity, make_shift):
 
 
 @pytest.mark.parametrize("what", ["shift", "activity"])
-def test_a_cancelled_shift_reads_cancelled(db, client, make_activity, make_shift, make_signup,
-                                           what):
+def test_a_cancelled_shift_reads_cancelled(
+    db, client, make_activity, make_shift, make_signup, what
+):
     activity = make_activity()
     shift = make_shift(activity, starts_at=_at(2, 8), capacity=80)
     if what == "shift":
@@ -96,8 +100,9 @@ def test_a_cancelled_shift_reads_cancelled(db, client, make_activity, make_shift
         assert absent not in row, absent
 
 
-def test_own_rows_offer_the_ics_but_not_inside_wechat(client, login, make_activity, make_shift,
-                                                      make_signup, make_user):
+def test_own_rows_offer_the_ics_but_not_inside_wechat(
+    client, login, make_activity, make_shift, make_signup, make_user
+):
     activity = make_activity()
     mine = make_shift(activity, starts_at=_at(2, 8))
     other = make_shift(activity, starts_at=_at(3, 8))
@@ -148,9 +153,7 @@ def test_rows_share_one_signup_form_so_cached_rows_hold_nothing_per_session(
     assert db.session.scalar(select(Signup.user_id).where(Signup.shift_id == shift.id)) == user.id
 
 
-@pytest.mark.parametrize(
-    ("left", "words"), [(1, "1 place left"), (3, "3 places left")]
-)
+@pytest.mark.parametrize(("left", "words"), [(1, "1 place left"), (3, "3 places left")])
 def test_english_plurals(db, client, make_activity, make_shift, make_signup, left, words):
     activity = make_activity()
     shift = make_shift(activity, starts_at=_at(2, 8), capacity=3)
@@ -166,12 +169,21 @@ def test_english_plurals(db, client, make_activity, make_shift, make_signup, lef
 
 def _many(db, activity, n: int):
     base = _at(1, 0)
-    db.session.execute(insert(Shift), [
-        {"activity_id": activity.id, "starts_at": base + timedelta(hours=3 * i),
-         "ends_at": base + timedelta(hours=3 * i + 2), "capacity": 10, "post_name": f"岗位{i % 8}",
-         "created_at": datetime.now(UTC), "updated_at": datetime.now(UTC)}
-        for i in range(n)
-    ])
+    db.session.execute(
+        insert(Shift),
+        [
+            {
+                "activity_id": activity.id,
+                "starts_at": base + timedelta(hours=3 * i),
+                "ends_at": base + timedelta(hours=3 * i + 2),
+                "capacity": 10,
+                "post_name": f"岗位{i % 8}",
+                "created_at": datetime.now(UTC),
+                "updated_at": datetime.now(UTC),
+            }
+            for i in range(n)
+        ],
+    )
     db.session.commit()
 
 
@@ -206,17 +218,22 @@ def test_statements_constant_and_size_bounded_with_240_shifts(
 # --- the list's filter line -------------------------------------------------------------------
 
 
-def test_filters_fold_into_a_line_naming_what_is_applied(client, make_activity, make_shift,
-                                                         make_zone):
+def test_filters_fold_into_a_line_naming_what_is_applied(
+    client, make_activity, make_shift, make_zone
+):
     zone = make_zone("立后")
     make_shift(make_activity(zone=zone), starts_at=_at(1, 8))
     today = local_today()
     monday = today - timedelta(days=today.weekday())
-    html = _html(client.get(
-        f"/activities?q=县一小&zone={zone.id}&kind=volunteer&date_from={monday}"
-        f"&date_to={monday + timedelta(days=6)}"))
-    bar = re.search(r'<div class="filter-bar is-active">(.*?)</form>\s*</details>(.*?)</div>',
-                    html, re.S)
+    html = _html(
+        client.get(
+            f"/activities?q=县一小&zone={zone.id}&kind=volunteer&date_from={monday}"
+            f"&date_to={monday + timedelta(days=6)}"
+        )
+    )
+    bar = re.search(
+        r'<div class="filter-bar is-active">(.*?)</form>\s*</details>(.*?)</div>', html, re.S
+    )
     assert bar, "no active filter line"
     assert '<details class="filters">' in bar.group(1)  # folded: not open
     summary = re.search(r'<span class="filter-summary">(.*?)</span>', bar.group(1)).group(1)

@@ -19,9 +19,11 @@ def _count(db, model) -> int:
 
 
 def _entries(db, action: str) -> list[AuditEntry]:
-    return list(db.session.scalars(
-        select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        )
+    )
 
 
 @pytest.fixture
@@ -31,14 +33,25 @@ def admin(make_user):
 
 def _state(db) -> tuple:
     """Everything an admin form could change, to show that a refused form changed nothing."""
-    zones = [(z.name, z.street, z.population, z.description, sorted(u.id for u in z.leaders))
-             for z in db.session.scalars(select(Zone).order_by(Zone.id))]
+    zones = [
+        (z.name, z.street, z.population, z.description, sorted(u.id for u in z.leaders))
+        for z in db.session.scalars(select(Zone).order_by(Zone.id))
+    ]
     units = [(u.name, str(u.kind)) for u in db.session.scalars(select(Unit).order_by(Unit.id))]
-    progs = [(p.code, p.name, p.parent_id, p.position)
-             for p in db.session.scalars(select(Programme).order_by(Programme.id))]
-    people = [(u.is_admin, u.active, sorted(x.id for x in u.units),
-               sorted(z.id for z in u.led_zones), u.password_hash)
-              for u in db.session.scalars(select(User).order_by(User.id))]
+    progs = [
+        (p.code, p.name, p.parent_id, p.position)
+        for p in db.session.scalars(select(Programme).order_by(Programme.id))
+    ]
+    people = [
+        (
+            u.is_admin,
+            u.active,
+            sorted(x.id for x in u.units),
+            sorted(z.id for z in u.led_zones),
+            u.password_hash,
+        )
+        for u in db.session.scalars(select(User).order_by(User.id))
+    ]
     return zones, units, progs, people, _count(db, AuditEntry)
 
 
@@ -143,8 +156,13 @@ def test_unit_create_and_rename_are_audited(app, db, admin):
 
 @pytest.mark.parametrize(
     ("name", "kind", "field"),
-    [("", "department", "name"), ("单" * 81, "department", "name"),
-     ("区城管局", "department", "name"), ("新单位", "", "kind"), ("新单位", "ministry", "kind")],
+    [
+        ("", "department", "name"),
+        ("单" * 81, "department", "name"),
+        ("区城管局", "department", "name"),
+        ("新单位", "", "kind"),
+        ("新单位", "ministry", "kind"),
+    ],
 )
 def test_unit_rules(app, db, admin, make_unit, name, kind, field):
     make_unit("区城管局")
@@ -204,9 +222,15 @@ def test_programme_tree_has_no_cycles(app, db, admin, tree, node, new_parent, al
 
 @pytest.mark.parametrize(
     ("code", "name", "position", "field"),
-    [("", "名", 0, "code"), ("Has Space", "名", 0, "code"), ("x" * 41, "名", 0, "code"),
-     ("wujin", "名", 0, "code"), ("new", "", 0, "name"), ("new", "名", -1, "position"),
-     ("new", "名", 10_000, "position")],
+    [
+        ("", "名", 0, "code"),
+        ("Has Space", "名", 0, "code"),
+        ("x" * 41, "名", 0, "code"),
+        ("wujin", "名", 0, "code"),
+        ("new", "", 0, "name"),
+        ("new", "名", -1, "position"),
+        ("new", "名", 10_000, "position"),
+    ],
 )
 def test_programme_field_rules(app, db, admin, tree, code, name, position, field):
     before = _state(db)
@@ -254,10 +278,20 @@ def test_deleting_a_programme(app, db, admin, tree, make_activity, node, refusal
 @pytest.mark.parametrize(
     ("role", "grant", "revoke", "action", "key"),
     [
-        ("organizer", services.grant_organizer, services.revoke_organizer, "role.organizer",
-         "units"),
-        ("leader", services.grant_zone_leader, services.revoke_zone_leader, "role.zone_leader",
-         "zones"),
+        (
+            "organizer",
+            services.grant_organizer,
+            services.revoke_organizer,
+            "role.organizer",
+            "units",
+        ),
+        (
+            "leader",
+            services.grant_zone_leader,
+            services.revoke_zone_leader,
+            "role.zone_leader",
+            "zones",
+        ),
     ],
 )
 def test_roles_granted_and_removed_with_audit(
@@ -338,7 +372,10 @@ def test_grant_admin_and_deactivate_and_reactivate(app, db, admin, make_user):
         db.session.commit()
         assert person.active
     assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))] == [
-        "role.admin.grant", "user.deactivate", "user.reactivate"]
+        "role.admin.grant",
+        "user.deactivate",
+        "user.reactivate",
+    ]
 
 
 def test_the_last_admin_cannot_be_deactivated(app, db, make_user):
@@ -356,15 +393,23 @@ def test_the_last_admin_cannot_be_deactivated(app, db, make_user):
 @pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("query", "found"),
-    [("王", {"王秀英", "王建"}), ("秀", {"王秀英"}), ("5678", {"王秀英"}),
-     ("138-0013-5678", {"王秀英"}), ("%", set()), ("_", set()), ("", set()),
-     ("注销", set())],
+    [
+        ("王", {"王秀英", "王建"}),
+        ("秀", {"王秀英"}),
+        ("5678", {"王秀英"}),
+        ("138-0013-5678", {"王秀英"}),
+        ("%", set()),
+        ("_", set()),
+        ("", set()),
+        ("注销", set()),
+    ],
 )
 def test_find_people(app, db, make_user, query, found):
     make_user("王秀英", phone="13800135678")
     make_user("王建", phone="13900001111")
-    make_user("李注销", phone=None, deleted_at=__import__("portal.models", fromlist=["utcnow"])
-              .utcnow())
+    make_user(
+        "李注销", phone=None, deleted_at=__import__("portal.models", fromlist=["utcnow"]).utcnow()
+    )
     with app.test_request_context():
         assert {p.real_name for p in services.find_people(query)} == found
 
@@ -383,9 +428,14 @@ def counter_world(db, make_user, make_unit, make_activity, make_shift, make_sign
     colleague = make_user("刘组织", units=[unit])
     make_signup(shift, colleague)
     return {
-        "unit": unit, "resident": resident, "stranger": stranger, "organizer": organizer,
-        "colleague": colleague, "other": make_user("李建国", units=[other_unit]),
-        "admin": make_user("指挥中心", is_admin=True), "inactive": make_user("停用", active=False),
+        "unit": unit,
+        "resident": resident,
+        "stranger": stranger,
+        "organizer": organizer,
+        "colleague": colleague,
+        "other": make_user("李建国", units=[other_unit]),
+        "admin": make_user("指挥中心", is_admin=True),
+        "inactive": make_user("停用", active=False),
         "leader": make_user("林建华", zones=[shift.activity.zone]),
     }
 
@@ -451,8 +501,9 @@ def test_one_time_password_flow_forces_a_change_and_ends_old_sessions(
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
     import re
 
-    password = re.search(r'<p class="otp" lang="en"><strong>([^<]+)</strong>',
-                         shown.get_data(as_text=True)).group(1)
+    password = re.search(
+        r'<p class="otp" lang="en"><strong>([^<]+)</strong>', shown.get_data(as_text=True)
+    ).group(1)
     db.session.expire_all()
     resident = db.session.get(User, resident.id)
     assert resident.must_change_password
@@ -470,8 +521,10 @@ def test_one_time_password_flow_forces_a_change_and_ends_old_sessions(
         r = fresh.get(path)
         assert r.status_code == 302 and r.headers["Location"].endswith("/account/password"), path
     assert fresh.get("/account/password").status_code == 200
-    r = fresh.post("/account/password", data={"current": password, "new": "Qingshui-River-9",
-                                              "new2": "Qingshui-River-9"})
+    r = fresh.post(
+        "/account/password",
+        data={"current": password, "new": "Qingshui-River-9", "new2": "Qingshui-River-9"},
+    )
     assert r.status_code == 302
     db.session.expire_all()
     assert not db.session.get(User, resident.id).must_change_password
@@ -519,8 +572,10 @@ def test_organizers_reach_the_counter_from_their_area(db, client, login, counter
         ({"name": "立后", "population": "1"}, "已经有叫"),
         ({"name": "新区", "population": "1", "add_leaders": "13999999999"}, "没有找到手机号"),
         ({"name": "新区", "population": "1", "add_leaders": "abc"}, "没有找到手机号"),
-        ({"name": "新区", "population": "1", "leader_ids": "abc", "add_leaders": "x"},
-         "没有找到手机号"),
+        (
+            {"name": "新区", "population": "1", "leader_ids": "abc", "add_leaders": "x"},
+            "没有找到手机号",
+        ),
     ],
 )
 def test_zone_form_bad_input(db, client, login, admin, make_zone, form, message):
@@ -542,10 +597,16 @@ def test_zone_form_adds_a_leader_by_phone_and_keeps_the_ticked_ones(
     db.session.commit()
     new = make_user("新来", phone="13833334444")
     login(admin)
-    r = client.post(f"/admin/zones/{zone.id}/edit", data={
-        "name": "立后", "street": "城关街道", "population": "8000",
-        "leader_ids": [str(kept.id)], "add_leaders": "138 3333 4444",
-    })
+    r = client.post(
+        f"/admin/zones/{zone.id}/edit",
+        data={
+            "name": "立后",
+            "street": "城关街道",
+            "population": "8000",
+            "leader_ids": [str(kept.id)],
+            "add_leaders": "138 3333 4444",
+        },
+    )
     assert r.status_code == 302
     db.session.expire_all()
     assert {u.real_name for u in db.session.get(Zone, zone.id).leaders} == {"留下", "新来"}
@@ -555,10 +616,12 @@ def test_zone_form_adds_a_leader_by_phone_and_keeps_the_ticked_ones(
 
 @pytest.mark.parametrize(
     ("form", "message"),
-    [({"name": "", "kind": "department"}, "请填写单位名称"),
-     ({"name": "新单位", "kind": ""}, "请选择单位类型"),
-     ({"name": "新单位", "kind": "bogus"}, "请选择单位类型"),
-     ({"name": "区城管局", "kind": "department"}, "已经有叫")],
+    [
+        ({"name": "", "kind": "department"}, "请填写单位名称"),
+        ({"name": "新单位", "kind": ""}, "请选择单位类型"),
+        ({"name": "新单位", "kind": "bogus"}, "请选择单位类型"),
+        ({"name": "区城管局", "kind": "department"}, "已经有叫"),
+    ],
 )
 def test_unit_form_bad_input(db, client, login, admin, make_unit, form, message):
     make_unit("区城管局")
@@ -593,10 +656,18 @@ def test_programme_form_refuses_a_cycle_on_the_page(db, client, login, admin, tr
     login(admin)
     before = _state(db)
     root = tree["root"]
-    r = client.post(f"/admin/programmes/{root.id}/edit", data={
-        "code": root.code, "name": root.name, "position": "0", "parent_id": str(tree["leaf"].id)})
+    r = client.post(
+        f"/admin/programmes/{root.id}/edit",
+        data={
+            "code": root.code,
+            "name": root.name,
+            "position": "0",
+            "parent_id": str(tree["leaf"].id),
+        },
+    )
     assert r.status_code == 200 and "不能把项目放到它自己或它的下级项目下面" in r.get_data(
-        as_text=True)
+        as_text=True
+    )
     assert _state(db) == before
 
 
@@ -607,18 +678,23 @@ def test_programme_delete_refusal_is_shown(db, client, login, admin, tree):
     assert db.session.get(Programme, tree["root"].id) is not None
 
 
-def test_programme_tree_page_and_pages_render(db, client, login, admin, tree, make_zone,
-                                              make_unit):
+def test_programme_tree_page_and_pages_render(db, client, login, admin, tree, make_zone, make_unit):
     make_zone("立后")
     make_unit("区交警大队")
     login(admin)
     page = client.get("/admin/programmes").get_data(as_text=True)
     assert page.index("五进") < page.index("进社区") < page.index("社区议事")
     assert "depth-2" in page
-    for url in ("/admin/", "/admin/zones", "/admin/units", "/admin/zones/new",
-                "/admin/units/new", "/admin/programmes/new?parent=abc",
-                f"/admin/programmes/new?parent={tree['mid'].id}",
-                f"/admin/programmes/{tree['mid'].id}/edit"):
+    for url in (
+        "/admin/",
+        "/admin/zones",
+        "/admin/units",
+        "/admin/zones/new",
+        "/admin/units/new",
+        "/admin/programmes/new?parent=abc",
+        f"/admin/programmes/new?parent={tree['mid'].id}",
+        f"/admin/programmes/{tree['mid'].id}/edit",
+    ):
         assert client.get(url).status_code == 200, url
 
 
@@ -636,8 +712,9 @@ def test_programme_tree_page_and_pages_render(db, client, login, admin, tree, ma
         ("/reactivate", {}, "没有停用"),
     ],
 )
-def test_person_forms_bad_input(db, client, login, admin, make_user, make_unit, make_zone,
-                                url, form, message):
+def test_person_forms_bad_input(
+    db, client, login, admin, make_user, make_unit, make_zone, url, form, message
+):
     make_unit("区交警大队")
     make_zone("立后")
     person = make_user("王秀英")
@@ -649,8 +726,9 @@ def test_person_forms_bad_input(db, client, login, admin, make_user, make_unit, 
     assert not db.session.scalar(select(AuditEntry.id).where(AuditEntry.action.like("role.%")))
 
 
-def test_person_page_roles_through_the_pages(db, client, login, admin, make_user, make_unit,
-                                             make_zone):
+def test_person_page_roles_through_the_pages(
+    db, client, login, admin, make_user, make_unit, make_zone
+):
     unit, zone = make_unit("区交警大队"), make_zone("立后")
     person = make_user("王秀英", phone="13800135678")
     login(admin)
@@ -670,17 +748,24 @@ def test_person_page_roles_through_the_pages(db, client, login, admin, make_user
     assert not person.is_admin and not person.units and not person.led_zones
     assert not person.active
     actions = [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-    assert actions == ["role.organizer.grant", "role.zone_leader.grant", "role.admin.grant",
-                       "role.organizer.revoke", "role.zone_leader.revoke", "role.admin.revoke",
-                       "user.deactivate"]
+    assert actions == [
+        "role.organizer.grant",
+        "role.zone_leader.grant",
+        "role.admin.grant",
+        "role.organizer.revoke",
+        "role.zone_leader.revoke",
+        "role.admin.revoke",
+        "user.deactivate",
+    ]
 
 
 def test_last_admin_page_says_so_and_refuses(db, client, login, admin):
     login(admin)
     page = client.get(f"/admin/people/{admin.id}").get_data(as_text=True)
     assert "这是最后一位管理员" in page
-    r = client.post(f"/admin/people/{admin.id}/admin/remove", data={"confirm": "y"},
-                    follow_redirects=True)
+    r = client.post(
+        f"/admin/people/{admin.id}/admin/remove", data={"confirm": "y"}, follow_redirects=True
+    )
     assert "最后一位管理员" in r.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(User, admin.id).is_admin
@@ -708,8 +793,14 @@ def test_search_masks_phones_and_the_person_page_shows_it_once_logged(
 def test_admin_menu_and_home_links(db, client, login, admin, make_user):
     login(admin)
     home = client.get("/admin/").get_data(as_text=True)
-    for link in ("/admin/zones", "/admin/units", "/admin/programmes", "/admin/people",
-                 "/admin/audit", "/organize/counter/"):
+    for link in (
+        "/admin/zones",
+        "/admin/units",
+        "/admin/programmes",
+        "/admin/people",
+        "/admin/audit",
+        "/organize/counter/",
+    ):
         assert link in home
     assert 'href="/admin/"' in client.get("/me").get_data(as_text=True)
     login(make_user("居民"))
@@ -728,11 +819,15 @@ def test_a_renamed_zone_or_unit_reaches_subscribed_calendars(
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
     login(admin)
     if what == "zone":
-        edit = (f"/admin/zones/{activity.zone_id}/edit",
-                {"name": "滨江片区", "street": "", "population": "100"})
+        edit = (
+            f"/admin/zones/{activity.zone_id}/edit",
+            {"name": "滨江片区", "street": "", "population": "100"},
+        )
     else:
-        edit = (f"/admin/units/{activity.unit_id}/edit",
-                {"name": "区公安局交警大队", "kind": "department"})
+        edit = (
+            f"/admin/units/{activity.unit_id}/edit",
+            {"name": "区公安局交警大队", "kind": "department"},
+        )
     assert client.post(*edit[:1], data=edit[1]).status_code == 302
     again = client.get(url, headers={"If-None-Match": etag})
     assert again.status_code == 200  # the calendar fetches the new text

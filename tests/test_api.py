@@ -43,16 +43,22 @@ def check(client, url: str, status: int = 200) -> dict:
 
 
 @pytest.fixture
-def district(make_zone, make_unit, make_programme, make_activity, make_shift, make_user,
-             make_signup):
+def district(
+    make_zone, make_unit, make_programme, make_activity, make_shift, make_user, make_signup
+):
     zone, other_zone = make_zone("滨江"), make_zone("新城")
     unit = make_unit("区文明办")
     parent = make_programme("五进")
     child = make_programme("进社区", parent=parent)
-    a1 = make_activity(title="交通文明劝导", zone=zone, unit=unit, programmes=[child],
-                       contact_name="赵联系", contact_phone="13912345678")
-    a2 = make_activity(title="社区清洁", zone=other_zone, unit=unit,
-                       kind=ActivityKind.COMMUNITY)
+    a1 = make_activity(
+        title="交通文明劝导",
+        zone=zone,
+        unit=unit,
+        programmes=[child],
+        contact_name="赵联系",
+        contact_phone="13912345678",
+    )
+    a2 = make_activity(title="社区清洁", zone=other_zone, unit=unit, kind=ActivityKind.COMMUNITY)
     draft = make_activity(title="草稿活动", zone=zone, unit=unit, status=ActivityStatus.DRAFT)
     s1 = make_shift(activity=a1, capacity=2)
     s2 = make_shift(activity=a1, starts_in=timedelta(days=3), capacity=5)
@@ -63,8 +69,19 @@ def district(make_zone, make_unit, make_programme, make_activity, make_shift, ma
     make_signup(s1, user=people[1], status=SignupStatus.PENDING)
     make_signup(s1, user=people[2], status=SignupStatus.WAITLISTED)
     make_signup(s2, user=people[3])
-    return {"zone": zone, "other_zone": other_zone, "parent": parent, "child": child,
-            "a1": a1, "a2": a2, "draft": draft, "s1": s1, "s2": s2, "s3": s3, "people": people}
+    return {
+        "zone": zone,
+        "other_zone": other_zone,
+        "parent": parent,
+        "child": child,
+        "a1": a1,
+        "a2": a2,
+        "draft": draft,
+        "s1": s1,
+        "s2": s2,
+        "s3": s3,
+        "people": people,
+    }
 
 
 def test_openapi_document_is_served_and_valid(client):
@@ -74,8 +91,14 @@ def test_openapi_document_is_served_and_valid(client):
     assert doc["openapi"].startswith("3.0")
     for _name, schema in doc["components"]["schemas"].items():
         OAS30Validator.check_schema(schema)
-    assert set(doc["paths"]) == {"/activities", "/activities/{activity_id}", "/shifts",
-                                 "/shifts/{shift_id}", "/zones", "/programmes"}
+    assert set(doc["paths"]) == {
+        "/activities",
+        "/activities/{activity_id}",
+        "/shifts",
+        "/shifts/{shift_id}",
+        "/zones",
+        "/programmes",
+    }
 
 
 def test_activities_list_matches_list_page_filters(client, district):
@@ -101,11 +124,23 @@ def test_activities_pagination(client, district):
     assert beyond["items"] == []
 
 
-@pytest.mark.parametrize("query", [
-    "zone=abc", "zone=999999", "programme=-1", "kind=party", "date_from=2026-13-01",
-    "q=" + "长" * 60, "page=0", "page=abc", "page=99999", "per_page=0", "per_page=101",
-    "per_page=x",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "zone=abc",
+        "zone=999999",
+        "programme=-1",
+        "kind=party",
+        "date_from=2026-13-01",
+        "q=" + "长" * 60,
+        "page=0",
+        "page=abc",
+        "page=99999",
+        "per_page=0",
+        "per_page=101",
+        "per_page=x",
+    ],
+)
 def test_bad_filters_are_json_400(client, district, query):
     body = check(client, f"/api/v1/activities?{query}", 400)
     assert body["error"]["code"] == 400 and body["error"]["message"]
@@ -121,7 +156,11 @@ def test_activity_detail_with_shift_counts(client, district):
     shifts = {s["id"]: s for s in body["shifts"]}
     s1 = shifts[district["s1"].id]
     assert (s1["capacity"], s1["confirmed"], s1["taken"], s1["waitlist"], s1["places_left"]) == (
-        2, 1, 2, 1, 0
+        2,
+        1,
+        2,
+        1,
+        0,
     )
     assert s1["status"] == "scheduled"
     s2 = shifts[district["s2"].id]
@@ -132,9 +171,14 @@ def test_activity_detail_with_shift_counts(client, district):
 
 def test_no_personal_data_anywhere(client, district):
     text = ""
-    for url in ["/api/v1/activities", f"/api/v1/activities/{district['a1'].id}",
-                "/api/v1/shifts", f"/api/v1/shifts/{district['s1'].id}", "/api/v1/zones",
-                "/api/v1/programmes"]:
+    for url in [
+        "/api/v1/activities",
+        f"/api/v1/activities/{district['a1'].id}",
+        "/api/v1/shifts",
+        f"/api/v1/shifts/{district['s1'].id}",
+        "/api/v1/zones",
+        "/api/v1/programmes",
+    ]:
         text += client.get(url).get_data(as_text=True)
     for person in district["people"]:
         assert person.phone not in text
@@ -146,16 +190,20 @@ def test_no_personal_data_anywhere(client, district):
 
 @pytest.mark.parametrize("what", ["draft", "unknown", "huge", "text"])
 def test_unknown_or_draft_activity_is_json_404(client, district, what):
-    ident = {"draft": district["draft"].id, "unknown": 999999, "huge": "9" * 30,
-             "text": "abc"}[what]
+    ident = {"draft": district["draft"].id, "unknown": 999999, "huge": "9" * 30, "text": "abc"}[
+        what
+    ]
     body = check(client, f"/api/v1/activities/{ident}", 404)
     assert body["error"]["code"] == 404
 
 
 def test_shifts_list_and_one(client, district):
     body = check(client, "/api/v1/shifts")
-    assert {s["id"] for s in body["items"]} == {district["s1"].id, district["s2"].id,
-                                                district["s3"].id}
+    assert {s["id"] for s in body["items"]} == {
+        district["s1"].id,
+        district["s2"].id,
+        district["s3"].id,
+    }
     only = check(client, f"/api/v1/shifts?activity={district['a2'].id}")
     assert [s["id"] for s in only["items"]] == [district["s3"].id]
     open_only = check(client, "/api/v1/shifts?open=1")
@@ -165,18 +213,21 @@ def test_shifts_list_and_one(client, district):
     check(client, "/api/v1/shifts/999999", 404)
 
 
-@pytest.mark.parametrize(("query", "cancel_s2", "expected"), [
-    ("q=劝导", False, {"s1", "s2"}),  # title
-    ("q=清洁", False, {"s3"}),
-    ("q=没有这个词", False, set()),
-    ("q=%25", False, set()),  # LIKE wildcards are literal
-    ("open=1", False, {"s2", "s3"}),  # s1 is full (confirmed + pending)
-    ("open=1", True, {"s3"}),  # a cancelled shift has no open places
-    ("", True, {"s1", "s2", "s3"}),  # without "open", cancelled shifts stay listed
-    ("open=1&q=劝导", False, {"s2"}),
-    ("programme={parent}", False, {"s1", "s2"}),  # with children
-    ("zone={other_zone}&kind=community", False, {"s3"}),
-])
+@pytest.mark.parametrize(
+    ("query", "cancel_s2", "expected"),
+    [
+        ("q=劝导", False, {"s1", "s2"}),  # title
+        ("q=清洁", False, {"s3"}),
+        ("q=没有这个词", False, set()),
+        ("q=%25", False, set()),  # LIKE wildcards are literal
+        ("open=1", False, {"s2", "s3"}),  # s1 is full (confirmed + pending)
+        ("open=1", True, {"s3"}),  # a cancelled shift has no open places
+        ("", True, {"s1", "s2", "s3"}),  # without "open", cancelled shifts stay listed
+        ("open=1&q=劝导", False, {"s2"}),
+        ("programme={parent}", False, {"s1", "s2"}),  # with children
+        ("zone={other_zone}&kind=community", False, {"s3"}),
+    ],
+)
 def test_shifts_filters_match_activity_filters(client, db, district, query, cancel_s2, expected):
     if cancel_s2:
         district["s2"].status = ShiftStatus.CANCELLED

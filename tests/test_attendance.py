@@ -98,8 +98,12 @@ def test_check_in_twice_keeps_the_first_time(db, make_shift, make_signup):
 @pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("status", "off"),
-    [(SignupStatus.PENDING, None), (SignupStatus.WAITLISTED, None),
-     (SignupStatus.CONFIRMED, "shift"), (SignupStatus.CONFIRMED, "activity")],
+    [
+        (SignupStatus.PENDING, None),
+        (SignupStatus.WAITLISTED, None),
+        (SignupStatus.CONFIRMED, "shift"),
+        (SignupStatus.CONFIRMED, "activity"),
+    ],
 )
 def test_only_confirmed_sign_ups_on_live_shifts(db, make_shift, make_signup, status, off):
     shift = make_shift(starts_at=T0)
@@ -139,7 +143,10 @@ def test_mark_attended_during_the_shift_records_the_time(db, make_shift, make_si
     signup = services.mark_attended(organizer, signup, T0 + 5 * MIN)
     db.session.commit()
     assert (signup.attendance, signup.checkin_method, signup.checked_in_at) == (
-        Attendance.ATTENDED, CheckinMethod.ROSTER, T0 + 5 * MIN)
+        Attendance.ATTENDED,
+        CheckinMethod.ROSTER,
+        T0 + 5 * MIN,
+    )
     assert signup.hours == 2
     [entry] = _audit(db, "attendance.attended")
     assert entry.before["attendance"] is None and entry.after["attendance"] == "attended"
@@ -211,8 +218,12 @@ def test_all_confirmed_attended(db, make_shift, make_signup, organizer):
     services.mark_no_show(organizer, c, T0 + MIN)
     assert services.mark_all_attended(organizer, shift, T0 + 2 * MIN) == 2
     db.session.commit()
-    for s, want in ((a, Attendance.ATTENDED), (b, Attendance.ATTENDED),
-                    (c, Attendance.NO_SHOW), (pending, None)):
+    for s, want in (
+        (a, Attendance.ATTENDED),
+        (b, Attendance.ATTENDED),
+        (c, Attendance.NO_SHOW),
+        (pending, None),
+    ):
         assert db.session.get(Signup, s.id).attendance == want
     assert services.mark_all_attended(organizer, shift, T0 + 3 * MIN) == 0
 
@@ -246,8 +257,9 @@ def test_roster_buttons_mark_and_undo(client, db, login, live):
     assert "已记 王* 到场" in r.get_data(as_text=True)
     page = client.get(f"/organize/shifts/{shift.id}/roster").get_data(as_text=True)
     assert "已出勤" in page and "待确认" in page and "撤销出勤记录" in page
-    r = client.post(f"/organize/signups/{signup.id}/attendance/undo", data={"reason": ""},
-                    follow_redirects=True)
+    r = client.post(
+        f"/organize/signups/{signup.id}/attendance/undo", data={"reason": ""}, follow_redirects=True
+    )
     assert r.status_code == 200 and "请写明撤销原因" in r.get_data(as_text=True)
     assert db.session.get(Signup, signup.id).attendance == Attendance.ATTENDED
     client.post(f"/organize/signups/{signup.id}/attendance/undo", data={"reason": "记错"})
@@ -276,21 +288,28 @@ def test_bulk_buttons(client, db, login, make_signup, live):
 def test_walk_in_added_and_marked_in_one_step(client, db, login, live):
     organizer, shift, _ = live
     login(organizer)
-    r = client.post(f"/organize/shifts/{shift.id}/walk-in-attended",
-                    data={"phone": "13800138000", "name": "林小红"}, follow_redirects=True)
+    r = client.post(
+        f"/organize/shifts/{shift.id}/walk-in-attended",
+        data={"phone": "13800138000", "name": "林小红"},
+        follow_redirects=True,
+    )
     assert "加入名单并记为到场" in r.get_data(as_text=True)
     signup = db.session.scalar(select(Signup).where(Signup.source == "walk_in"))
     assert signup.attendance == Attendance.ATTENDED and signup.hours == 2
 
 
-def test_walk_in_before_check_in_opens_is_only_added(client, db, login, make_user, make_unit,
-                                                     make_activity, make_shift):
+def test_walk_in_before_check_in_opens_is_only_added(
+    client, db, login, make_user, make_unit, make_activity, make_shift
+):
     unit = make_unit()
     organizer = make_user("陈志强", units=[unit])
     shift = make_shift(make_activity(unit=unit), starts_in=timedelta(hours=3))
     login(organizer)
-    r = client.post(f"/organize/shifts/{shift.id}/walk-in-attended",
-                    data={"phone": "13800138000", "name": "林小红"}, follow_redirects=True)
+    r = client.post(
+        f"/organize/shifts/{shift.id}/walk-in-attended",
+        data={"phone": "13800138000", "name": "林小红"},
+        follow_redirects=True,
+    )
     assert "签到从" in r.get_data(as_text=True)
     signup = db.session.scalar(select(Signup).where(Signup.source == "walk_in"))
     assert signup.status == SignupStatus.CONFIRMED and signup.attendance is None

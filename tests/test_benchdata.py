@@ -39,9 +39,11 @@ def test_sizes_follow_the_scale(db, district):
     assert db.session.scalar(select(func.count()).select_from(Activity)) == 30
     shifts = db.session.scalar(select(func.count()).select_from(Shift))
     assert shifts == district.counts["shifts"] == 300
-    assert db.session.scalar(select(func.count()).select_from(Signup)) == district.counts[
-        "signups"
-    ] > 2000
+    assert (
+        db.session.scalar(select(func.count()).select_from(Signup))
+        == district.counts["signups"]
+        > 2000
+    )
 
 
 def test_no_shift_over_capacity(db, district):
@@ -76,21 +78,25 @@ def test_demo_like_accounts(db, district):
         select(func.count())
         .select_from(Signup)
         .join(Shift, Shift.id == Signup.shift_id)
-        .where(Signup.user_id == resident.id, Shift.starts_at > now,
-               Signup.status.in_(PLACE_HOLDING_STATUSES))
+        .where(
+            Signup.user_id == resident.id,
+            Shift.starts_at > now,
+            Signup.status.in_(PLACE_HOLDING_STATUSES),
+        )
     )
     assert upcoming == 30
     token = db.session.scalar(select(CalendarToken).where(CalendarToken.user_id == resident.id))
     assert token.token_hash == hash_token(district.feed_token)
     long = db.session.get(Activity, district.long_activity_id)
     assert sum(1 for s in long.shifts if s.starts_at > now) == LONG_ACTIVITY_SHIFTS
-    organizer = db.session.scalar(
-        select(User).where(User.phone == BENCH_ACCOUNTS["organizer"])
-    )
+    organizer = db.session.scalar(select(User).where(User.phone == BENCH_ACCOUNTS["organizer"]))
     unit_ids = [u.id for u in organizer.units]
-    assert db.session.scalar(
-        select(func.count()).select_from(Activity).where(Activity.unit_id.in_(unit_ids))
-    ) == district.organizer_activities
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(Activity).where(Activity.unit_id.in_(unit_ids))
+        )
+        == district.organizer_activities
+    )
 
 
 def test_refuses_a_database_with_data(db, district, password_hash):

@@ -35,8 +35,14 @@ def world(db, make_zone, make_unit, make_programme, make_activity, make_shift, m
     make_signup(full, status=SignupStatus.PENDING)
     make_signup(full, status=SignupStatus.WAITLISTED)
 
-    etiquette = make_activity("文明礼仪课堂", zone=fuhai, unit=unit, programmes=[liyi],
-                              kind=ActivityKind.COMMUNITY, description="讲解公共场所礼仪")
+    etiquette = make_activity(
+        "文明礼仪课堂",
+        zone=fuhai,
+        unit=unit,
+        programmes=[liyi],
+        kind=ActivityKind.COMMUNITY,
+        description="讲解公共场所礼仪",
+    )
     make_shift(etiquette, starts_in=timedelta(days=3), capacity=10)
 
     creek = make_activity("福洋溪河道清洁", zone=fuhai, unit=unit, place="福海桥东侧")
@@ -50,8 +56,14 @@ def world(db, make_zone, make_unit, make_programme, make_activity, make_shift, m
     make_shift(gone, starts_in=timedelta(days=2), status=ShiftStatus.CANCELLED)
     percent = make_activity("100%参与的活动", zone=lihou, unit=unit)
     make_shift(percent, starts_in=timedelta(days=20))
-    return {"lihou": lihou, "fuhai": fuhai, "wujin": wujin, "liyi": liyi,
-            "zhengzhi": zhengzhi, "jiaotong": jiaotong}
+    return {
+        "lihou": lihou,
+        "fuhai": fuhai,
+        "wujin": wujin,
+        "liyi": liyi,
+        "zhengzhi": zhengzhi,
+        "jiaotong": jiaotong,
+    }
 
 
 def _titles(client, query: str) -> list[str]:
@@ -137,8 +149,10 @@ def test_pagination_walks_all_results_in_start_order(app, client, db, make_activ
     zone_activity = make_activity("活动00")
     make_shift(zone_activity, starts_in=timedelta(days=1))
     for i in range(1, 10):
-        make_shift(make_activity(f"活动{i:02d}", zone=zone_activity.zone),
-                   starts_in=timedelta(days=1, hours=i))
+        make_shift(
+            make_activity(f"活动{i:02d}", zone=zone_activity.zone),
+            starts_in=timedelta(days=1, hours=i),
+        )
     seen = []
     for page in (1, 2, 3):
         titles = _titles(client, f"?page={page}")
@@ -154,12 +168,24 @@ def test_pagination_walks_all_results_in_start_order(app, client, db, make_activ
 def _bulk(db, zone, unit, programme, n):
     start = datetime.now(UTC) + timedelta(days=1)
     for i in range(n):
-        activity = Activity(title=f"活动{i}", kind=ActivityKind.VOLUNTEER,
-                            status=ActivityStatus.PUBLISHED, zone=zone, unit=unit,
-                            place="地点", programmes=[programme])
+        activity = Activity(
+            title=f"活动{i}",
+            kind=ActivityKind.VOLUNTEER,
+            status=ActivityStatus.PUBLISHED,
+            zone=zone,
+            unit=unit,
+            place="地点",
+            programmes=[programme],
+        )
         db.session.add(activity)
-        db.session.add(Shift(activity=activity, starts_at=start + timedelta(minutes=i),
-                             ends_at=start + timedelta(minutes=i, hours=1), capacity=3))
+        db.session.add(
+            Shift(
+                activity=activity,
+                starts_at=start + timedelta(minutes=i),
+                ends_at=start + timedelta(minutes=i, hours=1),
+                capacity=3,
+            )
+        )
     db.session.commit()
 
 
@@ -181,22 +207,32 @@ def test_statement_count_does_not_grow_with_activities(
 
 
 def test_activity_page_shows_shifts_places_and_contact(client, world, db):
-    traffic = db.session.scalar(
-        db.select(Activity).where(Activity.title == "县一小校门口交通劝导")
-    )
+    traffic = db.session.scalar(db.select(Activity).where(Activity.title == "县一小校门口交通劝导"))
     traffic.contact_name, traffic.contact_phone = "陈队长", "0591-83001234"
     traffic.requirements, traffic.risk_notice = "穿马甲", "注意来往车辆"
     db.session.commit()
     html = client.get(f"/activities/{traffic.id}").get_data(as_text=True)
-    for text in ("陈队长", "0591-83001234", "穿马甲", "注意来往车辆", "区交警大队", "立后",
-                 "已满·可候补", "候补 1 人"):
+    for text in (
+        "陈队长",
+        "0591-83001234",
+        "穿马甲",
+        "注意来往车辆",
+        "区交警大队",
+        "立后",
+        "已满·可候补",
+        "候补 1 人",
+    ):
         assert text in html, text
 
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(ActivityStatus.DRAFT, 404), (ActivityStatus.PUBLISHED, 200),
-     (ActivityStatus.CANCELLED, 200), (ActivityStatus.FINISHED, 200)],
+    [
+        (ActivityStatus.DRAFT, 404),
+        (ActivityStatus.PUBLISHED, 200),
+        (ActivityStatus.CANCELLED, 200),
+        (ActivityStatus.FINISHED, 200),
+    ],
 )
 def test_activity_page_visibility_for_visitors(client, make_activity, status, code):
     activity = make_activity(status=status)
@@ -223,8 +259,10 @@ def test_public_pages_show_no_names(client, world, db):
             assert f">{name}<" not in html
 
 
-@pytest.mark.parametrize("url", ["/zones/999999", "/programmes/999999", "/activities/999999",
-                                 "/activities/abc", "/zones/-1"])
+@pytest.mark.parametrize(
+    "url",
+    ["/zones/999999", "/programmes/999999", "/activities/999999", "/activities/abc", "/zones/-1"],
+)
 def test_unknown_ids_are_404(client, url):
     response = client.get(url)
     assert response.status_code == 404

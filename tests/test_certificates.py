@@ -27,8 +27,9 @@ def _count(db) -> int:
 def record(db, make_shift, make_signup):
     """A past shift of ``activity`` with the person's attendance and hours."""
 
-    def make(activity, user, days_ago=10, hours="2.0", attendance=Attendance.ATTENDED,
-             confirmed=True):
+    def make(
+        activity, user, days_ago=10, hours="2.0", attendance=Attendance.ATTENDED, confirmed=True
+    ):
         shift = make_shift(activity, starts_in=-timedelta(days=days_ago))
         return make_signup(
             shift,
@@ -46,11 +47,14 @@ def resident_with_records(make_user, make_activity, make_unit, record):
     """王秀英: 3.5 confirmed volunteer hours in the last 60 days, and records that don't count."""
     person = make_user("王秀英")
     unit = make_unit("区交警大队")
-    volunteer = make_activity("县一小校门口交通文明劝导", unit=unit, contact_name="陈志强",
-                              place="县一小校门口")
+    volunteer = make_activity(
+        "县一小校门口交通文明劝导", unit=unit, contact_name="陈志强", place="县一小校门口"
+    )
     community = make_activity("社区书法展", kind=ActivityKind.COMMUNITY, unit=unit)
-    counted = [record(volunteer, person, days_ago=20, hours="2.0"),
-               record(volunteer, person, days_ago=10, hours="1.5")]
+    counted = [
+        record(volunteer, person, days_ago=20, hours="2.0"),
+        record(volunteer, person, days_ago=10, hours="1.5"),
+    ]
     record(volunteer, person, days_ago=5, hours="3.0", confirmed=False)  # not confirmed
     record(community, person, days_ago=8, hours="4.0")  # community: never volunteer service
     record(volunteer, person, days_ago=7, hours=None, attendance=Attendance.NO_SHOW)
@@ -93,7 +97,8 @@ class TestIssuing:
         assert cert.issuer == "区创城指挥中心"
         assert NUMBER.match(cert.number)
         entry = db.session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "certificate.issue")).one()
+            select(AuditEntry).where(AuditEntry.action == "certificate.issue")
+        ).one()
         assert entry.target_id == cert.id
 
     def test_page_shows_records_total_issuer_and_verification_url(
@@ -220,15 +225,17 @@ class TestVerification:
         admin = login(make_user("管理员", is_admin=True))
         page = client.get(f"/verify/{certificate.code}").get_data(as_text=True)
         assert "撤销这份证明" in page
-        response = client.post(f"/certificates/{certificate.id}/revoke",
-                               data={"reason": "时长记录有误，重新出具"})
+        response = client.post(
+            f"/certificates/{certificate.id}/revoke", data={"reason": "时长记录有误，重新出具"}
+        )
         assert response.status_code == 302
         assert response.headers["Location"] == f"/verify/{certificate.code}"
         db.session.refresh(certificate)
         assert certificate.revoked_at is not None and certificate.revoked_by_id == admin.id
         assert not certificate.is_valid
         entry = db.session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "certificate.revoke")).one()
+            select(AuditEntry).where(AuditEntry.action == "certificate.revoke")
+        ).one()
         assert entry.target_id == certificate.id and entry.actor_id == admin.id
         with client.session_transaction() as sess:
             sess.clear()
@@ -256,10 +263,13 @@ class TestVerification:
         response = client.post(f"/certificates/{certificate.id}/revoke", data={"reason": "x"})
         assert response.status_code == 302 and "/account/login" in response.headers["Location"]
         login(certificate.user)  # even the owner
-        assert client.post(f"/certificates/{certificate.id}/revoke",
-                           data={"reason": "x"}).status_code == 403
+        assert (
+            client.post(f"/certificates/{certificate.id}/revoke", data={"reason": "x"}).status_code
+            == 403
+        )
         assert "撤销这份证明" not in client.get(f"/verify/{certificate.code}").get_data(
-            as_text=True)
+            as_text=True
+        )
         db.session.refresh(certificate)
         assert certificate.is_valid
 
@@ -281,15 +291,17 @@ def test_the_pdf_has_the_name_hours_and_url_with_its_font_embedded(
     assert f"{certificate.number}.pdf" in response.headers["Content-Disposition"]
     path = tmp_path / "certificate.pdf"
     path.write_bytes(response.data)
-    text = subprocess.run([_tool("pdftotext"), "-layout", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
+    text = subprocess.run(
+        [_tool("pdftotext"), "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
     assert "王秀英" in text
     assert "3.5" in text
     assert f"http://portal.test/verify/{certificate.code}" in text
     assert "志愿服务证明" in text and "区创城指挥中心" in text
     assert "社区书法展" not in text
-    fonts = subprocess.run([_tool("pdffonts"), str(path)], check=True, capture_output=True,
-                           text=True).stdout
+    fonts = subprocess.run(
+        [_tool("pdffonts"), str(path)], check=True, capture_output=True, text=True
+    ).stdout
     rows = [line.split() for line in fonts.splitlines()[2:] if line.strip()]
     assert rows, fonts
     assert all("NotoSansSC" in row[0] for row in rows), fonts
@@ -302,8 +314,13 @@ def test_a_revoked_certificate_says_so_in_its_pdf(app, db, certificate, make_use
 
     with app.test_request_context():
         services.revoke(certificate, make_user("管理员", is_admin=True), "重复出具")
-        body = certificate_pdf(certificate, "王秀英", "http://x/verify/C", "2026年1月1日",
-                               "2026年1月1日 至 2026年2月1日")
+        body = certificate_pdf(
+            certificate,
+            "王秀英",
+            "http://x/verify/C",
+            "2026年1月1日",
+            "2026年1月1日 至 2026年2月1日",
+        )
     assert body.startswith(b"%PDF")
     assert len(body) < 200_000  # the font is subset, not the whole 8 MB file
 
@@ -322,8 +339,14 @@ def test_check_period_refuses_what_the_form_cannot(app):
 
 @pytest.mark.parametrize(
     "typed, stored",
-    [("abcd-efgh-jkmn-pqrs", "ABCDEFGHJKMNPQRS"), (" ABCD EFGH JKMN PQRS ", "ABCDEFGHJKMNPQRS"),
-     ("ABCDEFGHJKMNPQRO", None), ("ABC", None), ("", None), (None, None)],
+    [
+        ("abcd-efgh-jkmn-pqrs", "ABCDEFGHJKMNPQRS"),
+        (" ABCD EFGH JKMN PQRS ", "ABCDEFGHJKMNPQRS"),
+        ("ABCDEFGHJKMNPQRO", None),
+        ("ABC", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_normalise_code(typed, stored):
     assert services.normalise_code(typed) == stored

@@ -38,8 +38,9 @@ def local(y, m, d, hh, mm=0):
 
 
 @pytest.fixture
-def district(db, make_zone, make_unit, make_user, make_activity, make_shift, make_signup,
-             make_programme):
+def district(
+    db, make_zone, make_unit, make_user, make_activity, make_shift, make_signup, make_programme
+):
     """Zones 甲 (population 1,000), 乙 (2,000), 丙 (no population, nothing held).
 
     November, by hand: 甲 1 activity, 2 live shifts (capacity 6, 4 places taken), 4 sign-ups,
@@ -48,8 +49,11 @@ def district(db, make_zone, make_unit, make_user, make_activity, make_shift, mak
     activity, a cancelled sign-up, unconfirmed hours and a shift at 00:30 on 1 December
     never count in November.
     """
-    a_zone, b_zone, c_zone = make_zone("甲", population=1000), make_zone("乙", population=2000), \
-        make_zone("丙", population=0)
+    a_zone, b_zone, c_zone = (
+        make_zone("甲", population=1000),
+        make_zone("乙", population=2000),
+        make_zone("丙", population=0),
+    )
     u1, u2 = make_unit("单位一"), make_unit("单位二")
     prog = make_programme("交通秩序")
     people = [make_user(f"居民{i}") for i in range(6)]
@@ -60,21 +64,23 @@ def district(db, make_zone, make_unit, make_user, make_activity, make_shift, mak
     ok = datetime(2026, 12, 1, tzinfo=UTC)
 
     s1 = make_shift(a1, starts_at=local(2026, 11, 10, 9), capacity=4)
-    make_signup(s1, people[1], attendance=Attendance.ATTENDED, hours=Decimal("2"),
-                hours_confirmed_at=ok)
+    make_signup(
+        s1, people[1], attendance=Attendance.ATTENDED, hours=Decimal("2"), hours_confirmed_at=ok
+    )
     make_signup(s1, people[2], attendance=Attendance.ATTENDED, hours=Decimal("2"))  # pending
     make_signup(s1, people[3], attendance=Attendance.NO_SHOW)
     make_signup(s1, people[4], status=SignupStatus.CANCELLED)
     # 23:30 local on the last day of the month: November (15:30 UTC).
     s2 = make_shift(a1, starts_at=local(2026, 11, 30, 23, 30), capacity=2)
-    make_signup(s2, people[1], attendance=Attendance.ATTENDED, hours=Decimal("1.5"),
-                hours_confirmed_at=ok)
+    make_signup(
+        s2, people[1], attendance=Attendance.ATTENDED, hours=Decimal("1.5"), hours_confirmed_at=ok
+    )
     # 00:30 local on 1 December is still 30 November in UTC: December.
     s3 = make_shift(a1, starts_at=local(2026, 12, 1, 0, 30), capacity=2)
-    make_signup(s3, people[2], attendance=Attendance.ATTENDED, hours=Decimal("1"),
-                hours_confirmed_at=ok)
-    s4 = make_shift(a1, starts_at=local(2026, 11, 12, 9), capacity=10,
-                    status=ShiftStatus.CANCELLED)
+    make_signup(
+        s3, people[2], attendance=Attendance.ATTENDED, hours=Decimal("1"), hours_confirmed_at=ok
+    )
+    s4 = make_shift(a1, starts_at=local(2026, 11, 12, 9), capacity=10, status=ShiftStatus.CANCELLED)
     make_signup(s4, people[5])
     s5 = make_shift(a2, starts_at=local(2026, 11, 20, 15), capacity=10)
     make_signup(s5, people[1], attendance=Attendance.ATTENDED)
@@ -83,21 +89,40 @@ def district(db, make_zone, make_unit, make_user, make_activity, make_shift, mak
 
     for day in (date(2026, 11, 3), date(2026, 11, 30)):
         db.session.add(LeaderVisit(leader=leader, zone=a_zone, visited_on=day, place="校门口"))
-    db.session.add(LeaderVisit(leader=leader, zone=a_zone, visited_on=date(2026, 10, 15),
-                               place="市场"))
-    db.session.add(LeaderVisit(leader=leader, zone=a_zone, visited_on=date(2026, 12, 1),
-                               place="市场"))
+    db.session.add(
+        LeaderVisit(leader=leader, zone=a_zone, visited_on=date(2026, 10, 15), place="市场")
+    )
+    db.session.add(
+        LeaderVisit(leader=leader, zone=a_zone, visited_on=date(2026, 12, 1), place="市场")
+    )
     db.session.commit()
-    return {"zones": (a_zone, b_zone, c_zone), "units": (u1, u2), "people": people,
-            "leader": leader, "programme": prog, "activities": (a1, a2, a3)}
+    return {
+        "zones": (a_zone, b_zone, c_zone),
+        "units": (u1, u2),
+        "people": people,
+        "leader": leader,
+        "programme": prog,
+        "activities": (a1, a2, a3),
+    }
 
 
 def _by_name(rows):
     return {r.name: r for r in rows}
 
 
-FIELDS = ("activities", "shifts", "capacity", "taken", "signups", "participants", "hours",
-          "attended", "no_shows", "visits", "leaders")
+FIELDS = (
+    "activities",
+    "shifts",
+    "capacity",
+    "taken",
+    "signups",
+    "participants",
+    "hours",
+    "attended",
+    "no_shows",
+    "visits",
+    "leaders",
+)
 ZONE_EXPECTED = {
     "甲": (1, 2, 6, 4, 4, 3, Decimal("3.5"), 3, 1, 2, 1),
     "乙": (1, 1, 10, 2, 2, 2, Decimal("0"), 2, 0, 0, 0),
@@ -139,7 +164,10 @@ def test_unit_and_programme_figures(district):
     scope = services.Scope("admin")
     units = _by_name(services.unit_figures(NOV, scope))
     assert (units["单位一"].shifts, units["单位一"].signups, units["单位一"].hours) == (
-        2, 4, Decimal("3.5"))
+        2,
+        4,
+        Decimal("3.5"),
+    )
     assert (units["单位二"].shifts, units["单位二"].participants) == (1, 2)
     programmes = _by_name(services.programme_figures(NOV, scope))
     assert set(programmes) == {"交通秩序"}
@@ -161,8 +189,9 @@ BOUNDARIES = [  # local start of a shift, does it count in November?
 
 
 @pytest.mark.parametrize(("start", "counted"), BOUNDARIES)
-def test_period_boundaries_are_local_dates(db, make_zone, make_activity, make_shift, start,
-                                           counted):
+def test_period_boundaries_are_local_dates(
+    db, make_zone, make_activity, make_shift, start, counted
+):
     zone = make_zone("边界", population=100)
     make_shift(make_activity(zone=zone), starts_at=local(*start))
     row = _by_name(services.zone_figures(NOV))["边界"]
@@ -183,16 +212,29 @@ def test_an_empty_period_is_all_zeros(district):
 def test_ranking_of_the_district(district, app):
     rows = services.ranking(NOV)
     assert [(r.name, r.score, r.rank) for r in rows] == [
-        ("甲", 92.5, 1), ("乙", 23.0, 2), ("丙", 0.0, 3)]
+        ("甲", 92.5, 1),
+        ("乙", 23.0, 2),
+        ("丙", 0.0, 3),
+    ]
     # Last period (2–31 October) only 甲 had anything (a visit): ranked 1; the others 新.
     assert [(r.previous_rank, r.change, r.is_new) for r in rows] == [
-        (1, 0, False), (None, None, True), (None, None, True)]
+        (1, 0, False),
+        (None, None, True),
+        (None, None, True),
+    ]
     assert [r.bottom for r in rows] == [False, True, True]
 
 
 def _fig(name, key, population=1000, participants=0, capacity=0, taken=0, hours="0"):
-    return Figures(key, name, population=population, participants=participants,
-                   capacity=capacity, taken=taken, hours=Decimal(hours))
+    return Figures(
+        key,
+        name,
+        population=population,
+        participants=participants,
+        capacity=capacity,
+        taken=taken,
+        hours=Decimal(hours),
+    )
 
 
 TIES = [
@@ -206,8 +248,7 @@ TIES = [
 
 @pytest.mark.parametrize(("zones", "expected"), TIES)
 def test_ties_share_a_rank_in_a_fixed_order(app, zones, expected):
-    rows = [_fig(n, i, participants=p, capacity=10, taken=t) for i, (n, p, t) in
-            enumerate(zones)]
+    rows = [_fig(n, i, participants=p, capacity=10, taken=t) for i, (n, p, t) in enumerate(zones)]
     assert [(r.name, r.rank) for r in services.rank(rows, NOV)] == expected
     again = services.rank(list(reversed(rows)), NOV)  # whatever order the rows came in
     assert [(r.name, r.rank) for r in again] == expected
@@ -230,16 +271,41 @@ def test_a_zone_without_population_scores_no_participation(app):
 
 TODAY = date(2026, 12, 2)  # a Wednesday
 PERIODS = [
-    ("week", None, None, (date(2026, 11, 30), date(2026, 12, 6)),
-     (date(2026, 11, 23), date(2026, 11, 29))),
-    ("month", None, None, (date(2026, 12, 1), date(2026, 12, 31)),
-     (date(2026, 11, 1), date(2026, 11, 30))),
-    (None, None, None, (date(2026, 12, 1), date(2026, 12, 31)),
-     (date(2026, 11, 1), date(2026, 11, 30))),
-    ("last_month", None, None, (date(2026, 11, 1), date(2026, 11, 30)),
-     (date(2026, 10, 1), date(2026, 10, 31))),
-    ("custom", date(2026, 3, 1), date(2026, 3, 10), (date(2026, 3, 1), date(2026, 3, 10)),
-     (date(2026, 2, 19), date(2026, 2, 28))),
+    (
+        "week",
+        None,
+        None,
+        (date(2026, 11, 30), date(2026, 12, 6)),
+        (date(2026, 11, 23), date(2026, 11, 29)),
+    ),
+    (
+        "month",
+        None,
+        None,
+        (date(2026, 12, 1), date(2026, 12, 31)),
+        (date(2026, 11, 1), date(2026, 11, 30)),
+    ),
+    (
+        None,
+        None,
+        None,
+        (date(2026, 12, 1), date(2026, 12, 31)),
+        (date(2026, 11, 1), date(2026, 11, 30)),
+    ),
+    (
+        "last_month",
+        None,
+        None,
+        (date(2026, 11, 1), date(2026, 11, 30)),
+        (date(2026, 10, 1), date(2026, 10, 31)),
+    ),
+    (
+        "custom",
+        date(2026, 3, 1),
+        date(2026, 3, 10),
+        (date(2026, 3, 1), date(2026, 3, 10)),
+        (date(2026, 2, 19), date(2026, 2, 28)),
+    ),
 ]
 
 
@@ -279,14 +345,13 @@ def test_a_bad_period_on_the_page_says_why_and_shows_this_month(client, login, d
 # --- the page, who sees what -------------------------------------------------------------------
 
 
-def test_admin_page_shows_the_ranking_the_rule_and_the_weights(client, login, make_user,
-                                                                district):
+def test_admin_page_shows_the_ranking_the_rule_and_the_weights(client, login, make_user, district):
     login(make_user("管理员", is_admin=True))
     html = client.get(NOV_URL).get_data(as_text=True)
     assert "按班次开始时间（北京时间）" in html
     assert "片区排名通报" in html and "排名靠后" in html and "迎头赶上" in html
     assert "30% × 参与率得分" in html and "20% × 领导走访得分" in html
-    assert "<table" in html and "<svg" in html and "<title id=\"rank-chart-t\">" in html
+    assert "<table" in html and "<svg" in html and '<title id="rank-chart-t">' in html
     assert "92.5" in html
     assert "—" in html  # 丙 has no population
 
@@ -313,17 +378,15 @@ def test_residents_get_403(client, login, make_user):
     assert client.get("/dashboard/export/zones.xlsx").status_code == 403
 
 
-@pytest.mark.parametrize(("role", "landing"), [
-    ("admin", "/dashboard/"), ("leader", "/dashboard/"), ("resident", "/")])
-def test_admins_and_leaders_land_on_their_dashboard(client, make_user, make_zone, role,
-                                                    landing):
+@pytest.mark.parametrize(
+    ("role", "landing"), [("admin", "/dashboard/"), ("leader", "/dashboard/"), ("resident", "/")]
+)
+def test_admins_and_leaders_land_on_their_dashboard(client, make_user, make_zone, role, landing):
     from tests.conftest import TEST_PASSWORD
 
-    extra = {"admin": {"is_admin": True}, "leader": {"zones": [make_zone()]},
-             "resident": {}}[role]
+    extra = {"admin": {"is_admin": True}, "leader": {"zones": [make_zone()]}, "resident": {}}[role]
     user = make_user("某人", phone="13900009999", **extra)
-    response = client.post("/account/login",
-                           data={"phone": user.phone, "password": TEST_PASSWORD})
+    response = client.post("/account/login", data={"phone": user.phone, "password": TEST_PASSWORD})
     assert response.status_code == 302 and response.headers["Location"] == landing
 
 
@@ -335,18 +398,34 @@ def _grow(db, make_zone, make_unit, make_user, make_activity, make_shift, make_s
         for d in range(3):
             shift = make_shift(activity, starts_at=local(2026, 11, 5 + d, 9), capacity=5)
             for p in people[:3]:
-                make_signup(shift, p, attendance=Attendance.ATTENDED, hours=Decimal("2"),
-                            hours_confirmed_at=datetime(2026, 12, 1, tzinfo=UTC))
-        db.session.add(LeaderVisit(leader=people[0], zone=zone, visited_on=date(2026, 11, 9),
-                                   place="现场"))
+                make_signup(
+                    shift,
+                    p,
+                    attendance=Attendance.ATTENDED,
+                    hours=Decimal("2"),
+                    hours_confirmed_at=datetime(2026, 12, 1, tzinfo=UTC),
+                )
+        db.session.add(
+            LeaderVisit(leader=people[0], zone=zone, visited_on=date(2026, 11, 9), place="现场")
+        )
     db.session.commit()
 
 
 @pytest.mark.parametrize("who", ["admin", "leader"])
-def test_statements_per_page_do_not_grow_with_the_data(client, login, db, count_queries,
-                                                       make_user, make_zone, make_unit,
-                                                       make_activity, make_shift,
-                                                       make_signup, district, who):
+def test_statements_per_page_do_not_grow_with_the_data(
+    client,
+    login,
+    db,
+    count_queries,
+    make_user,
+    make_zone,
+    make_unit,
+    make_activity,
+    make_shift,
+    make_signup,
+    district,
+    who,
+):
     person = make_user("管理员", is_admin=True) if who == "admin" else district["leader"]
     login(person)
     client.get(NOV_URL)  # warm: templates compiled, nothing cached in the database
@@ -367,7 +446,8 @@ def test_export_every_table_with_real_cells(client, login, db, make_user, distri
     admin = login(make_user("管理员", is_admin=True))
     for name in ("zones", "units", "programmes", "leaders", "trend"):
         response = client.get(
-            f"/dashboard/export/{name}.xlsx?period=custom&start=2026-11-01&end=2026-11-30")
+            f"/dashboard/export/{name}.xlsx?period=custom&start=2026-11-01&end=2026-11-30"
+        )
         assert response.status_code == 200, name
         assert response.mimetype.endswith("spreadsheetml.sheet")
         ws = load_workbook(io.BytesIO(response.data)).active
@@ -383,10 +463,12 @@ def test_export_every_table_with_real_cells(client, login, db, make_user, distri
             assert a[header.index("确认时长（小时）")] == 3.5
             assert a[header.index("班次数")] == 2 and isinstance(a[header.index("班次数")], int)
             assert c[header.index("参与率")] is None  # no population: an empty cell, no text
-    logged = db.session.scalars(select(AuditEntry.action).where(
-        AuditEntry.actor_id == admin.id)).all()
-    assert sorted(logged) == sorted(f"export.dashboard.{n}.xlsx" for n in
-                                    ("zones", "units", "programmes", "leaders", "trend"))
+    logged = db.session.scalars(
+        select(AuditEntry.action).where(AuditEntry.actor_id == admin.id)
+    ).all()
+    assert sorted(logged) == sorted(
+        f"export.dashboard.{n}.xlsx" for n in ("zones", "units", "programmes", "leaders", "trend")
+    )
     assert client.get("/dashboard/export/secrets.xlsx").status_code == 404
 
 
@@ -399,14 +481,15 @@ def test_trend_by_week(district):
     assert by_start[date(2026, 11, 16)].signups == 2  # s5 (20 Nov)
     # the week of 30 November holds 23:30 on the 30th and 00:30 on 1 December
     assert (by_start[date(2026, 11, 30)].signups, by_start[date(2026, 11, 30)].hours) == (
-        2, Decimal("2.5"))
+        2,
+        Decimal("2.5"),
+    )
 
 
 def test_leader_rows_count_visits_per_month(district):
     period = Period("custom", date(2026, 10, 1), date(2026, 11, 30))
     [row] = services.leader_rows(period, services.Scope("admin"))
-    assert row.zones == ["甲"] and row.months == [(date(2026, 10, 1), 1),
-                                                 (date(2026, 11, 1), 2)]
+    assert row.zones == ["甲"] and row.months == [(date(2026, 10, 1), 1), (date(2026, 11, 1), 2)]
 
 
 # --- leader visits -----------------------------------------------------------------------------
@@ -463,14 +546,17 @@ BAD_FORMS = [
 
 
 @pytest.mark.parametrize(("form", "message"), BAD_FORMS)
-def test_bad_visit_forms_say_why_and_save_nothing(client, login, db, district, make_zone,
-                                                  form, message):
+def test_bad_visit_forms_say_why_and_save_nothing(
+    client, login, db, district, make_zone, form, message
+):
     from portal.timeutil import local_today
 
     other = make_zone("别处")
     login(district["leader"])
-    values = {k: v.format(zone=district["zones"][0].id, other=other.id,
-                          today=local_today().isoformat()) for k, v in form.items()}
+    values = {
+        k: v.format(zone=district["zones"][0].id, other=other.id, today=local_today().isoformat())
+        for k, v in form.items()
+    }
     before = db.session.scalar(select(func.count(LeaderVisit.id)))
     response = client.post("/dashboard/visits/new", data=values)
     assert response.status_code == 200
@@ -482,19 +568,28 @@ def test_record_a_visit_through_the_form(client, login, db, district):
     from portal.timeutil import local_today
 
     login(district["leader"])
-    response = client.post("/dashboard/visits/new", data={
-        "zone": district["zones"][0].id, "visited_on": local_today().isoformat(),
-        "place": "县一小校门口", "notes": "摊点已清"})
+    response = client.post(
+        "/dashboard/visits/new",
+        data={
+            "zone": district["zones"][0].id,
+            "visited_on": local_today().isoformat(),
+            "place": "县一小校门口",
+            "notes": "摊点已清",
+        },
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/dashboard/visits"
     visit = db.session.scalar(select(LeaderVisit).where(LeaderVisit.notes == "摊点已清"))
     assert visit.leader_id == district["leader"].id
     assert "已记下" in client.get("/dashboard/visits").get_data(as_text=True)
-    assert db.session.scalar(select(AuditEntry).where(
-        AuditEntry.action == "leader_visit.create")).target_id == visit.id
+    assert (
+        db.session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "leader_visit.create")
+        ).target_id
+        == visit.id
+    )
 
 
-def test_check_in_at_an_activity_today(client, login, db, district, make_activity,
-                                       make_shift):
+def test_check_in_at_an_activity_today(client, login, db, district, make_activity, make_shift):
     from portal.timeutil import local_today, now_utc
 
     zone = district["zones"][0]
@@ -508,13 +603,13 @@ def test_check_in_at_an_activity_today(client, login, db, district, make_activit
     assert "福洋溪河道清洁行动" in client.get("/dashboard/visits").get_data(as_text=True)
 
     def visits():
-        return db.session.scalars(select(LeaderVisit).where(
-            LeaderVisit.activity_id.is_not(None))).all()
+        return db.session.scalars(
+            select(LeaderVisit).where(LeaderVisit.activity_id.is_not(None))
+        ).all()
 
     client.post(f"/dashboard/visits/checkin/{here.id}")
     [visit] = visits()
-    assert (visit.zone_id, visit.activity_id, visit.visited_on) == (
-        zone.id, here.id, local_today())
+    assert (visit.zone_id, visit.activity_id, visit.visited_on) == (zone.id, here.id, local_today())
     again = client.post(f"/dashboard/visits/checkin/{here.id}", follow_redirects=True)
     assert "已经在这个活动签到过" in again.get_data(as_text=True)
     other = client.post(f"/dashboard/visits/checkin/{elsewhere.id}", follow_redirects=True)
@@ -525,11 +620,19 @@ def test_check_in_at_an_activity_today(client, login, db, district, make_activit
 
 
 def test_delete_own_visit_logged_and_not_others(client, login, db, district, make_user):
-    own_id = db.session.scalar(select(LeaderVisit.id).where(LeaderVisit.place == "校门口")
-                               .order_by(LeaderVisit.id).limit(1))
+    own_id = db.session.scalar(
+        select(LeaderVisit.id)
+        .where(LeaderVisit.place == "校门口")
+        .order_by(LeaderVisit.id)
+        .limit(1)
+    )
     other_leader = make_user("李建国", zones=[district["zones"][1]])
-    theirs = LeaderVisit(leader=other_leader, zone=district["zones"][1],
-                         visited_on=date(2026, 11, 5), place="讲座现场")
+    theirs = LeaderVisit(
+        leader=other_leader,
+        zone=district["zones"][1],
+        visited_on=date(2026, 11, 5),
+        place="讲座现场",
+    )
     db.session.add(theirs)
     db.session.commit()
     login(district["leader"])
@@ -537,7 +640,6 @@ def test_delete_own_visit_logged_and_not_others(client, login, db, district, mak
     response = client.post(f"/dashboard/visits/{own_id}/delete")
     assert response.status_code == 302
     assert db.session.get(LeaderVisit, own_id) is None
-    entry = db.session.scalar(select(AuditEntry).where(
-        AuditEntry.action == "leader_visit.delete"))
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "leader_visit.delete"))
     assert entry.target_id == own_id and entry.before["place"] == "校门口"
     assert db.session.get(LeaderVisit, theirs.id) is not None

@@ -47,9 +47,10 @@ SCOPES = [Scope("admin")]
 
 
 def _flat(b: services.Board) -> dict:
-    return {name: [asdict(f) for f in getattr(b, name)]
-            for name in ("zones", "previous_zones", "units", "programmes")} | {
-        "weeks": [asdict(w) for w in b.weeks]}
+    return {
+        name: [asdict(f) for f in getattr(b, name)]
+        for name in ("zones", "previous_zones", "units", "programmes")
+    } | {"weeks": [asdict(w) for w in b.weeks]}
 
 
 def _assert_fresh(db, scopes=None, period=None) -> None:
@@ -66,26 +67,39 @@ def _assert_fresh(db, scopes=None, period=None) -> None:
 
 
 @pytest.fixture
-def town(db, make_zone, make_unit, make_user, make_activity, make_shift, make_signup,
-         make_programme):
+def town(
+    db, make_zone, make_unit, make_user, make_activity, make_shift, make_signup, make_programme
+):
     zones = [make_zone("甲", population=1000), make_zone("乙", population=2000)]
     units = [make_unit("单位一"), make_unit("单位二")]
     prog = make_programme("交通秩序")
     people = [make_user(f"居民{i}") for i in range(12)]
     leader = make_user("林建华", zones=[zones[0]])
-    activities = [make_activity(f"活动{i}", zone=zones[i % 2], unit=units[i % 2],
-                                programmes=[prog] if i % 2 == 0 else [])
-                  for i in range(4)]
+    activities = [
+        make_activity(
+            f"活动{i}",
+            zone=zones[i % 2],
+            unit=units[i % 2],
+            programmes=[prog] if i % 2 == 0 else [],
+        )
+        for i in range(4)
+    ]
     shifts = []
     for i, activity in enumerate(activities):
         for d in (1, 3):
-            shifts.append(make_shift(activity, starts_in=timedelta(days=d, hours=i),
-                                     capacity=4))
+            shifts.append(make_shift(activity, starts_in=timedelta(days=d, hours=i), capacity=4))
     for i, person in enumerate(people[:6]):
         make_signup(shifts[i % len(shifts)], person)
     db.session.commit()
-    return {"zones": zones, "units": units, "people": people, "leader": leader,
-            "activities": activities, "shifts": shifts, "programme": prog}
+    return {
+        "zones": zones,
+        "units": units,
+        "people": people,
+        "leader": leader,
+        "activities": activities,
+        "shifts": shifts,
+        "programme": prog,
+    }
 
 
 def test_a_write_through_the_engine_changes_the_version_in_its_own_transaction(db, town):
@@ -165,40 +179,65 @@ def _rename_unit(db, town):
 
 
 def _link_programme(db, town):
-    db.session.execute(insert(activity_programmes).values(
-        activity_id=town["activities"][1].id, programme_id=town["programme"].id))
+    db.session.execute(
+        insert(activity_programmes).values(
+            activity_id=town["activities"][1].id, programme_id=town["programme"].id
+        )
+    )
 
 
 def _bulk_update(db, town):
-    db.session.execute(update(Shift).where(Shift.id == town["shifts"][2].id)
-                       .values(capacity=1))
+    db.session.execute(update(Shift).where(Shift.id == town["shifts"][2].id).values(capacity=1))
 
 
 def _visit(db, town):
-    db.session.add(LeaderVisit(leader=town["leader"], zone=town["zones"][0],
-                               visited_on=local_today(), place="校门口"))
+    db.session.add(
+        LeaderVisit(
+            leader=town["leader"], zone=town["zones"][0], visited_on=local_today(), place="校门口"
+        )
+    )
 
 
 def _move_shift(db, town):
     shift = town["shifts"][3]
-    shift.starts_at, shift.ends_at = (shift.starts_at + timedelta(days=40),
-                                      shift.ends_at + timedelta(days=40))
+    shift.starts_at, shift.ends_at = (
+        shift.starts_at + timedelta(days=40),
+        shift.ends_at + timedelta(days=40),
+    )
 
 
 def _delete_signup(db, town):
-    db.session.delete(db.session.scalar(
-        select(Signup).where(Signup.user_id == town["people"][3].id)))
+    db.session.delete(
+        db.session.scalar(select(Signup).where(Signup.user_id == town["people"][3].id))
+    )
 
 
-WRITES = [_signup, _cancel, _attend, _no_show, _capacity, _cancel_shift, _cancel_activity,
-          _move_activity, _population, _rename_unit, _link_programme, _bulk_update, _visit,
-          _move_shift, _delete_signup]
+WRITES = [
+    _signup,
+    _cancel,
+    _attend,
+    _no_show,
+    _capacity,
+    _cancel_shift,
+    _cancel_activity,
+    _move_activity,
+    _population,
+    _rename_unit,
+    _link_programme,
+    _bulk_update,
+    _visit,
+    _move_shift,
+    _delete_signup,
+]
 
 
 @pytest.mark.parametrize("write", WRITES, ids=[w.__name__.strip("_") for w in WRITES])
 def test_every_kind_of_write_shows_at_once(db, town, write):
-    scopes = [Scope("admin"), Scope("leader", zone_ids=frozenset({town["zones"][0].id})),
-              Scope("organizer", unit_ids=frozenset({town["units"][0].id}))]
+    scopes = [
+        Scope("admin"),
+        Scope("leader", zone_ids=frozenset({town["zones"][0].id})),
+        Scope("organizer", unit_ids=frozenset({town["units"][0].id})),
+    ]
     _assert_fresh(db, scopes)  # cached now
     before = {s: _flat(services.board(_period(), s)) for s in scopes}
     db.session.commit()
@@ -209,9 +248,9 @@ def test_every_kind_of_write_shows_at_once(db, town, write):
     assert any(_flat(services.board(_period(), s)) != before[s] for s in scopes)
 
 
-def test_the_page_is_served_from_the_cache_until_something_is_written(client, login, db, town,
-                                                                      make_user,
-                                                                      count_queries):
+def test_the_page_is_served_from_the_cache_until_something_is_written(
+    client, login, db, town, make_user, count_queries
+):
     login(make_user("管理员", is_admin=True))
     assert client.get("/dashboard/").status_code == 200
     with count_queries() as hit:
@@ -238,8 +277,11 @@ def test_a_concurrent_mix_of_writes_never_leaves_stale_figures(app, db, town, ma
         "zones": [z.id for z in town["zones"]],
         "activities": [a.id for a in town["activities"]],
     }
-    scopes = [Scope("admin"), Scope("leader", zone_ids=frozenset({ids["zones"][0]})),
-              Scope("organizer", unit_ids=frozenset({town["units"][1].id}))]
+    scopes = [
+        Scope("admin"),
+        Scope("leader", zone_ids=frozenset({ids["zones"][0]})),
+        Scope("organizer", unit_ids=frozenset({town["units"][1].id})),
+    ]
     db.session.commit()
     period = _period()
     errors: list[BaseException] = []
@@ -266,16 +308,20 @@ def test_a_concurrent_mix_of_writes_never_leaves_stale_figures(app, db, town, ma
                             row = _db.session.execute(
                                 select(Signup.id, Signup.user_id)
                                 .where(Signup.status.in_(("confirmed", "pending")))
-                                .order_by(Signup.id).limit(1).offset(rng.randrange(3))
+                                .order_by(Signup.id)
+                                .limit(1)
+                                .offset(rng.randrange(3))
                             ).first()
                             if row is not None:
                                 cancel_signup(_db.session.get(User, row.user_id), row.id)
                         elif kind == "attend":
                             begin_write(_db.session())
                             s = _db.session.scalar(
-                                select(Signup).where(Signup.status == "confirmed",
-                                                     Signup.attendance.is_(None))
-                                .order_by(Signup.id.desc()).limit(1))
+                                select(Signup)
+                                .where(Signup.status == "confirmed", Signup.attendance.is_(None))
+                                .order_by(Signup.id.desc())
+                                .limit(1)
+                            )
                             if s is not None:
                                 s.attendance = rng.choice(list(Attendance))
                                 s.hours = Decimal(rng.choice(["1.5", "2", "3"]))
@@ -346,16 +392,19 @@ def test_writes_to_other_tables_leave_the_cache_alone(db, town):
     assert freshness.current_key(db.session) == before
 
 
-@pytest.mark.parametrize("statement, watched", [
-    ("INSERT INTO signups (shift_id) VALUES (1)", True),
-    ('UPDATE "shifts" SET capacity=1', True),
-    ("DELETE FROM leader_visits WHERE id = 1", True),
-    ("INSERT OR IGNORE INTO activity_programmes VALUES (1, 2)", True),
-    ("  update zones set population = 1", True),
-    ("TRUNCATE audit_entries", True),
-    ("INSERT INTO audit_entries (action) VALUES ('x')", False),
-    ("SELECT * FROM signups", False),
-    ("UPDATE notifications SET read_at = NULL", False),
-])
+@pytest.mark.parametrize(
+    "statement, watched",
+    [
+        ("INSERT INTO signups (shift_id) VALUES (1)", True),
+        ('UPDATE "shifts" SET capacity=1', True),
+        ("DELETE FROM leader_visits WHERE id = 1", True),
+        ("INSERT OR IGNORE INTO activity_programmes VALUES (1, 2)", True),
+        ("  update zones set population = 1", True),
+        ("TRUNCATE audit_entries", True),
+        ("INSERT INTO audit_entries (action) VALUES ('x')", False),
+        ("SELECT * FROM signups", False),
+        ("UPDATE notifications SET read_at = NULL", False),
+    ],
+)
 def test_which_statements_bump_the_version(statement, watched):
     assert freshness.touches_watched(statement) is watched

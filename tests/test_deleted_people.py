@@ -40,14 +40,22 @@ def test_registering_a_walk_in_phone_gives_a_fresh_account_not_their_record(
     activity = make_activity()
     shift = make_shift(activity)
     login(make_user(units=[activity.unit]))
-    client.post(f"/organize/shifts/{shift.id}/walk-in",
-                data={"phone": "13566667777", "name": "现场甲"})
+    client.post(
+        f"/organize/shifts/{shift.id}/walk-in", data={"phone": "13566667777", "name": "现场甲"}
+    )
     walk_in = db.session.scalar(db.select(User).where(User.phone == "13566667777"))
     assert walk_in is not None and walk_in.password_hash is None
     client.post("/account/logout")
-    response = client.post("/account/register", data={
-        "real_name": "现场甲乙", "phone": "135 6666 7777", "password": TEST_PASSWORD,
-        "password2": TEST_PASSWORD, "consent": "y"})
+    response = client.post(
+        "/account/register",
+        data={
+            "real_name": "现场甲乙",
+            "phone": "135 6666 7777",
+            "password": TEST_PASSWORD,
+            "password2": TEST_PASSWORD,
+            "consent": "y",
+        },
+    )
     assert response.status_code == 302
     db.session.expire_all()
     account = authenticate("13566667777", TEST_PASSWORD)
@@ -64,8 +72,15 @@ def test_a_registered_phone_still_cannot_be_registered_again(client, make_user):
     from tests.conftest import TEST_PASSWORD
 
     make_user("张三", phone="13512345678")
-    response = client.post("/account/register", data={
-        "real_name": "冒名", "phone": "13512345678", "password": TEST_PASSWORD,
-        "password2": TEST_PASSWORD, "consent": "y"})
+    response = client.post(
+        "/account/register",
+        data={
+            "real_name": "冒名",
+            "phone": "13512345678",
+            "password": TEST_PASSWORD,
+            "password2": TEST_PASSWORD,
+            "consent": "y",
+        },
+    )
     assert response.status_code == 200
     assert "已经注册过" in response.get_data(as_text=True)

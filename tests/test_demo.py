@@ -63,8 +63,16 @@ def test_demo_district_is_believable(runner, db):
     assert {"立后", "福海"} <= zones
     assert all(z.population > 0 and z.street for z in db.session.scalars(select(Zone)))
     units = set(db.session.scalars(select(Unit.name)))
-    for name in ("区城管局", "区交警大队", "区市场监管局", "区文体旅局", "区司法局", "区教育局",
-                 "区卫健局", "团区委"):
+    for name in (
+        "区城管局",
+        "区交警大队",
+        "区市场监管局",
+        "区文体旅局",
+        "区司法局",
+        "区教育局",
+        "区卫健局",
+        "团区委",
+    ):
         assert name in units
     assert any(u.endswith("街道办事处") for u in units)
     tops = set(db.session.scalars(select(Programme.name).where(Programme.parent_id.is_(None))))
@@ -103,7 +111,8 @@ def test_demo_shifts_are_upcoming_in_four_weeks_some_full(runner, db):
 @pytest.mark.demo_district
 def test_demo_people_never_overlap(runner, db):
     rows = db.session.execute(
-        select(Signup.user_id, Shift.starts_at, Shift.ends_at).join(Shift)
+        select(Signup.user_id, Shift.starts_at, Shift.ends_at)
+        .join(Shift)
         .where(Signup.status.in_([SignupStatus.CONFIRMED, SignupStatus.PENDING]))
         .order_by(Signup.user_id, Shift.starts_at)
     ).all()
@@ -126,9 +135,7 @@ def test_demo_logins_work(runner, db):
 
 
 def _past_signups(db):
-    return list(db.session.scalars(
-        select(Signup).join(Shift).where(Shift.ends_at < now_utc())
-    ))
+    return list(db.session.scalars(select(Signup).join(Shift).where(Shift.ends_at < now_utc())))
 
 
 @pytest.mark.demo_district
@@ -174,9 +181,12 @@ def test_demo_organizer_has_overdue_records(runner, db):
     units = {u.id for u in organizer.units}
     now = now_utc()
     overdue = [
-        s for s in _past_signups(db)
-        if s.shift.activity.unit_id in units and s.attendance == Attendance.ATTENDED
-        and s.hours_confirmed_at is None and s.shift.ends_at < now - timedelta(days=14)
+        s
+        for s in _past_signups(db)
+        if s.shift.activity.unit_id in units
+        and s.attendance == Attendance.ATTENDED
+        and s.hours_confirmed_at is None
+        and s.shift.ends_at < now - timedelta(days=14)
     ]
     assert 1 <= len(overdue) <= 20
 
@@ -189,10 +199,10 @@ def test_demo_resident_has_hours_and_one_certificate(runner, db):
     assert Decimal(30) <= total <= Decimal(60), total
     mine = db.session.scalars(select(Signup).where(Signup.user_id == resident.id)).all()
     assert any(s.attendance == Attendance.NO_SHOW for s in mine)
-    assert any(s.attendance == Attendance.ATTENDED and s.hours_confirmed_at is None
-               for s in mine)  # something still waiting for the organizer
-    certs = db.session.scalars(select(Certificate).where(Certificate.user_id == resident.id)
-                               ).all()
+    assert any(
+        s.attendance == Attendance.ATTENDED and s.hours_confirmed_at is None for s in mine
+    )  # something still waiting for the organizer
+    certs = db.session.scalars(select(Certificate).where(Certificate.user_id == resident.id)).all()
     assert len(certs) == 1
     cert = certs[0]
     assert cert.is_valid and cert.number.startswith("ZS-") and len(cert.code) == 16

@@ -32,7 +32,10 @@ def past(db, make_activity, make_shift, make_user, make_signup, token_for):
     shift = make_shift(activity=activity, starts_in=timedelta(days=-3))
     signup = make_signup(shift, user=resident)
     return {
-        "resident": resident, "shift": shift, "signup": signup, "activity": activity,
+        "resident": resident,
+        "shift": shift,
+        "signup": signup,
+        "activity": activity,
         "url": f"/calendar/me/{token_for(resident)}.ics",
     }
 
@@ -53,8 +56,9 @@ def _rie_event(body: bytes, shift):
     cal = icalendar.Calendar.from_ical(body)
     today = date.today()
     uid = f"shift-{shift.id}@{HOST}"
-    found = recurring_ical_events.of(cal).between(today - timedelta(days=30),
-                                                  today + timedelta(days=30))
+    found = recurring_ical_events.of(cal).between(
+        today - timedelta(days=30), today + timedelta(days=30)
+    )
     return [e for e in found if str(e["UID"]) == uid][0]
 
 
@@ -136,14 +140,14 @@ def test_attended_sign_up_cancelled_later_still_shows(client, db, past):
     assert "已出勤 · 服务时长 1 小时（已确认）" in str(event["DESCRIPTION"])
 
 
-def test_past_attended_shift_outside_the_window_is_gone(
-    client, db, past, make_shift, make_signup
-):
+def test_past_attended_shift_outside_the_window_is_gone(client, db, past, make_shift, make_signup):
     old = make_shift(activity=past["activity"], starts_in=timedelta(days=-70))
     signup = make_signup(old, user=past["resident"])
     _record(db, signup, Attendance.ATTENDED, 1, True)
-    uids = {str(e["UID"]) for e in icalendar.Calendar.from_ical(
-        client.get(past["url"]).data).walk("VEVENT")}
+    uids = {
+        str(e["UID"])
+        for e in icalendar.Calendar.from_ical(client.get(past["url"]).data).walk("VEVENT")
+    }
     assert f"shift-{old.id}@{HOST}" not in uids
     assert f"shift-{past['shift'].id}@{HOST}" in uids
 
@@ -159,8 +163,10 @@ STEPS = [
     ("hours adjusted", dict(hours=Decimal("2.5"))),
     ("hours confirmed", dict(hours_confirmed_at=datetime(2026, 1, 2, tzinfo=UTC))),
     ("hours adjusted after confirmation", dict(hours=Decimal("3.0"))),
-    ("turned into a no-show", dict(attendance=Attendance.NO_SHOW, hours=None,
-                                   hours_confirmed_at=None)),
+    (
+        "turned into a no-show",
+        dict(attendance=Attendance.NO_SHOW, hours=None, hours_confirmed_at=None),
+    ),
     ("back to attended", dict(attendance=Attendance.ATTENDED, hours=Decimal("3.0"))),
     ("undone", dict(attendance=None, hours=None)),
 ]
@@ -190,8 +196,9 @@ def test_every_change_of_attendance_or_hours_changes_body_and_etag(client, db, p
         services.clear_caches()
         again = client.get(past["url"])
         assert again.data == r.data and again.headers["ETag"] == r.headers["ETag"], name
-        assert client.get(past["url"], headers={"If-None-Match": r.headers["ETag"]}
-                          ).status_code == 304
+        assert (
+            client.get(past["url"], headers={"If-None-Match": r.headers["ETag"]}).status_code == 304
+        )
     public_after = client.get(other_url)
     assert public_after.data == public_before.data
     assert public_after.headers["ETag"] == public_before.headers["ETag"]
@@ -241,13 +248,16 @@ def test_no_alarm_words_or_people_leak(client, db, past):
 
 
 @pytest.mark.parametrize("attendance", [None, Attendance.ATTENDED, Attendance.NO_SHOW])
-def test_attendance_events_serialize_exactly_like_icalendar(
-    make_activity, make_shift, attendance
-):
+def test_attendance_events_serialize_exactly_like_icalendar(make_activity, make_shift, attendance):
     shift = make_shift(activity=make_activity(title="逗号,分号;冒号:反斜杠\\结尾😀"))
-    opts = ical.EventOptions(host=HOST, base_url="https://portal.test",
-                             attendance=attendance, hours=Decimal("2.5"),
-                             hours_confirmed=True, alarm_minutes=30)
+    opts = ical.EventOptions(
+        host=HOST,
+        base_url="https://portal.test",
+        attendance=attendance,
+        hours=Decimal("2.5"),
+        hours_confirmed=True,
+        alarm_minutes=30,
+    )
     event = ical.shift_event(shift, opts)
     fast = event.to_ical()
     wrapper = icalendar.Calendar()
@@ -255,8 +265,10 @@ def test_attendance_events_serialize_exactly_like_icalendar(
     assert wrapper.to_ical() == b"BEGIN:VCALENDAR\r\n" + fast + b"END:VCALENDAR\r\n"
 
 
-@pytest.mark.parametrize(("hours", "text"), [(2.5, "2.5"), (3, "3"), (Decimal("4.0"), "4"),
-                                             (0.5, "0.5"), (Decimal("12.5"), "12.5")])
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [(2.5, "2.5"), (3, "3"), (Decimal("4.0"), "4"), (0.5, "0.5"), (Decimal("12.5"), "12.5")],
+)
 def test_hours_text(hours, text):
     assert ical.hours_text(hours) == text
 

@@ -48,8 +48,15 @@ def feeds(db, make_zone, make_unit, make_programme, make_activity, make_user, to
         "personal": f"/calendar/me/{token_for(resident)}.ics",
         "unit": f"/calendar/units/{unit.id}/{token_for(organizer)}.ics",
     }
-    return {"zone": zone, "unit": unit, "programme": programme, "activity": activity,
-            "resident": resident, "organizer": organizer, "urls": urls}
+    return {
+        "zone": zone,
+        "unit": unit,
+        "programme": programme,
+        "activity": activity,
+        "resident": resident,
+        "organizer": organizer,
+        "urls": urls,
+    }
 
 
 def _at(days: int, hour: int, minute: int = 0) -> datetime:
@@ -97,11 +104,13 @@ WINDOW_CASES = [
 
 
 @pytest.mark.parametrize("kind,start,hours,cancelled,shown", WINDOW_CASES)
-def test_window_rules(client, db, feeds, make_shift, make_signup, kind, start, hours,
-                      cancelled, shown):
+def test_window_rules(
+    client, db, feeds, make_shift, make_signup, kind, start, hours, cancelled, shown
+):
     begins = _at(*start)
-    shift = make_shift(activity=feeds["activity"], starts_at=begins,
-                       ends_at=begins + timedelta(hours=hours))
+    shift = make_shift(
+        activity=feeds["activity"], starts_at=begins, ends_at=begins + timedelta(hours=hours)
+    )
     if cancelled:
         shift.status, shift.cancelled_at, shift.sequence = ShiftStatus.CANCELLED, begins, 1
     make_signup(shift, user=feeds["resident"])
@@ -116,8 +125,9 @@ def test_window_rules(client, db, feeds, make_shift, make_signup, kind, start, h
 @pytest.mark.parametrize("kind", ["all", "zone", "programme", "activity", "unit"])
 def test_at_most_max_events_the_first_in_time(client, db, feeds, make_shift, monkeypatch, kind):
     rule = services.WINDOWS[kind]
-    monkeypatch.setitem(services.WINDOWS, kind, services.WindowRule(
-        rule.days_back, rule.days_ahead, max_events=3))
+    monkeypatch.setitem(
+        services.WINDOWS, kind, services.WindowRule(rule.days_back, rule.days_ahead, max_events=3)
+    )
     services.clear_caches()
     shifts = [make_shift(activity=feeds["activity"], starts_at=_at(1 + i, 9)) for i in range(5)]
     body = client.get(feeds["urls"][kind]).data
@@ -136,28 +146,44 @@ def test_public_feeds_describe_their_window(client, feeds):
 # --- size -----------------------------------------------------------------------------------
 
 
-def test_the_largest_feed_stays_under_1_mb_with_whole_events(db, client, feeds, make_zone,
-                                                               make_unit, make_activity,
-                                                               monkeypatch):
+def test_the_largest_feed_stays_under_1_mb_with_whole_events(
+    db, client, feeds, make_zone, make_unit, make_activity, monkeypatch
+):
     """500 shifts with every text at its longest (and long cancellation reasons), in a feed
     allowed 1,000 events: the byte budget, not the count, ends it."""
     from portal.models import Shift
 
     rule = services.WINDOWS["zone"]
-    monkeypatch.setitem(services.WINDOWS, "zone", services.WindowRule(
-        rule.days_back, rule.days_ahead, max_events=1000))
+    monkeypatch.setitem(
+        services.WINDOWS,
+        "zone",
+        services.WindowRule(rule.days_back, rule.days_ahead, max_events=1000),
+    )
     services.clear_caches()
 
     long_zone = make_zone("长" * 60)
     long_unit = make_unit("长单位" * 26)
-    activity = make_activity(title="很长的活动标题😀，；" * 12, place="很长的地点“引号”" * 22,
-                             zone=long_zone, unit=long_unit, latitude=24.9, longitude=118.6)
+    activity = make_activity(
+        title="很长的活动标题😀，；" * 12,
+        place="很长的地点“引号”" * 22,
+        zone=long_zone,
+        unit=long_unit,
+        latitude=24.9,
+        longitude=118.6,
+    )
     start = _at(1, 7)
     db.session.add_all(
-        Shift(activity=activity, starts_at=start + timedelta(minutes=i),
-              ends_at=start + timedelta(minutes=i + 90), capacity=10, post_name="岗" * 60,
-              status=ShiftStatus.CANCELLED, cancelled_at=start, sequence=1,
-              cancel_reason="因天气原因取消，请留意通知。" * 20)
+        Shift(
+            activity=activity,
+            starts_at=start + timedelta(minutes=i),
+            ends_at=start + timedelta(minutes=i + 90),
+            capacity=10,
+            post_name="岗" * 60,
+            status=ShiftStatus.CANCELLED,
+            cancelled_at=start,
+            sequence=1,
+            cancel_reason="因天气原因取消，请留意通知。" * 20,
+        )
         for i in range(500)
     )
     db.session.commit()
@@ -195,8 +221,9 @@ def test_304_by_etag_and_by_if_modified_since(client, feeds, make_shift, make_si
 
 
 @pytest.mark.parametrize("change", ["edit", "cancel", "delete", "leave_zone"])
-def test_if_modified_since_sees_every_change(client, db, feeds, make_shift, make_zone,
-                                             make_user, change):
+def test_if_modified_since_sees_every_change(
+    client, db, feeds, make_shift, make_zone, make_user, change
+):
     """Last-Modified moves with every change, even one that only takes an event away."""
     from portal.models import Shift
     from portal.organize.services import activities as organize_activities
@@ -270,8 +297,9 @@ def test_personal_feeds_are_private(client, feeds, kind):
 
 
 @pytest.mark.parametrize("kind", ["all", "zone", "programme", "activity", "personal", "unit"])
-def test_statements_constant_in_data_size(client, db, feeds, make_shift, make_signup,
-                                          count_queries, kind):
+def test_statements_constant_in_data_size(
+    client, db, feeds, make_shift, make_signup, count_queries, kind
+):
     url = feeds["urls"][kind]
 
     def counts() -> tuple[int, int]:
@@ -308,13 +336,22 @@ def _fresh_body(app, url: str) -> bytes:
     return app.test_client().get(url).data
 
 
-EDITS = ["sign_up", "cancel_signup", "cancel_shift", "move_shift", "cancel_activity",
-         "rename_zone", "rename_unit", "edit_activity"]
+EDITS = [
+    "sign_up",
+    "cancel_signup",
+    "cancel_shift",
+    "move_shift",
+    "cancel_activity",
+    "rename_zone",
+    "rename_unit",
+    "edit_activity",
+]
 
 
 @pytest.mark.parametrize("edit", EDITS)
-def test_cached_feeds_equal_a_fresh_build_after_edits(app, client, db, feeds, make_shift,
-                                                      make_user, edit):
+def test_cached_feeds_equal_a_fresh_build_after_edits(
+    app, client, db, feeds, make_shift, make_user, edit
+):
     from portal.admin import services as admin
     from portal.models import Shift, Signup
     from portal.organize.services import activities as organize_activities
@@ -322,8 +359,9 @@ def test_cached_feeds_equal_a_fresh_build_after_edits(app, client, db, feeds, ma
     from portal.signups import services as signups
 
     admin_user = make_user("管理员", is_admin=True)
-    shifts = [make_shift(activity=feeds["activity"], starts_in=timedelta(days=1 + i))
-              for i in range(3)]
+    shifts = [
+        make_shift(activity=feeds["activity"], starts_in=timedelta(days=1 + i)) for i in range(3)
+    ]
     signups.sign_up(feeds["resident"], shifts[0].id)
     db.session.commit()
     urls = feeds["urls"]
@@ -364,8 +402,14 @@ def test_cached_feeds_equal_a_fresh_build_after_edits(app, client, db, feeds, ma
         assert served.data == _fresh_body(app, url), (edit, kind)
         for _ in range(2):  # and warm again, now from the caches filled after the edit
             assert client.get(url).data == served.data
-    shown_everywhere = {"cancel_shift", "move_shift", "cancel_activity", "rename_zone",
-                        "rename_unit", "edit_activity"}
+    shown_everywhere = {
+        "cancel_shift",
+        "move_shift",
+        "cancel_activity",
+        "rename_zone",
+        "rename_unit",
+        "edit_activity",
+    }
     if edit in shown_everywhere:
         assert changed == set(urls), edit
     else:  # a sign-up shows in the person's feed and in the unit's counts
@@ -379,9 +423,14 @@ def test_cached_feeds_equal_a_fresh_build_after_edits(app, client, db, feeds, ma
 def test_independent_parsers_accept_every_feed(client, db, feeds, make_shift, make_signup, kind):
     now = datetime.now(UTC).replace(microsecond=0)
     live = make_shift(activity=feeds["activity"], starts_at=now + timedelta(days=1))
-    off = make_shift(activity=feeds["activity"], starts_at=now + timedelta(days=2),
-                     status=ShiftStatus.CANCELLED, cancelled_at=now, sequence=1,
-                     cancel_reason="原因：暴雨;风,大\\")
+    off = make_shift(
+        activity=feeds["activity"],
+        starts_at=now + timedelta(days=2),
+        status=ShiftStatus.CANCELLED,
+        cancelled_at=now,
+        sequence=1,
+        cancel_reason="原因：暴雨;风,大\\",
+    )
     for shift in (live, off):
         make_signup(shift, user=feeds["resident"], status=SignupStatus.CONFIRMED)
     body = client.get(feeds["urls"][kind]).data
@@ -432,8 +481,9 @@ def test_a_redis_that_fails_only_costs_a_rebuild(app, client, feeds, make_shift)
 
 
 @pytest.mark.parametrize("kind", ["zone", "all", "programme", "activity", "unit", "personal"])
-def test_feeds_of_a_big_district_with_large_shift_ids(client, db, feeds, make_shift, make_signup,
-                                                       kind):
+def test_feeds_of_a_big_district_with_large_shift_ids(
+    client, db, feeds, make_shift, make_signup, kind
+):
     """Shift ids in the hundred thousands (the big district): the ETag sums stay exact."""
     shift = make_shift(activity=feeds["activity"], id=123_457, starts_in=timedelta(days=2))
     make_signup(shift, feeds["resident"])

@@ -20,8 +20,11 @@ def _event(client, token, shift):
     response = client.get(f"/calendar/me/{token}.ics")
     assert response.status_code == 200
     body = response.data
-    events = [e for e in Calendar.from_ical(body).walk("VEVENT")
-              if str(e["UID"]).startswith(f"shift-{shift.id}@")]
+    events = [
+        e
+        for e in Calendar.from_ical(body).walk("VEVENT")
+        if str(e["UID"]).startswith(f"shift-{shift.id}@")
+    ]
     return body, response.headers["ETag"], events
 
 
@@ -36,8 +39,16 @@ def _event(client, token, shift):
     ],
 )
 def test_personal_feed_after_the_person_leaves_a_shift(
-    client, db, make_activity, make_shift, make_user, make_signup, token_for,
-    start, action, shows,
+    client,
+    db,
+    make_activity,
+    make_shift,
+    make_user,
+    make_signup,
+    token_for,
+    start,
+    action,
+    shows,
 ):
     activity = make_activity()
     shift = make_shift(activity, capacity=5, requires_approval=start == SignupStatus.PENDING)

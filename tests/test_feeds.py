@@ -27,8 +27,13 @@ def setup(make_unit, make_activity, make_shift, make_user, make_signup, token_fo
     admin = make_user("管理员", is_admin=True)
     make_signup(shift, user=resident)
     return {
-        "unit": unit, "other_unit": other_unit, "activity": activity, "shift": shift,
-        "resident": resident, "organizer": organizer, "admin": admin,
+        "unit": unit,
+        "other_unit": other_unit,
+        "activity": activity,
+        "shift": shift,
+        "resident": resident,
+        "organizer": organizer,
+        "admin": admin,
         "tokens": {
             "resident": token_for(resident),
             "organizer": token_for(organizer),
@@ -76,8 +81,7 @@ def test_token_of_deleted_user_is_410(client, db, setup):
     assert client.get(f"/calendar/me/{setup['tokens']['resident']}.ics").status_code == 410
 
 
-PRIVATE_PAGES = ["/me", "/me/inbox", "/account/profile", "/organize/",
-                 "/calendar/subscribe"]
+PRIVATE_PAGES = ["/me", "/me/inbox", "/account/profile", "/organize/", "/calendar/subscribe"]
 
 
 @pytest.mark.parametrize("page", PRIVATE_PAGES)
@@ -114,9 +118,14 @@ def test_resident_token_does_not_open_own_pages(client, setup, page):
 # --- access for each route ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("who,expected", [
-    ("resident", 403), ("organizer", 200), ("admin", 200),
-])
+@pytest.mark.parametrize(
+    "who,expected",
+    [
+        ("resident", 403),
+        ("organizer", 200),
+        ("admin", 200),
+    ],
+)
 def test_unit_feed_only_for_the_units_organizers(client, setup, who, expected):
     token = setup["tokens"][who]
     r = client.get(f"/calendar/units/{setup['unit'].id}/{token}.ics")
@@ -131,13 +140,21 @@ def test_unit_feed_other_unit_and_unknown_unit(client, setup):
     assert client.get(f"/calendar/units/999999/{token}.ics").status_code == 404
 
 
-@pytest.mark.parametrize("url", [
-    "/calendar/zones/999999.ics", "/calendar/programmes/999999.ics",
-    "/calendar/activities/999999.ics", "/calendar/shifts/999999.ics",
-    "/calendar/zones/abc.ics", "/calendar/zones/-1.ics", "/calendar/shifts/1.5.ics",
-    "/calendar/activities/99999999999999999999999.ics", "/calendar/units/abc/x.ics",
-    "/calendar/nothing.ics",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/calendar/zones/999999.ics",
+        "/calendar/programmes/999999.ics",
+        "/calendar/activities/999999.ics",
+        "/calendar/shifts/999999.ics",
+        "/calendar/zones/abc.ics",
+        "/calendar/zones/-1.ics",
+        "/calendar/shifts/1.5.ics",
+        "/calendar/activities/99999999999999999999999.ics",
+        "/calendar/units/abc/x.ics",
+        "/calendar/nothing.ics",
+    ],
+)
 def test_bad_ids_are_404_never_500(client, setup, url):
     assert client.get(url).status_code == 404
 
@@ -154,8 +171,11 @@ def test_draft_activity_has_no_public_feed(client, db, setup, status):
 def test_public_feeds_open_to_everyone(client, setup, login, role):
     if role:
         login(setup[role])
-    for url in ["/calendar/all.ics", f"/calendar/activities/{setup['activity'].id}.ics",
-                f"/calendar/shifts/{setup['shift'].id}.ics"]:
+    for url in [
+        "/calendar/all.ics",
+        f"/calendar/activities/{setup['activity'].id}.ics",
+        f"/calendar/shifts/{setup['shift'].id}.ics",
+    ]:
         assert client.get(url).status_code == 200
 
 
@@ -165,8 +185,7 @@ def test_feeds_are_read_only(client, setup, method):
     assert r.status_code == 405
 
 
-def test_personal_feed_shows_only_own_signups(client, setup, make_shift, make_signup,
-                                              make_user):
+def test_personal_feed_shows_only_own_signups(client, setup, make_shift, make_signup, make_user):
     other = make_shift(activity=setup["activity"], starts_in=timedelta(days=3))
     make_signup(other, user=make_user("别人"))
     cal = icalendar.Calendar.from_ical(
@@ -179,8 +198,9 @@ def test_personal_feed_shows_only_own_signups(client, setup, make_shift, make_si
 def test_signup_change_changes_personal_etag(client, db, setup, make_shift, make_signup):
     url = f"/calendar/me/{setup['tokens']['resident']}.ics"
     first = client.get(url).headers["ETag"]
-    make_signup(make_shift(activity=setup["activity"], starts_in=timedelta(days=9)),
-                user=setup["resident"])
+    make_signup(
+        make_shift(activity=setup["activity"], starts_in=timedelta(days=9)), user=setup["resident"]
+    )
     assert client.get(url).headers["ETag"] != first
 
 
@@ -199,8 +219,13 @@ def test_unit_feed_etag_follows_signups(client, setup, make_signup, make_user):
 def test_redact_filter_hides_tokens_in_werkzeug_style_lines():
     token = "abcDEF123_-" * 4
     record = logging.LogRecord(
-        "werkzeug", logging.INFO, __file__, 1, '%s - - [%s] "%s" %s %s',
-        ("127.0.0.1", "now", f"GET /calendar/me/{token}.ics HTTP/1.1", 200, "-"), None,
+        "werkzeug",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - - [%s] "%s" %s %s',
+        ("127.0.0.1", "now", f"GET /calendar/me/{token}.ics HTTP/1.1", 200, "-"),
+        None,
     )
     RedactFeedTokens().filter(record)
     assert token not in record.getMessage()
@@ -235,8 +260,9 @@ def test_single_shift_download(client, setup):
     cal = icalendar.Calendar.from_ical(r.data)
     assert len(list(cal.walk("VEVENT"))) == 1
     assert b"REFRESH-INTERVAL" not in r.data
-    again = client.get(f"/calendar/shifts/{setup['shift'].id}.ics",
-                       headers={"If-None-Match": r.headers["ETag"]})
+    again = client.get(
+        f"/calendar/shifts/{setup['shift'].id}.ics", headers={"If-None-Match": r.headers["ETag"]}
+    )
     assert again.status_code == 304
 
 
@@ -245,15 +271,21 @@ def test_activity_page_links_single_shift_and_advertises_feed(client, setup, log
     login(setup["resident"])
     html = client.get(f"/activities/{setup['activity'].id}").get_data(as_text=True)
     assert f"/calendar/shifts/{setup['shift'].id}.ics" in html
-    assert re.search(r'<link rel="alternate" type="text/calendar" title="[^"]+" href="[^"]*'
-                     rf'/calendar/activities/{setup["activity"].id}\.ics">', html)
+    assert re.search(
+        r'<link rel="alternate" type="text/calendar" title="[^"]+" href="[^"]*'
+        rf'/calendar/activities/{setup["activity"].id}\.ics">',
+        html,
+    )
 
 
-@pytest.mark.parametrize("page,feed", [
-    ("/", "/calendar/all.ics"),
-    ("zone", "/calendar/zones/{id}.ics"),
-    ("programme", "/calendar/programmes/{id}.ics"),
-])
+@pytest.mark.parametrize(
+    "page,feed",
+    [
+        ("/", "/calendar/all.ics"),
+        ("zone", "/calendar/zones/{id}.ics"),
+        ("programme", "/calendar/programmes/{id}.ics"),
+    ],
+)
 def test_pages_advertise_their_feed(client, setup, make_zone, make_programme, page, feed):
     if page == "zone":
         obj = make_zone()
@@ -262,8 +294,9 @@ def test_pages_advertise_their_feed(client, setup, make_zone, make_programme, pa
         obj = make_programme()
         page, feed = f"/programmes/{obj.id}", feed.format(id=obj.id)
     html = client.get(page).get_data(as_text=True)
-    links = re.findall(r'<link rel="alternate" type="text/calendar" title="([^"]+)" href="([^"]+)"',
-                       html)
+    links = re.findall(
+        r'<link rel="alternate" type="text/calendar" title="([^"]+)" href="([^"]+)"', html
+    )
     assert links and links[0][1].endswith(feed)
     assert client.get(links[0][1]).status_code == 200
 
@@ -312,10 +345,19 @@ def test_reset_needs_csrf(app, client, login, make_user, db):
     assert db.session.scalars(db.select(CalendarToken)).all() == []
 
 
-@pytest.mark.parametrize("value,ok", [
-    ("30", True), ("0", True), ("1440", True), ("7", False), ("abc", False), ("", False),
-    ("-30", False), ("9" * 50, False),
-])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ("30", True),
+        ("0", True),
+        ("1440", True),
+        ("7", False),
+        ("abc", False),
+        ("", False),
+        ("-30", False),
+        ("9" * 50, False),
+    ],
+)
 def test_reminder_form_bad_input(client, db, login, make_user, token_for, value, ok):
     user = login(make_user())
     token_for(user)
@@ -336,15 +378,21 @@ def test_reminder_without_link_is_refused(client, db, login, make_user):
     assert "请先生成日历订阅链接" in client.get("/calendar/subscribe").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("ua,platform", [
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40", "wechat"),
-    ("Mozilla/5.0 (Linux; Android 13; 22081212C Build/TKQ1) MicroMessenger/8.0", "wechat"),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1", "iphone"),
-    ("Mozilla/5.0 (Linux; U; Android 13; zh-cn; Redmi Note 12) XiaoMi/MiuiBrowser/17", "xiaomi"),
-    ("Mozilla/5.0 (Linux; Android 12; HUAWEI P50) HuaweiBrowser/13", "android"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120", "desktop"),
-    ("", "desktop"),
-])
+@pytest.mark.parametrize(
+    "ua,platform",
+    [
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40", "wechat"),
+        ("Mozilla/5.0 (Linux; Android 13; 22081212C Build/TKQ1) MicroMessenger/8.0", "wechat"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1", "iphone"),
+        (
+            "Mozilla/5.0 (Linux; U; Android 13; zh-cn; Redmi Note 12) XiaoMi/MiuiBrowser/17",
+            "xiaomi",
+        ),
+        ("Mozilla/5.0 (Linux; Android 12; HUAWEI P50) HuaweiBrowser/13", "android"),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120", "desktop"),
+        ("", "desktop"),
+    ],
+)
 def test_platform_from_user_agent(ua, platform):
     assert platform_of(ua) == platform
 
@@ -369,7 +417,6 @@ def test_organizer_sees_unit_feed_links(client, login, make_user, make_unit):
     match = re.search(rf'value="(http://portal.test/calendar/units/{unit.id}/[^"]+\.ics)"', page)
     assert match
     assert client.get(match.group(1)).status_code == 200
-
 
 
 # --- a subscriber sees a cancellation arrive, through the real services ---------------------
@@ -439,15 +486,18 @@ def test_if_none_match_uses_weak_comparison(client, setup):
 _VOLATILE = {"SEQUENCE", "DTSTAMP", "LAST-MODIFIED"}
 
 
-@pytest.mark.parametrize(("field", "shown"), [
-    ("zone_id", True),  # DESCRIPTION: 片区
-    ("unit_id", True),  # DESCRIPTION: 组织单位, ORGANIZER
-    ("title", True),
-    ("place", True),
-    ("latitude", True),
-    ("contact_name", False),  # not in the feed: no update needed
-    ("requirements", False),
-])
+@pytest.mark.parametrize(
+    ("field", "shown"),
+    [
+        ("zone_id", True),  # DESCRIPTION: 片区
+        ("unit_id", True),  # DESCRIPTION: 组织单位, ORGANIZER
+        ("title", True),
+        ("place", True),
+        ("latitude", True),
+        ("contact_name", False),  # not in the feed: no update needed
+        ("requirements", False),
+    ],
+)
 def test_activity_edit_raises_sequence_when_the_event_changes(
     client, db, make_zone, make_unit, make_activity, make_shift, make_user, field, shown
 ):
@@ -477,17 +527,21 @@ def test_activity_edit_raises_sequence_when_the_event_changes(
     db.session.commit()
     services.clear_caches()
     after = event()
-    changed = {k for k in set(before) | set(after) if k not in _VOLATILE
-               and before.get(k) != after.get(k)}
+    changed = {
+        k for k in set(before) | set(after) if k not in _VOLATILE and before.get(k) != after.get(k)
+    }
     assert bool(changed) is shown
     # Whatever the event shows changed, calendars must be told with a higher SEQUENCE.
     assert (int(after["SEQUENCE"]) > int(before["SEQUENCE"])) is shown
 
 
-@pytest.mark.parametrize(("change", "raised"), [
-    ({"post_name": "北门岗"}, True),  # SUMMARY shows the post
-    ({"capacity": 5}, False),
-])
+@pytest.mark.parametrize(
+    ("change", "raised"),
+    [
+        ({"post_name": "北门岗"}, True),  # SUMMARY shows the post
+        ({"capacity": 5}, False),
+    ],
+)
 def test_shift_edit_raises_sequence_when_the_event_changes(
     client, db, make_shift, make_user, change, raised
 ):

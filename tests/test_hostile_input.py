@@ -14,10 +14,19 @@ BIG = [str(2**31), "3000000000", "99999999999999999999"]
 @pytest.mark.parametrize("big", BIG)
 @pytest.mark.parametrize(
     "template",
-    ["/activities/{}", "/zones/{}", "/programmes/{}", "/signups/{}/cancel",
-     "/shifts/{}/cancel", "/organize/activities/{}", "/organize/shifts/{}/roster",
-     "/organize/activities/{}/attendance.csv", "/calendar/zones/{}.ics",
-     "/calendar/public/zones/{}", "/api/v1/activities/{}"],
+    [
+        "/activities/{}",
+        "/zones/{}",
+        "/programmes/{}",
+        "/signups/{}/cancel",
+        "/shifts/{}/cancel",
+        "/organize/activities/{}",
+        "/organize/shifts/{}/roster",
+        "/organize/activities/{}/attendance.csv",
+        "/calendar/zones/{}.ics",
+        "/calendar/public/zones/{}",
+        "/api/v1/activities/{}",
+    ],
 )
 def test_huge_ids_are_not_found(client, login, make_user, template, big):
     login(make_user(is_admin=True))
@@ -27,8 +36,13 @@ def test_huge_ids_are_not_found(client, login, make_user, template, big):
 @pytest.mark.parametrize("big", BIG)
 @pytest.mark.parametrize(
     "template",
-    ["/shifts/{}/signup", "/organize/signups/{}/approve", "/organize/shifts/{}/walk-in",
-     "/organize/shifts/{}/delete", "/organize/activities/{}/publish"],
+    [
+        "/shifts/{}/signup",
+        "/organize/signups/{}/approve",
+        "/organize/shifts/{}/walk-in",
+        "/organize/shifts/{}/delete",
+        "/organize/activities/{}/publish",
+    ],
 )
 def test_huge_ids_in_posts_are_not_found(client, login, make_user, template, big):
     login(make_user(is_admin=True))
@@ -42,9 +56,17 @@ def test_huge_ids_in_posts_are_not_found(client, login, make_user, template, big
         ("get", "/activities?zone=1%00", None),
         ("get", "/api/v1/activities?q=a%00b", None),
         ("get", "/api/v1/shifts?q=%00", None),
-        ("post", "/account/register", {"real_name": "王\x00五", "phone": "13700001111",
-                                       "password": "Correct-Horse-42",
-                                       "password2": "Correct-Horse-42", "consent": "y"}),
+        (
+            "post",
+            "/account/register",
+            {
+                "real_name": "王\x00五",
+                "phone": "13700001111",
+                "password": "Correct-Horse-42",
+                "password2": "Correct-Horse-42",
+                "consent": "y",
+            },
+        ),
         ("post", "/account/login", {"phone": "1370000\x001111", "password": "x"}),
     ],
 )
@@ -59,8 +81,12 @@ def test_nul_characters_are_refused_cleanly(client, db, method, url, data):
 
 @pytest.mark.parametrize(
     "query",
-    ["?date_from=0001-01-01", "?date_from=9999-12-31&date_to=9999-12-31",
-     "?date_to=0001-01-01", "?date_from=1999-12-31"],
+    [
+        "?date_from=0001-01-01",
+        "?date_from=9999-12-31&date_to=9999-12-31",
+        "?date_to=0001-01-01",
+        "?date_from=1999-12-31",
+    ],
 )
 def test_dates_at_the_calendar_edges_are_ignored_with_a_message(client, query):
     response = client.get("/activities" + query)
@@ -83,8 +109,14 @@ def test_organizer_forms_refuse_dates_outside_the_sane_range(
     response = client.post(f"/organize/activities/{activity.id}/shifts/new", data=shift_form)
     assert response.status_code == 200
     assert "2000 年到 2099 年" in response.get_data(as_text=True)
-    bulk = {"mode": "rule", "first_date": day, "rule": "FREQ=DAILY;COUNT=2",
-            "slots": "07:00-08:00", "capacity": "3", "preview": "1"}
+    bulk = {
+        "mode": "rule",
+        "first_date": day,
+        "rule": "FREQ=DAILY;COUNT=2",
+        "slots": "07:00-08:00",
+        "capacity": "3",
+        "preview": "1",
+    }
     response = client.post(f"/organize/activities/{activity.id}/shifts/bulk", data=bulk)
     assert response.status_code == 200
     assert "2000 年到 2099 年" in response.get_data(as_text=True)

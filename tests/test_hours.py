@@ -52,8 +52,9 @@ def test_default_hours(make_shift, length, checked_in, checked_out, want):
     assert str(services.default_hours(shift, checked_in, checked_out)) == want
 
 
-def test_community_attendance_never_earns_hours(db, make_activity, make_shift, make_signup,
-                                                organizer):
+def test_community_attendance_never_earns_hours(
+    db, make_activity, make_shift, make_signup, organizer
+):
     shift = make_shift(make_activity(kind=ActivityKind.COMMUNITY), starts_at=T0)
     signup = services.mark_attended(organizer, make_signup(shift), T0)
     assert signup.attendance == Attendance.ATTENDED and signup.hours is None
@@ -69,8 +70,7 @@ def test_community_attendance_never_earns_hours(db, make_activity, make_shift, m
 
 
 @pytest.mark.both_databases
-def test_confirm_from_the_moment_attended_and_adjust_later(db, make_shift, make_signup,
-                                                          organizer):
+def test_confirm_from_the_moment_attended_and_adjust_later(db, make_shift, make_signup, organizer):
     shift = make_shift(starts_at=T0, length=3 * H)
     signup = make_signup(shift)
     with pytest.raises(AttendanceError, match="先记为到场"):
@@ -154,8 +154,9 @@ def attended(db, make_user, make_unit, make_activity, make_shift, make_signup):
     unit = make_unit()
     organizer = make_user("陈志强", units=[unit])
     shift = make_shift(make_activity(unit=unit), starts_in=-3 * H, length=2 * H)
-    signup = services.mark_attended(organizer, make_signup(shift, make_user("王秀英")),
-                                    datetime.now(UTC))
+    signup = services.mark_attended(
+        organizer, make_signup(shift, make_user("王秀英")), datetime.now(UTC)
+    )
     db.session.commit()
     return organizer, shift, signup
 
@@ -171,8 +172,9 @@ def attended(db, make_user, make_unit, make_activity, make_shift, make_signup):
         ({"hours": "2", "reason": "x"}, "相同"),
     ],
 )
-def test_adjust_form_bad_input_says_why_and_saves_nothing(client, db, login, attended, data,
-                                                           message):
+def test_adjust_form_bad_input_says_why_and_saves_nothing(
+    client, db, login, attended, data, message
+):
     organizer, shift, signup = attended
     login(organizer)
     r = client.post(f"/organize/signups/{signup.id}/hours", data=data)
@@ -186,9 +188,11 @@ def test_adjust_form_saves_and_shows_history(client, db, login, attended):
     organizer, shift, signup = attended
     login(organizer)
     assert 'value="2.0"' in client.get(f"/organize/signups/{signup.id}/hours").get_data(
-        as_text=True)
-    r = client.post(f"/organize/signups/{signup.id}/hours",
-                    data={"hours": "1.5", "reason": "提前离开"})
+        as_text=True
+    )
+    r = client.post(
+        f"/organize/signups/{signup.id}/hours", data={"hours": "1.5", "reason": "提前离开"}
+    )
     assert r.status_code == 302
     page = client.get(f"/organize/signups/{signup.id}/hours").get_data(as_text=True)
     assert "提前离开" in page and "1.5" in page
@@ -213,8 +217,9 @@ def test_ten_working_days(end_day, deadline):
 
 
 @pytest.mark.both_databases
-def test_overdue_records_by_working_days(db, make_unit, make_user, make_activity, make_shift,
-                                         make_signup):
+def test_overdue_records_by_working_days(
+    db, make_unit, make_user, make_activity, make_shift, make_signup
+):
     unit, other = make_unit(), make_unit()
     organizer = make_user("陈志强", units=[unit])
     admin = make_user("管理员", is_admin=True)
@@ -241,8 +246,9 @@ def test_overdue_records_by_working_days(db, make_unit, make_user, make_activity
     assert hours.overdue_count(admin, next_day) == 3
 
 
-def test_overdue_page_and_home_count(client, db, login, make_unit, make_user, make_activity,
-                                     make_shift, make_signup):
+def test_overdue_page_and_home_count(
+    client, db, login, make_unit, make_user, make_activity, make_shift, make_signup
+):
     unit = make_unit()
     organizer = make_user("陈志强", units=[unit])
     shift = make_shift(make_activity(unit=unit), starts_in=timedelta(days=-30))
@@ -273,8 +279,15 @@ def test_no_shows_counted_per_person(db, make_shift, make_signup, make_user):
 @pytest.mark.parametrize(
     ("total", "stars", "following"),
     [
-        ("0", 0, 100), ("99.5", 0, 100), ("100", 1, 300), ("299.5", 1, 300), ("300", 2, 600),
-        ("600", 3, 1000), ("1000", 4, 1500), ("1499.5", 4, 1500), ("1500", 5, None),
+        ("0", 0, 100),
+        ("99.5", 0, 100),
+        ("100", 1, 300),
+        ("299.5", 1, 300),
+        ("300", 2, 600),
+        ("600", 3, 1000),
+        ("1000", 4, 1500),
+        ("1499.5", 4, 1500),
+        ("1500", 5, None),
         ("4000", 5, None),
     ],
 )
@@ -298,13 +311,19 @@ def test_my_hours_page(client, db, login, make_user, make_activity, make_shift, 
     done = datetime(2025, 6, 1, 1, tzinfo=UTC)
     for days in (0, 10, 20, 400, 410):  # three records in 2025, two in 2026, 20 h each
         shift = make_shift(volunteer, starts_at=done + timedelta(days=days))
-        make_signup(shift, me, attendance=Attendance.ATTENDED, hours=Decimal(20),
-                    hours_confirmed_at=shift.ends_at)
+        make_signup(
+            shift,
+            me,
+            attendance=Attendance.ATTENDED,
+            hours=Decimal(20),
+            hours_confirmed_at=shift.ends_at,
+        )
     pending = make_shift(volunteer, starts_at=done + timedelta(days=300), length=3 * H)
     make_signup(pending, me, attendance=Attendance.ATTENDED, hours=Decimal("2.5"))
     community = make_shift(make_activity(kind=ActivityKind.COMMUNITY), starts_at=done)
-    make_signup(community, me, attendance=Attendance.ATTENDED, hours=Decimal(9),
-                hours_confirmed_at=done)
+    make_signup(
+        community, me, attendance=Attendance.ATTENDED, hours=Decimal(9), hours_confirmed_at=done
+    )
     missed = make_shift(volunteer, starts_at=done + timedelta(days=420))
     make_signup(missed, me, attendance=Attendance.NO_SHOW)
     login(me)

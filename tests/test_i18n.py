@@ -40,12 +40,17 @@ def test_english_translations_contain_no_chinese():
     # Chinese prose the source does not contain means an untranslated or wrong entry.
     runs = re.compile(r"[\u4e00-\u9fff]+")
     leftovers = [
-        m.id for m in catalogue
-        if m.id and isinstance(m.string, str)
+        m.id
+        for m in catalogue
+        if m.id
+        and isinstance(m.string, str)
         and any(run not in m.id for run in runs.findall(m.string))
     ]
-    leftovers += [m.id for m in catalogue if m.id and isinstance(m.string, str)
-                  and m.string == m.id and CJK.search(m.id)]
+    leftovers += [
+        m.id
+        for m in catalogue
+        if m.id and isinstance(m.string, str) and m.string == m.id and CJK.search(m.id)
+    ]
     assert not leftovers, leftovers[:20]
 
 

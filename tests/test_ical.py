@@ -29,8 +29,17 @@ AWKWARD = [
 
 
 @pytest.fixture
-def world(db, make_zone, make_unit, make_programme, make_activity, make_shift, make_user,
-          make_signup, token_for):
+def world(
+    db,
+    make_zone,
+    make_unit,
+    make_programme,
+    make_activity,
+    make_shift,
+    make_user,
+    make_signup,
+    token_for,
+):
     """One of every feed, each with at least one event."""
     zone = make_zone("滨江")
     unit = make_unit("区文明办")
@@ -41,9 +50,15 @@ def world(db, make_zone, make_unit, make_programme, make_activity, make_shift, m
     resident = make_user("王居民")
     make_signup(shift, user=resident)
     return {
-        "zone": zone, "unit": unit, "programme": prog, "activity": activity, "shift": shift,
-        "resident": resident, "organizer": organizer,
-        "resident_token": token_for(resident), "organizer_token": token_for(organizer),
+        "zone": zone,
+        "unit": unit,
+        "programme": prog,
+        "activity": activity,
+        "shift": shift,
+        "resident": resident,
+        "organizer": organizer,
+        "resident_token": token_for(resident),
+        "organizer_token": token_for(organizer),
     }
 
 
@@ -116,7 +131,9 @@ def _awkward_world(make_activity, make_shift, make_zone, make_unit, count=None):
     shifts = []
     for i, text in enumerate(AWKWARD[:count]):
         activity = make_activity(
-            title=text[:120], place=text[:200], zone=make_zone(f"片区{i}：{text[:20]}"),
+            title=text[:120],
+            place=text[:200],
+            zone=make_zone(f"片区{i}：{text[:20]}"),
             unit=make_unit(f"单位{i}：{text[:30]}"),
         )
         shifts.append(make_shift(activity=activity, starts_in=timedelta(days=1 + i)))
@@ -283,8 +300,9 @@ def _rie_events(body: bytes, days: int = 30) -> list:
     cal = icalendar.Calendar.from_ical(body)
     today = date.today()
     return list(
-        recurring_ical_events.of(cal).between(today - timedelta(days=days),
-                                              today + timedelta(days=days))
+        recurring_ical_events.of(cal).between(
+            today - timedelta(days=days), today + timedelta(days=days)
+        )
     )
 
 
@@ -329,8 +347,7 @@ def test_point_08_text_round_trips_through_three_parsers(
 
 @pytest.mark.parametrize("text", AWKWARD)
 def test_point_08_each_awkward_text_round_trips(make_activity, make_shift, text):
-    shift = make_shift(activity=make_activity(title=text[:120], place=text[:200]),
-                       post_name="")
+    shift = make_shift(activity=make_activity(title=text[:120], place=text[:200]), post_name="")
     opts = ical.EventOptions(host="portal.test", base_url="https://portal.test")
     body = ical.to_bytes(ical.feed_calendar("名称", [(shift, opts)]))
     event = events(body)[0]
@@ -402,9 +419,7 @@ def test_point_10_cancelled_stays_as_cancelled(client, db, world, feed, what):
     event = {str(e["UID"]): e for e in events(body)}[uid]
     assert str(event["STATUS"]) == "CANCELLED"
     assert str(event["SUMMARY"]).startswith("【已取消】")
-    assert int(event["SEQUENCE"]) >= 1 and int(event["SEQUENCE"]) > int(
-        before[uid]["SEQUENCE"]
-    )
+    assert int(event["SEQUENCE"]) >= 1 and int(event["SEQUENCE"]) > int(before[uid]["SEQUENCE"])
     assert "VALARM" not in event.to_ical().decode()
     # A subscribed calendar program sees the cancellation arrive:
     arrived = [e for e in _rie_events(body) if str(e["UID"]) == uid]
@@ -413,8 +428,9 @@ def test_point_10_cancelled_stays_as_cancelled(client, db, world, feed, what):
     assert v.status.value == "CANCELLED"
 
 
-def test_point_10_cancelled_leaves_shortly_after_its_end(client, db, make_shift, make_user,
-                                                          make_signup, token_for):
+def test_point_10_cancelled_leaves_shortly_after_its_end(
+    client, db, make_shift, make_user, make_signup, token_for
+):
     """In the person's feed (60 days back) a past shift stays, a cancelled one leaves the
     day after it ended; the full table for every feed is in tests/test_feed_windows.py."""
     resident = make_user("王居民")
@@ -445,15 +461,27 @@ def test_point_10_deleted_or_unpublished_disappears(client, db, world, change):
 
 def test_point_10_personal_feed_statuses(client, db, world, make_shift, make_signup):
     resident = world["resident"]
-    pending = make_signup(make_shift(activity=world["activity"], starts_in=timedelta(days=3)),
-                          user=resident, status=SignupStatus.PENDING)
-    waiting = make_signup(make_shift(activity=world["activity"], starts_in=timedelta(days=4)),
-                          user=resident, status=SignupStatus.WAITLISTED)
-    mine_off = make_signup(make_shift(activity=world["activity"], starts_in=timedelta(days=6)),
-                           user=resident, status=SignupStatus.CANCELLED,
-                           cancelled_at=datetime.now(UTC))
-    rejected = make_signup(make_shift(activity=world["activity"], starts_in=timedelta(days=7)),
-                           user=resident, status=SignupStatus.REJECTED)
+    pending = make_signup(
+        make_shift(activity=world["activity"], starts_in=timedelta(days=3)),
+        user=resident,
+        status=SignupStatus.PENDING,
+    )
+    waiting = make_signup(
+        make_shift(activity=world["activity"], starts_in=timedelta(days=4)),
+        user=resident,
+        status=SignupStatus.WAITLISTED,
+    )
+    mine_off = make_signup(
+        make_shift(activity=world["activity"], starts_in=timedelta(days=6)),
+        user=resident,
+        status=SignupStatus.CANCELLED,
+        cancelled_at=datetime.now(UTC),
+    )
+    rejected = make_signup(
+        make_shift(activity=world["activity"], starts_in=timedelta(days=7)),
+        user=resident,
+        status=SignupStatus.REJECTED,
+    )
     body = client.get(feed_urls(world)["personal"]).data
     got = {str(e["UID"]): e for e in events(body)}
     p = got[f"shift-{pending.shift_id}@portal.test"]
@@ -493,9 +521,7 @@ def test_point_11_no_attendee_phone_or_email_organizer_generic(client, db, world
     assert "13912345678" not in text and "赵联系" not in text
     assert world["resident"].phone not in text and world["resident"].real_name not in text
     emails = set(re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", text.replace("\r\n ", "")))
-    assert emails <= {"noreply@portal.test"} | {
-        f"shift-{world['shift'].id}@portal.test"
-    }
+    assert emails <= {"noreply@portal.test"} | {f"shift-{world['shift'].id}@portal.test"}
     for event in events(body):
         organizer = event["ORGANIZER"]
         assert str(organizer) == "mailto:noreply@portal.test"
@@ -559,20 +585,29 @@ def test_point_13_no_cookies_on_feed_errors(client, world, login, url):
 # --- 14 -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("days,public,personal", [
-    (-70, False, False), (-50, False, True), (10, True, True), (40, False, True),
-    (300, False, True), (400, False, False),
-])
-def test_point_14_only_a_window_of_events(client, make_activity, make_shift, make_user,
-                                          make_signup, token_for, days, public, personal):
+@pytest.mark.parametrize(
+    "days,public,personal",
+    [
+        (-70, False, False),
+        (-50, False, True),
+        (10, True, True),
+        (40, False, True),
+        (300, False, True),
+        (400, False, False),
+    ],
+)
+def test_point_14_only_a_window_of_events(
+    client, make_activity, make_shift, make_user, make_signup, token_for, days, public, personal
+):
     """Public feeds: the coming 30 days; personal: 60 days back to a year ahead (the rules
     for every feed: tests/test_feed_windows.py)."""
     shift = make_shift(activity=make_activity(), starts_in=timedelta(days=days))
     resident = make_user("王居民")
     make_signup(shift, user=resident)
     public_uids = {str(e["UID"]) for e in events(client.get("/calendar/all.ics").data)}
-    mine = {str(e["UID"]) for e in
-            events(client.get(f"/calendar/me/{token_for(resident)}.ics").data)}
+    mine = {
+        str(e["UID"]) for e in events(client.get(f"/calendar/me/{token_for(resident)}.ics").data)
+    }
     assert (f"shift-{shift.id}@portal.test" in public_uids) is public
     assert (f"shift-{shift.id}@portal.test" in mine) is personal
 
@@ -582,13 +617,19 @@ def test_point_14_largest_realistic_feed_under_1mb_and_budget(app, db, make_acti
     time budget is in bench/)."""
     from portal.models import Shift
 
-    activity = make_activity(title="省运会城市志愿者服务站（高铁站）交通文明劝导与秩序维护",
-                             place="新城高铁站出站口东侧广场志愿服务站（公交枢纽旁）")
+    activity = make_activity(
+        title="省运会城市志愿者服务站（高铁站）交通文明劝导与秩序维护",
+        place="新城高铁站出站口东侧广场志愿服务站（公交枢纽旁）",
+    )
     start = datetime.now(UTC).replace(microsecond=0)
     db.session.add_all(
-        Shift(activity=activity, starts_at=start + timedelta(hours=i),
-              ends_at=start + timedelta(hours=i + 2), capacity=10,
-              post_name="城市志愿者站点引导员")
+        Shift(
+            activity=activity,
+            starts_at=start + timedelta(hours=i),
+            ends_at=start + timedelta(hours=i + 2),
+            capacity=10,
+            post_name="城市志愿者站点引导员",
+        )
         for i in range(1000)
     )
     db.session.commit()
@@ -608,8 +649,9 @@ def test_point_14_largest_realistic_feed_under_1mb_and_budget(app, db, make_acti
 
 
 @pytest.mark.parametrize("feed", ["all", "zone", "programme", "personal", "unit"])
-def test_point_15_empty_feed_is_valid(client, db, make_zone, make_unit, make_programme,
-                                      make_user, token_for, feed):
+def test_point_15_empty_feed_is_valid(
+    client, db, make_zone, make_unit, make_programme, make_user, token_for, feed
+):
     zone, unit, prog = make_zone(), make_unit(), make_programme()
     user = make_user(units=[unit])
     token = token_for(user)
@@ -633,10 +675,11 @@ def test_point_15_empty_feed_is_valid(client, db, make_zone, make_unit, make_pro
 
 
 def test_assemble_equals_full_serialization(make_activity, make_shift):
-    shifts = [make_shift(activity=make_activity(title=t[:120]), starts_in=timedelta(days=i + 1))
-              for i, t in enumerate(AWKWARD)]
-    opts = ical.EventOptions(host="portal.test", base_url="https://portal.test",
-                             alarm_minutes=15)
+    shifts = [
+        make_shift(activity=make_activity(title=t[:120]), starts_in=timedelta(days=i + 1))
+        for i, t in enumerate(AWKWARD)
+    ]
+    opts = ical.EventOptions(host="portal.test", base_url="https://portal.test", alarm_minutes=15)
     items = [(s, opts) for s in shifts]
     full = ical.to_bytes(ical.feed_calendar("名称;,\n", items))
     spliced = services.render_items("名称;,\n", items, 60)
@@ -666,9 +709,13 @@ def test_feed_event_serializes_exactly_like_icalendar(make_activity, make_shift,
     for text in AWKWARD:
         shift = make_shift(activity=make_activity(title=text[:120], place=text[:200]))
         for status in [None, SignupStatus.PENDING, SignupStatus.WAITLISTED]:
-            opts = ical.EventOptions(host="portal.test", base_url="https://portal.test",
-                                     signup_status=status, alarm_minutes=alarm,
-                                     counts=(1, 3, 2))
+            opts = ical.EventOptions(
+                host="portal.test",
+                base_url="https://portal.test",
+                signup_status=status,
+                alarm_minutes=alarm,
+                counts=(1, 3, 2),
+            )
             event = ical.shift_event(shift, opts)
             fast = event.to_ical()
             wrapper = icalendar.Calendar()  # stock serializer for every line, nested or not
@@ -680,8 +727,9 @@ def test_feed_event_serializes_exactly_like_icalendar(make_activity, make_shift,
 
 
 @pytest.mark.parametrize("cancelled", [False, True])
-def test_core_rows_write_the_same_events_as_model_objects(db, make_activity, make_shift,
-                                                          make_zone, make_unit, cancelled):
+def test_core_rows_write_the_same_events_as_model_objects(
+    db, make_activity, make_shift, make_zone, make_unit, cancelled
+):
     """Feeds select columns (Core rows) instead of ORM objects: the events are identical."""
     shifts = _awkward_world(make_activity, make_shift, make_zone, make_unit)
     for s in shifts:
@@ -697,8 +745,9 @@ def test_core_rows_write_the_same_events_as_model_objects(db, make_activity, mak
         rows = {r.id: r for r in services.feed_rows(scope)}
     for s in shifts:
         for counts in (None, (1, 3, 2)):
-            opts = ical.EventOptions(host="portal.test", base_url="https://portal.test",
-                                     counts=counts)
+            opts = ical.EventOptions(
+                host="portal.test", base_url="https://portal.test", counts=counts
+            )
             stock = icalendar.Calendar()
             stock.add_component(ical.shift_event(s, opts))
             from_row = ical.event_bytes(services.shift_row(rows[s.id]), opts)

@@ -36,8 +36,9 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
             await asyncio.sleep(self.delay)
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content,
-                                                                    policy=policy.default)))
+        self.messages.append(
+            (envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default))
+        )
         return "250 OK"
 
 
@@ -100,8 +101,10 @@ def test_notice_is_emailed_to_people_with_an_address(
     make_signup(shift, user=with_mail)
     make_signup(shift, user=make_user("无邮箱"))
     login(organizer)
-    response = client.post(f"/organize/shifts/{shift.id}/message",
-                           data={"title": "集合地点改到北门", "body": "请提前十分钟到。"})
+    response = client.post(
+        f"/organize/shifts/{shift.id}/message",
+        data={"title": "集合地点改到北门", "body": "请提前十分钟到。"},
+    )
     assert response.status_code == 302
     assert len(db.session.scalars(select(Notification)).all()) == 2
     assert smtp.messages == []  # the request only queued it
@@ -133,8 +136,9 @@ def test_reminder_is_emailed_once(db, smtp, make_user, make_shift, make_signup):
 def test_without_mail_server_nothing_is_queued_and_deliver_says_so(
     db, runner, make_user, make_shift, make_signup
 ):
-    make_signup(make_shift(starts_in=timedelta(hours=22)),
-                user=make_user("有邮箱", email="a@example.org"))
+    make_signup(
+        make_shift(starts_in=timedelta(hours=22)), user=make_user("有邮箱", email="a@example.org")
+    )
     assert send_due_reminders() == 1
     db.session.commit()
     note = db.session.scalars(select(Notification)).one()

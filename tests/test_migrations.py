@@ -43,12 +43,15 @@ def test_upgrade_empty_database_to_head_matches_models(backend, request, tmp_pat
             upgrade()
             assert set(db.metadata.tables) <= set(inspect(db.engine).get_table_names())
             with db.engine.connect() as conn:
-                ctx = MigrationContext.configure(conn, opts={
-                    "compare_type": True,
-                    # the search index is outside the models (portal/models/search.py)
-                    "include_name": search.include_name,
-                    "include_object": search.include_object,
-                })
+                ctx = MigrationContext.configure(
+                    conn,
+                    opts={
+                        "compare_type": True,
+                        # the search index is outside the models (portal/models/search.py)
+                        "include_name": search.include_name,
+                        "include_object": search.include_object,
+                    },
+                )
                 diff = compare_metadata(ctx, db.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
             downgrade(revision="base")

@@ -51,8 +51,9 @@ def test_bad_shift_rows_are_refused(db, make_activity, fields, why):
 
 
 def test_good_shift_is_accepted(db, make_activity):
-    shift = Shift(activity=make_activity(), starts_at=NOW, ends_at=NOW + timedelta(hours=1),
-                  capacity=1)
+    shift = Shift(
+        activity=make_activity(), starts_at=NOW, ends_at=NOW + timedelta(hours=1), capacity=1
+    )
     db.session.add(shift)
     db.session.commit()
     assert shift.id
@@ -89,8 +90,9 @@ def test_unknown_status_value_is_refused_by_the_database(db, make_shift, make_us
 
 
 def test_hours_out_of_range_refused(db, make_shift, make_user):
-    _refused(db, Signup(shift=make_shift(), user=make_user(), status=SignupStatus.CONFIRMED,
-                        hours=25))
+    _refused(
+        db, Signup(shift=make_shift(), user=make_user(), status=SignupStatus.CONFIRMED, hours=25)
+    )
 
 
 def test_duplicate_phone_and_zone_name_refused(db, make_user):
@@ -113,8 +115,12 @@ def test_datetimes_come_back_aware_utc(db, make_shift):
 
 
 def test_naive_datetimes_are_refused(db, make_activity):
-    shift = Shift(activity=make_activity(), starts_at=datetime(2026, 12, 1, 9),
-                  ends_at=datetime(2026, 12, 1, 10), capacity=1)
+    shift = Shift(
+        activity=make_activity(),
+        starts_at=datetime(2026, 12, 1, 9),
+        ends_at=datetime(2026, 12, 1, 10),
+        capacity=1,
+    )
     db.session.add(shift)
     with pytest.raises(StatementError):
         db.session.flush()

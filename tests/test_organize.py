@@ -215,7 +215,8 @@ def test_cancel_activity_notifies_and_keeps_shifts_in_feeds(
     # sign-ups keep their status so personal feeds show the event as cancelled
     assert _count(db, Signup) == 3
     assert {s.status for s in db.session.scalars(select(Signup))} == {
-        SignupStatus.CONFIRMED, SignupStatus.WAITLISTED
+        SignupStatus.CONFIRMED,
+        SignupStatus.WAITLISTED,
     }
 
 
@@ -234,9 +235,10 @@ def test_duplicate_copies_future_shifts_without_signups(
     assert [(s.capacity, s.post_name, s.starts_at) for s in copy.shifts] == [
         (7, "东门", future.starts_at)
     ]
-    assert db.session.scalar(
-        select(func.count(Signup.id)).where(Signup.shift_id == copy.shifts[0].id)
-    ) == 0
+    assert (
+        db.session.scalar(select(func.count(Signup.id)).where(Signup.shift_id == copy.shifts[0].id))
+        == 0
+    )
     assert {p.id for p in copy.programmes} == {p.id for p in org.programmes}
 
 
@@ -244,8 +246,14 @@ def test_duplicate_copies_future_shifts_without_signups(
 
 
 def _shift_form(**override) -> dict:
-    data = {"day": "2030-01-07", "start": "07:00", "end": "08:00", "capacity": "5",
-            "post_name": "东门", "waitlist_enabled": "y"}
+    data = {
+        "day": "2030-01-07",
+        "start": "07:00",
+        "end": "08:00",
+        "capacity": "5",
+        "post_name": "东门",
+        "waitlist_enabled": "y",
+    }
     data.update(override)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -303,8 +311,9 @@ def test_shift_in_the_past_is_refused_and_nothing_saved(db, as_org, org, make_ac
 def test_editing_a_shift_into_the_past_is_refused(db, as_org, org, make_activity, make_shift):
     shift = make_shift(activity=make_activity(unit=org.unit, zone=org.zone))
     before = shift.starts_at
-    response = as_org.post(f"/organize/shifts/{shift.id}/edit",
-                           data=_shift_form(day="2020-01-08", capacity="3"))
+    response = as_org.post(
+        f"/organize/shifts/{shift.id}/edit", data=_shift_form(day="2020-01-08", capacity="3")
+    )
     assert "开始时间已经过去" in response.get_data(as_text=True)
     db.session.refresh(shift)
     assert shift.starts_at == before
@@ -351,9 +360,13 @@ def test_lowering_capacity_never_evicts(
     shift = make_shift(activity=activity, capacity=4)
     for n in range(taken):
         make_signup(shift, status=SignupStatus.PENDING if n == 0 else SignupStatus.CONFIRMED)
-    response = _follow(as_org, as_org.post(
-        f"/organize/shifts/{shift.id}/edit", data=_shift_form(capacity=str(new_capacity)),
-    ))
+    response = _follow(
+        as_org,
+        as_org.post(
+            f"/organize/shifts/{shift.id}/edit",
+            data=_shift_form(capacity=str(new_capacity)),
+        ),
+    )
     db.session.expire_all()
     shift = db.session.get(Shift, shift.id)
     if ok:
@@ -361,9 +374,12 @@ def test_lowering_capacity_never_evicts(
     else:
         assert shift.capacity == 4
         assert f"已有 {taken} 人报名" in response.get_data(as_text=True)
-    assert db.session.scalar(
-        select(func.count(Signup.id)).where(Signup.status.in_(["confirmed", "pending"]))
-    ) == taken
+    assert (
+        db.session.scalar(
+            select(func.count(Signup.id)).where(Signup.status.in_(["confirmed", "pending"]))
+        )
+        == taken
+    )
 
 
 def test_raising_capacity_fills_from_waitlist(
@@ -397,8 +413,12 @@ def test_cancel_shift_with_reason_notifies_and_raises_sequence(
 
 @pytest.mark.parametrize(
     ("status", "deletable"),
-    [(None, True), (SignupStatus.CANCELLED, False), (SignupStatus.REJECTED, False),
-     (SignupStatus.CONFIRMED, False)],
+    [
+        (None, True),
+        (SignupStatus.CANCELLED, False),
+        (SignupStatus.REJECTED, False),
+        (SignupStatus.CONFIRMED, False),
+    ],
 )
 def test_delete_only_when_nobody_ever_signed_up(
     db, as_org, org, make_activity, make_shift, make_signup, status, deletable
@@ -419,9 +439,16 @@ def test_delete_only_when_nobody_ever_signed_up(
 
 
 def _bulk_form(**override) -> dict:
-    data = {"mode": "range", "first_date": "2030-01-07", "last_date": "2030-01-20",
-            "weekdays": ["0", "2", "4"], "slots": "07:00-08:00, 16:30-17:30", "capacity": "4",
-            "post_name": "校门", "waitlist_enabled": "y"}
+    data = {
+        "mode": "range",
+        "first_date": "2030-01-07",
+        "last_date": "2030-01-20",
+        "weekdays": ["0", "2", "4"],
+        "slots": "07:00-08:00, 16:30-17:30",
+        "capacity": "4",
+        "post_name": "校门",
+        "waitlist_enabled": "y",
+    }
     data.update(override)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -458,8 +485,7 @@ def test_bulk_preview_then_confirm(db, as_org, org, make_activity):
         ({"weekdays": None}, "请至少选择一个星期几"),
         ({"last_date": "2030-01-08", "weekdays": ["6"]}, "没有可创建的班次"),
         ({"first_date": "2020-01-06", "last_date": "2020-01-20"}, "没有可创建的班次"),
-        ({"mode": "rule", "rule": "FREQ=DAILY;COUNT=3", "first_date": "2020-01-06"},
-         "都已经过去"),
+        ({"mode": "rule", "rule": "FREQ=DAILY;COUNT=3", "first_date": "2020-01-06"}, "都已经过去"),
         ({"last_date": None}, "请选择结束日期"),
         ({"slots": ""}, "请至少填写一个时段"),
         ({"slots": "morning"}, "看不懂"),
@@ -492,9 +518,15 @@ def test_bulk_bad_input(db, as_org, org, make_activity, override, message):
 
 def test_recurrence_rule_expands_into_rows(db, as_org, org, make_activity):
     activity = make_activity(unit=org.unit, zone=org.zone)
-    data = {"mode": "rule", "first_date": "2030-01-07",
-            "rule": "FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12",
-            "slots": "07:00-08:00", "capacity": "3", "confirm": "1", "save": "1"}
+    data = {
+        "mode": "rule",
+        "first_date": "2030-01-07",
+        "rule": "FREQ=WEEKLY;BYDAY=MO,WE,FR;COUNT=12",
+        "slots": "07:00-08:00",
+        "capacity": "3",
+        "confirm": "1",
+        "save": "1",
+    }
     response = as_org.post(f"/organize/activities/{activity.id}/shifts/bulk", data=data)
     assert response.status_code == 302
     shifts = db.session.scalars(select(Shift).order_by(Shift.starts_at)).all()
@@ -629,8 +661,19 @@ def test_roster_hides_approve_and_promote_when_shift_cancelled_or_started(
     ],
 )
 def test_walk_in(
-    db, as_org, org, make_activity, make_shift, make_signup, make_user,
-    phone, name, existing, full, over, outcome,
+    db,
+    as_org,
+    org,
+    make_activity,
+    make_shift,
+    make_signup,
+    make_user,
+    phone,
+    name,
+    existing,
+    full,
+    over,
+    outcome,
 ):
     activity = make_activity(unit=org.unit, zone=org.zone)
     shift = make_shift(activity=activity, capacity=1)
@@ -646,7 +689,8 @@ def test_walk_in(
     page = response.get_data(as_text=True)
     db.session.expire_all()
     walk = db.session.scalars(
-        select(Signup).join(User, Signup.user_id == User.id)
+        select(Signup)
+        .join(User, Signup.user_id == User.id)
         .where(User.phone == phone, Signup.shift_id == shift.id)
     ).first()
     if outcome in ("added", "created"):
@@ -655,25 +699,32 @@ def test_walk_in(
         assert _count(db, User) == users_before + (1 if outcome == "created" else 0)
         if outcome == "created":
             assert walk.user.password_hash is None and walk.user.real_name == "新人"
-        assert db.session.scalars(
-            select(Notification).where(Notification.user_id == walk.user_id)
-        ).first() is not None
+        assert (
+            db.session.scalars(
+                select(Notification).where(Notification.user_id == walk.user_id)
+            ).first()
+            is not None
+        )
     else:
         assert walk is None
         assert _count(db, User) == users_before
-        expected = {"needs_name": "请同时填写姓名", "bad_phone": "11位", "full": "班次已满",
-                    "bad_name": "最多40个字"}[outcome]
+        expected = {
+            "needs_name": "请同时填写姓名",
+            "bad_phone": "11位",
+            "full": "班次已满",
+            "bad_name": "最多40个字",
+        }[outcome]
         assert expected in page
 
 
-def test_walk_in_to_cancelled_shift_saves_no_new_person(
-    db, as_org, org, make_activity, make_shift
-):
-    shift = make_shift(activity=make_activity(unit=org.unit, zone=org.zone),
-                       status=ShiftStatus.CANCELLED)
+def test_walk_in_to_cancelled_shift_saves_no_new_person(db, as_org, org, make_activity, make_shift):
+    shift = make_shift(
+        activity=make_activity(unit=org.unit, zone=org.zone), status=ShiftStatus.CANCELLED
+    )
     users, audits = _count(db, User), _count(db, AuditEntry)
-    response = as_org.post(f"/organize/shifts/{shift.id}/walk-in",
-                           data={"phone": "13712345678", "name": "新人甲"})
+    response = as_org.post(
+        f"/organize/shifts/{shift.id}/walk-in", data={"phone": "13712345678", "name": "新人甲"}
+    )
     assert (_count(db, User), _count(db, AuditEntry)) == (users, audits)
     assert "已取消" in _follow(as_org, response).get_data(as_text=True)
 
@@ -681,11 +732,13 @@ def test_walk_in_to_cancelled_shift_saves_no_new_person(
 def test_walk_in_confirms_someone_already_pending_on_a_full_shift(
     db, as_org, org, make_activity, make_shift, make_signup, make_user
 ):
-    shift = make_shift(activity=make_activity(unit=org.unit, zone=org.zone), capacity=2,
-                       requires_approval=True)
+    shift = make_shift(
+        activity=make_activity(unit=org.unit, zone=org.zone), capacity=2, requires_approval=True
+    )
     make_signup(shift)
-    pending = make_signup(shift, make_user("等审核", phone="13711112222"),
-                          status=SignupStatus.PENDING)
+    pending = make_signup(
+        shift, make_user("等审核", phone="13711112222"), status=SignupStatus.PENDING
+    )
     as_org.post(f"/organize/shifts/{shift.id}/walk-in", data={"phone": "13711112222"})
     db.session.expire_all()
     assert db.session.get(Signup, pending.id).status == SignupStatus.CONFIRMED
@@ -694,8 +747,9 @@ def test_walk_in_confirms_someone_already_pending_on_a_full_shift(
 def test_walk_in_message_masks_the_name(db, as_org, org, make_activity, make_shift, make_user):
     shift = make_shift(activity=make_activity(unit=org.unit, zone=org.zone))
     make_user("欧阳明月", phone="13788889999")
-    page = _follow(as_org, as_org.post(f"/organize/shifts/{shift.id}/walk-in",
-                                       data={"phone": "13788889999"})).get_data(as_text=True)
+    page = _follow(
+        as_org, as_org.post(f"/organize/shifts/{shift.id}/walk-in", data={"phone": "13788889999"})
+    ).get_data(as_text=True)
     assert "已把 欧* 加入名单" in page and "已把 欧阳" not in page
 
 
@@ -705,8 +759,10 @@ def test_place_change_on_a_published_activity_tells_people(
     activity = make_activity(unit=org.unit, zone=org.zone, place="县一小正门")
     shift = make_shift(activity=activity)
     person = make_signup(shift).user
-    as_org.post(f"/organize/activities/{activity.id}/edit",
-                data=_activity_form(org, place="县一小北门", title=activity.title))
+    as_org.post(
+        f"/organize/activities/{activity.id}/edit",
+        data=_activity_form(org, place="县一小北门", title=activity.title),
+    )
     db.session.expire_all()
     assert db.session.get(Shift, shift.id).sequence == 1
     notes = db.session.scalars(select(Notification).where(Notification.user_id == person.id)).all()
@@ -738,8 +794,11 @@ def test_past_shifts_fold_away_and_waitlist_shows_positions(
     shift = make_shift(activity=activity, capacity=1, post_name="明天的岗")
     make_signup(shift)
     for minutes in (1, 2):
-        make_signup(shift, status=SignupStatus.WAITLISTED,
-                    queued_at=datetime.now(UTC) + timedelta(minutes=minutes))
+        make_signup(
+            shift,
+            status=SignupStatus.WAITLISTED,
+            queued_at=datetime.now(UTC) + timedelta(minutes=minutes),
+        )
     page = as_org.get(f"/organize/activities/{activity.id}").get_data(as_text=True)
     assert "明天的岗" in page and "昨天的岗" not in page and "显示已结束的 1 个班次" in page
     page = as_org.get(f"/organize/activities/{activity.id}?past=1").get_data(as_text=True)
@@ -768,9 +827,10 @@ def test_my_activities_page_uses_a_fixed_number_of_statements(
     assert statements() == few
 
 
-@pytest.mark.parametrize(("query", "status"), [("page=2", 404), ("page=0", 404),
-                                               ("page=x", 404), ("page=1", 200),
-                                               ("status=nonsense", 200)])
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("page=2", 404), ("page=0", 404), ("page=x", 404), ("page=1", 200), ("status=nonsense", 200)],
+)
 def test_my_activities_paging_and_filters_never_500(as_org, org, make_activity, query, status):
     make_activity(unit=org.unit, zone=org.zone)
     assert as_org.get(f"/organize/?{query}").status_code == status

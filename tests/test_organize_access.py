@@ -69,8 +69,12 @@ def world(db, make_zone, make_unit, make_user, make_activity, make_shift, make_s
 
 def _activity_data(w: World) -> dict:
     return {
-        "title": "新活动", "kind": "volunteer", "unit_id": w.unit_id, "zone_id": w.zone_id,
-        "place": "某地", "cancellation_deadline_hours": 2,
+        "title": "新活动",
+        "kind": "volunteer",
+        "unit_id": w.unit_id,
+        "zone_id": w.zone_id,
+        "place": "某地",
+        "cancellation_deadline_hours": 2,
     }
 
 
@@ -82,62 +86,155 @@ ROUTES = [
     ("new_activity_post", "POST", lambda w: "/organize/activities/new", _activity_data, 200),
     ("activity", "GET", lambda w: f"/organize/activities/{w.activity.id}", None, 403),
     ("edit_activity", "GET", lambda w: f"/organize/activities/{w.activity.id}/edit", None, 403),
-    ("edit_activity_post", "POST", lambda w: f"/organize/activities/{w.activity.id}/edit",
-     _activity_data, 403),
+    (
+        "edit_activity_post",
+        "POST",
+        lambda w: f"/organize/activities/{w.activity.id}/edit",
+        _activity_data,
+        403,
+    ),
     ("publish", "POST", lambda w: f"/organize/activities/{w.draft.id}/publish", {}, 403),
-    ("cancel_activity", "GET", lambda w: f"/organize/activities/{w.activity.id}/cancel", None,
-     403),
-    ("cancel_activity_post", "POST", lambda w: f"/organize/activities/{w.activity.id}/cancel",
-     lambda w: {"reason": "下雨"}, 403),
+    ("cancel_activity", "GET", lambda w: f"/organize/activities/{w.activity.id}/cancel", None, 403),
+    (
+        "cancel_activity_post",
+        "POST",
+        lambda w: f"/organize/activities/{w.activity.id}/cancel",
+        lambda w: {"reason": "下雨"},
+        403,
+    ),
     ("duplicate", "POST", lambda w: f"/organize/activities/{w.activity.id}/duplicate", {}, 403),
     ("new_shift", "GET", lambda w: f"/organize/activities/{w.activity.id}/shifts/new", None, 403),
-    ("new_shift_post", "POST", lambda w: f"/organize/activities/{w.activity.id}/shifts/new",
-     lambda w: {"day": "2030-01-07", "start": "07:00", "end": "08:00", "capacity": 3}, 403),
+    (
+        "new_shift_post",
+        "POST",
+        lambda w: f"/organize/activities/{w.activity.id}/shifts/new",
+        lambda w: {"day": "2030-01-07", "start": "07:00", "end": "08:00", "capacity": 3},
+        403,
+    ),
     ("bulk", "GET", lambda w: f"/organize/activities/{w.activity.id}/shifts/bulk", None, 403),
-    ("bulk_post", "POST", lambda w: f"/organize/activities/{w.activity.id}/shifts/bulk",
-     lambda w: {"mode": "range", "first_date": "2030-01-07", "last_date": "2030-01-13",
-                "weekdays": [0, 2], "slots": "07:00-08:00", "capacity": 3, "confirm": "1",
-                "save": "1"}, 403),
+    (
+        "bulk_post",
+        "POST",
+        lambda w: f"/organize/activities/{w.activity.id}/shifts/bulk",
+        lambda w: {
+            "mode": "range",
+            "first_date": "2030-01-07",
+            "last_date": "2030-01-13",
+            "weekdays": [0, 2],
+            "slots": "07:00-08:00",
+            "capacity": 3,
+            "confirm": "1",
+            "save": "1",
+        },
+        403,
+    ),
     ("edit_shift", "GET", lambda w: f"/organize/shifts/{w.shift.id}/edit", None, 403),
-    ("edit_shift_post", "POST", lambda w: f"/organize/shifts/{w.shift.id}/edit",
-     lambda w: {"day": "2030-01-07", "start": "07:00", "end": "08:00", "capacity": 9}, 403),
+    (
+        "edit_shift_post",
+        "POST",
+        lambda w: f"/organize/shifts/{w.shift.id}/edit",
+        lambda w: {"day": "2030-01-07", "start": "07:00", "end": "08:00", "capacity": 9},
+        403,
+    ),
     ("cancel_shift", "GET", lambda w: f"/organize/shifts/{w.shift.id}/cancel", None, 403),
-    ("cancel_shift_post", "POST", lambda w: f"/organize/shifts/{w.shift.id}/cancel",
-     lambda w: {"reason": "下雨"}, 403),
+    (
+        "cancel_shift_post",
+        "POST",
+        lambda w: f"/organize/shifts/{w.shift.id}/cancel",
+        lambda w: {"reason": "下雨"},
+        403,
+    ),
     ("delete_shift", "POST", lambda w: f"/organize/shifts/{w.empty_shift.id}/delete", {}, 403),
     ("roster", "GET", lambda w: f"/organize/shifts/{w.shift.id}/roster", None, 403),
     ("approve", "POST", lambda w: f"/organize/signups/{w.pending.id}/approve", {}, 403),
-    ("reject", "POST", lambda w: f"/organize/signups/{w.pending.id}/reject",
-     lambda w: {"reason": "不符合要求"}, 403),
-    ("promote", "POST", lambda w: f"/organize/signups/{w.waiting.id}/promote",
-     lambda w: {"over_capacity": "y", "override_reason": "现场缺人"}, 403),
-    ("remove", "POST", lambda w: f"/organize/signups/{w.confirmed.id}/remove",
-     lambda w: {"reason": "重复报名"}, 403),
-    ("walk_in", "POST", lambda w: f"/organize/shifts/{w.shift.id}/walk-in",
-     lambda w: {"phone": "13912345678", "name": "现场甲", "over_capacity": "y",
-                "override_reason": "现场缺人"}, 403),
-    ("export_roster_xlsx", "GET", lambda w: f"/organize/shifts/{w.shift.id}/roster.xlsx", None,
-     403),
-    ("export_roster_csv", "GET", lambda w: f"/organize/shifts/{w.shift.id}/roster.csv", None,
-     403),
-    ("export_attendance_xlsx", "GET",
-     lambda w: f"/organize/activities/{w.activity.id}/attendance.xlsx", None, 403),
-    ("export_attendance_csv", "GET",
-     lambda w: f"/organize/activities/{w.activity.id}/attendance.csv", None, 403),
+    (
+        "reject",
+        "POST",
+        lambda w: f"/organize/signups/{w.pending.id}/reject",
+        lambda w: {"reason": "不符合要求"},
+        403,
+    ),
+    (
+        "promote",
+        "POST",
+        lambda w: f"/organize/signups/{w.waiting.id}/promote",
+        lambda w: {"over_capacity": "y", "override_reason": "现场缺人"},
+        403,
+    ),
+    (
+        "remove",
+        "POST",
+        lambda w: f"/organize/signups/{w.confirmed.id}/remove",
+        lambda w: {"reason": "重复报名"},
+        403,
+    ),
+    (
+        "walk_in",
+        "POST",
+        lambda w: f"/organize/shifts/{w.shift.id}/walk-in",
+        lambda w: {
+            "phone": "13912345678",
+            "name": "现场甲",
+            "over_capacity": "y",
+            "override_reason": "现场缺人",
+        },
+        403,
+    ),
+    (
+        "export_roster_xlsx",
+        "GET",
+        lambda w: f"/organize/shifts/{w.shift.id}/roster.xlsx",
+        None,
+        403,
+    ),
+    ("export_roster_csv", "GET", lambda w: f"/organize/shifts/{w.shift.id}/roster.csv", None, 403),
+    (
+        "export_attendance_xlsx",
+        "GET",
+        lambda w: f"/organize/activities/{w.activity.id}/attendance.xlsx",
+        None,
+        403,
+    ),
+    (
+        "export_attendance_csv",
+        "GET",
+        lambda w: f"/organize/activities/{w.activity.id}/attendance.csv",
+        None,
+        403,
+    ),
     ("sign_in_sheet", "GET", lambda w: f"/organize/shifts/{w.shift.id}/sign-in-sheet", None, 403),
     ("message_shift", "GET", lambda w: f"/organize/shifts/{w.shift.id}/message", None, 403),
-    ("message_shift_post", "POST", lambda w: f"/organize/shifts/{w.shift.id}/message",
-     lambda w: {"title": "通知", "body": "请带帽子"}, 403),
-    ("message_activity", "GET", lambda w: f"/organize/activities/{w.activity.id}/message", None,
-     403),
-    ("message_activity_post", "POST",
-     lambda w: f"/organize/activities/{w.activity.id}/message",
-     lambda w: {"title": "通知", "body": "请带帽子"}, 403),
+    (
+        "message_shift_post",
+        "POST",
+        lambda w: f"/organize/shifts/{w.shift.id}/message",
+        lambda w: {"title": "通知", "body": "请带帽子"},
+        403,
+    ),
+    (
+        "message_activity",
+        "GET",
+        lambda w: f"/organize/activities/{w.activity.id}/message",
+        None,
+        403,
+    ),
+    (
+        "message_activity_post",
+        "POST",
+        lambda w: f"/organize/activities/{w.activity.id}/message",
+        lambda w: {"title": "通知", "body": "请带帽子"},
+        403,
+    ),
     # The organizer's day: another unit's organizer sees their own (empty) queue and day, and
     # their bulk decision on someone else's sign-up finds nothing to decide.
     ("queue", "GET", lambda w: "/organize/queue", None, 200),
-    ("queue_post", "POST", lambda w: "/organize/queue",
-     lambda w: {"signup_ids": [w.pending.id], "decision": "approve"}, 302),
+    (
+        "queue_post",
+        "POST",
+        lambda w: "/organize/queue",
+        lambda w: {"signup_ids": [w.pending.id], "decision": "approve"},
+        302,
+    ),
     ("today", "GET", lambda w: "/organize/today", None, 200),
 ]
 
@@ -168,9 +265,10 @@ EFFECTS = {
     "reject": lambda db, w: _status(db, Signup, w.pending.id) == SignupStatus.REJECTED,
     "promote": lambda db, w: _status(db, Signup, w.waiting.id) == SignupStatus.CONFIRMED,
     "remove": lambda db, w: _status(db, Signup, w.confirmed.id) == SignupStatus.CANCELLED,
-    "walk_in": lambda db, w: _count(
-        db, Signup, Signup.shift_id == w.shift.id, Signup.status == SignupStatus.CONFIRMED
-    ) == 2,
+    "walk_in": lambda db, w: (
+        _count(db, Signup, Signup.shift_id == w.shift.id, Signup.status == SignupStatus.CONFIRMED)
+        == 2
+    ),
     "message_shift_post": lambda db, w: (
         _count(db, Notification, Notification.kind == "notice") == 3
     ),
@@ -189,14 +287,20 @@ def _snapshot(db) -> tuple:
     """Everything an organizer action could change, as plain values."""
     db.session.expire_all()
     return (
-        tuple(db.session.execute(
-            select(Activity.id, Activity.title, Activity.status, Activity.updated_at)
-            .order_by(Activity.id)
-        )),
-        tuple(db.session.execute(
-            select(Shift.id, Shift.capacity, Shift.status, Shift.starts_at, Shift.sequence)
-            .order_by(Shift.id)
-        )),
+        tuple(
+            db.session.execute(
+                select(Activity.id, Activity.title, Activity.status, Activity.updated_at).order_by(
+                    Activity.id
+                )
+            )
+        ),
+        tuple(
+            db.session.execute(
+                select(
+                    Shift.id, Shift.capacity, Shift.status, Shift.starts_at, Shift.sequence
+                ).order_by(Shift.id)
+            )
+        ),
         tuple(db.session.execute(select(Signup.id, Signup.status).order_by(Signup.id))),
         db.session.scalar(select(func.count(User.id))),
         db.session.scalar(select(func.count(Notification.id))),
@@ -246,8 +350,14 @@ def test_every_route_for_every_role(
 
 @pytest.mark.parametrize(
     ("role", "status"),
-    [("anonymous", 302), ("resident", 403), ("zone_leader", 403), ("owner", 403),
-     ("other", 403), ("admin", 302)],
+    [
+        ("anonymous", 302),
+        ("resident", 403),
+        ("zone_leader", 403),
+        ("owner", 403),
+        ("other", 403),
+        ("admin", 302),
+    ],
 )
 def test_audit_log_is_for_admins_only(client, login, world, role, status):
     """The old address of the audit log: admins are sent on to /admin/audit."""
@@ -272,8 +382,11 @@ def test_other_organizer_cannot_reach_signups_of_someone_elses_shift(db, client,
 
 def test_unknown_records_are_404(client, login, world):
     login(world.users["owner"])
-    for url in ("/organize/activities/9999", "/organize/shifts/9999/roster",
-                "/organize/shifts/9999/roster.xlsx"):
+    for url in (
+        "/organize/activities/9999",
+        "/organize/shifts/9999/roster",
+        "/organize/shifts/9999/roster.xlsx",
+    ):
         assert client.get(url).status_code == 404
     assert client.post("/organize/signups/9999/approve").status_code == 404
 

@@ -74,7 +74,10 @@ def _state(db) -> tuple:
     db.session.expire_all()
     return (
         tuple(db.session.execute(select(Signup.id, Signup.status).order_by(Signup.id))),
-        _count(db, Notification), _count(db, AuditEntry), _count(db, User), _count(db, Shift),
+        _count(db, Notification),
+        _count(db, AuditEntry),
+        _count(db, User),
+        _count(db, Shift),
     )
 
 
@@ -92,27 +95,30 @@ def queue_world(db, org, make_activity, make_shift, make_signup, make_user):
     a1 = make_activity(title="县一小校门口交通劝导", unit=org.unit, zone=org.zone)
     a2 = make_activity(title="福洋溪护河", unit=org.unit, zone=org.zone)
     w.shift1 = make_shift(a1, starts_in=timedelta(days=2), capacity=5, requires_approval=True)
-    w.shift2 = make_shift(a2, starts_in=timedelta(days=3), capacity=1, requires_approval=True,
-                          post_name="东岸")
+    w.shift2 = make_shift(
+        a2, starts_in=timedelta(days=3), capacity=1, requires_approval=True, post_name="东岸"
+    )
     w.mine = [
         make_signup(w.shift1, make_user("王秀英"), status=SignupStatus.PENDING),
         make_signup(w.shift1, make_user("李建国"), status=SignupStatus.PENDING),
         make_signup(w.shift2, make_user("陈志强"), status=SignupStatus.PENDING),
     ]
     other = make_activity(title="别的单位的活动", unit=org.other_unit, zone=org.zone)
-    w.foreign = make_signup(make_shift(other, capacity=5, requires_approval=True),
-                            make_user("外单位"), status=SignupStatus.PENDING)
+    w.foreign = make_signup(
+        make_shift(other, capacity=5, requires_approval=True),
+        make_user("外单位"),
+        status=SignupStatus.PENDING,
+    )
     started = make_shift(a1, starts_in=timedelta(minutes=-30), capacity=5)
     w.started = make_signup(started, make_user("已开始"), status=SignupStatus.PENDING)
-    cancelled = make_shift(a1, starts_in=timedelta(days=4), capacity=5,
-                           status=ShiftStatus.CANCELLED)
+    cancelled = make_shift(
+        a1, starts_in=timedelta(days=4), capacity=5, status=ShiftStatus.CANCELLED
+    )
     w.cancelled = make_signup(cancelled, make_user("已取消班次"), status=SignupStatus.PENDING)
     return w
 
 
-def test_queue_lists_every_pending_signup_of_my_units_soonest_first(
-    db, as_org, org, queue_world
-):
+def test_queue_lists_every_pending_signup_of_my_units_soonest_first(db, as_org, org, queue_world):
     page = as_org.get("/organize/queue").get_data(as_text=True)
     for name in ("王秀英", "李建国", "陈志强"):
         assert name in page
@@ -149,15 +155,17 @@ def test_bulk_approve_reports_partial_failure_and_keeps_the_rest(
     # 陈志强's shift has one place; someone else takes it meanwhile (over capacity by hand).
     make_signup(w.shift2, status=SignupStatus.CONFIRMED)
     # 李建国 now holds an overlapping place elsewhere.
-    elsewhere = make_shift(make_activity(unit=org.other_unit, zone=org.zone),
-                           starts_at=w.shift1.starts_at, ends_at=w.shift1.ends_at)
+    elsewhere = make_shift(
+        make_activity(unit=org.other_unit, zone=org.zone),
+        starts_at=w.shift1.starts_at,
+        ends_at=w.shift1.ends_at,
+    )
     make_signup(elsewhere, w.mine[1].user, status=SignupStatus.CONFIRMED)
     ids = [s.id for s in w.mine] + [w.foreign.id, w.started.id]
     response = as_org.post("/organize/queue", data={"signup_ids": ids, "decision": "approve"})
     page = _follow(as_org, response).get_data(as_text=True)
     db.session.expire_all()
-    status = {s.id: db.session.get(Signup, s.id).status for s in
-              [*w.mine, w.foreign, w.started]}
+    status = {s.id: db.session.get(Signup, s.id).status for s in [*w.mine, w.foreign, w.started]}
     # 陈志强 already holds his (pending) place, so only the overlap, the started shift and the
     # other unit's sign-up are refused.
     assert status[w.mine[0].id] == SignupStatus.CONFIRMED
@@ -174,15 +182,18 @@ def test_bulk_approve_reports_partial_failure_and_keeps_the_rest(
 
 def test_bulk_reject_with_one_reason_for_everyone(db, as_org, queue_world):
     ids = [s.id for s in queue_world.mine[:2]]
-    response = as_org.post("/organize/queue", data={
-        "signup_ids": ids, "decision": "reject", "reason": "本次只招小学家长"})
+    response = as_org.post(
+        "/organize/queue",
+        data={"signup_ids": ids, "decision": "reject", "reason": "本次只招小学家长"},
+    )
     assert "已拒绝 2 人，已通知本人。" in _follow(as_org, response).get_data(as_text=True)
     db.session.expire_all()
     for i in ids:
         signup = db.session.get(Signup, i)
         assert (signup.status, signup.reason) == (SignupStatus.REJECTED, "本次只招小学家长")
     bodies = db.session.scalars(
-        select(Notification.body).where(Notification.kind == "signup_rejected")).all()
+        select(Notification.body).where(Notification.kind == "signup_rejected")
+    ).all()
     assert bodies == ["原因：本次只招小学家长"] * 2
 
 
@@ -214,8 +225,9 @@ def test_queue_bad_input_saves_nothing(db, as_org, queue_world, data, message):
 
 def test_queue_keeps_the_ticks_and_reason_after_a_refusal(db, as_org, queue_world):
     ids = [s.id for s in queue_world.mine]
-    page = as_org.post("/organize/queue", data={
-        "signup_ids": ids, "decision": "reject", "reason": "长" * 501}).get_data(as_text=True)
+    page = as_org.post(
+        "/organize/queue", data={"signup_ids": ids, "decision": "reject", "reason": "长" * 501}
+    ).get_data(as_text=True)
     assert page.count(" checked>") == 3
     assert '<details class="queue-reject" open>' in page
 
@@ -251,16 +263,19 @@ def test_queue_statements_do_not_grow_with_the_queue(
         (local(DAY, 23, 59), local(DAY + timedelta(days=1), 1), True, (False, True)),
         (local(DAY - timedelta(days=1), 22), local(DAY, 2), True, (True, False)),  # overnight
         (local(DAY - timedelta(days=1), 20), local(DAY, 0, 0), False, None),  # ended at midnight
-        (local(DAY - timedelta(days=1), 23, 30), local(DAY - timedelta(days=1), 23, 59),
-         False, None),
+        (
+            local(DAY - timedelta(days=1), 23, 30),
+            local(DAY - timedelta(days=1), 23, 59),
+            False,
+            None,
+        ),
         (local(DAY + timedelta(days=1), 0, 0), local(DAY + timedelta(days=1), 1), False, None),
     ],
 )
 def test_a_shift_belongs_to_its_local_day(
     db, org, make_activity, make_shift, start, end, shown, flags
 ):
-    shift = make_shift(make_activity(unit=org.unit, zone=org.zone), starts_at=start,
-                       ends_at=end)
+    shift = make_shift(make_activity(unit=org.unit, zone=org.zone), starts_at=start, ends_at=end)
     day = services.day_shifts(org.user, DAY)
     found = [d for d in day.shifts if d.shift.id == shift.id]
     assert bool(found) is shown
@@ -272,15 +287,17 @@ def test_day_page_shows_fill_and_checkin_state(
     db, as_org, org, make_activity, make_shift, make_signup
 ):
     activity = make_activity(title="裕丰园市场秩序劝导", unit=org.unit, zone=org.zone)
-    shift = make_shift(activity, starts_at=local(DAY, 7), ends_at=local(DAY, 9), capacity=6,
-                       post_name="东门")
+    shift = make_shift(
+        activity, starts_at=local(DAY, 7), ends_at=local(DAY, 9), capacity=6, post_name="东门"
+    )
     for attendance in (Attendance.ATTENDED, Attendance.ATTENDED, Attendance.NO_SHOW, None):
         make_signup(shift, attendance=attendance)
     make_signup(shift, status=SignupStatus.PENDING)
     make_signup(shift, status=SignupStatus.WAITLISTED, queued_at=datetime.now(UTC))
     make_shift(make_activity(title="外单位班次", unit=org.other_unit), starts_at=local(DAY, 8))
-    off = make_shift(activity, starts_at=local(DAY, 15), status=ShiftStatus.CANCELLED,
-                     cancel_reason="大雨")
+    off = make_shift(
+        activity, starts_at=local(DAY, 15), status=ShiftStatus.CANCELLED, cancel_reason="大雨"
+    )
     page = as_org.get("/organize/today?day=2030-01-07").get_data(as_text=True)
     assert "2030年1月7日 星期一" in page
     assert "裕丰园市场秩序劝导" in page and "东门" in page and "外单位班次" not in page
@@ -307,8 +324,11 @@ def test_day_page_statements_do_not_grow_with_the_day(
     counts = []
     for n in (2, 10):
         for i in range(n):
-            shift = make_shift(make_activity(unit=org.unit, zone=org.zone),
-                               starts_at=local(DAY, 6 + i % 12), capacity=5)
+            shift = make_shift(
+                make_activity(unit=org.unit, zone=org.zone),
+                starts_at=local(DAY, 6 + i % 12),
+                capacity=5,
+            )
             make_signup(shift, attendance=Attendance.ATTENDED)
             make_signup(shift, status=SignupStatus.PENDING)
         db.session.expire_all()
@@ -332,8 +352,13 @@ def test_home_leads_to_today_and_the_queue(db, as_org, queue_world, count_querie
     ("weekdays", "interval", "until", "count", "rule"),
     [
         ([2], 1, None, 4, "FREQ=WEEKLY;COUNT=4;BYDAY=WE"),
-        ([0, 4], 2, date(2030, 3, 1), None,
-         "FREQ=WEEKLY;INTERVAL=2;UNTIL=20300301T000000;BYDAY=MO,FR"),
+        (
+            [0, 4],
+            2,
+            date(2030, 3, 1),
+            None,
+            "FREQ=WEEKLY;INTERVAL=2;UNTIL=20300301T000000;BYDAY=MO,FR",
+        ),
         ([6, 0], 1, None, 3, "FREQ=WEEKLY;COUNT=3;BYDAY=MO,SU"),
     ],
 )
@@ -358,15 +383,22 @@ def test_weekly_rule_is_built_by_dateutil(app, weekdays, interval, until, count,
 def test_weekly_rule_refusals_name_their_field(app, kwargs, field):
     args = {"weekdays": [2], "interval": 1, "until": None, "count": 4} | kwargs
     with pytest.raises(OrganizeError) as info:
-        services.weekly_rule(DAY, args["weekdays"], args["interval"], args["until"],
-                             args["count"])
+        services.weekly_rule(DAY, args["weekdays"], args["interval"], args["until"], args["count"])
     assert info.value.field == field
 
 
 def _weekly(**override) -> dict:
-    data = {"mode": "range", "first_date": "2030-01-07", "weekdays": ["2"], "interval": "1",
-            "end_by": "count", "count": "4", "slots": "09:00-11:00", "capacity": "4",
-            "waitlist_enabled": "y"}
+    data = {
+        "mode": "range",
+        "first_date": "2030-01-07",
+        "weekdays": ["2"],
+        "interval": "1",
+        "end_by": "count",
+        "count": "4",
+        "slots": "09:00-11:00",
+        "capacity": "4",
+        "waitlist_enabled": "y",
+    }
     data.update(override)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -375,14 +407,30 @@ def _weekly(**override) -> dict:
     ("override", "dates"),
     [
         ({}, [date(2030, 1, d) for d in (9, 16, 23, 30)]),  # every Wednesday, 4 times
-        ({"interval": "2"}, [date(2030, 1, 9), date(2030, 1, 23), date(2030, 2, 6),
-                             date(2030, 2, 20)]),
-        ({"end_by": "date", "count": None, "last_date": "2030-01-20"},
-         [date(2030, 1, 9), date(2030, 1, 16)]),
-        ({"end_by": "date", "count": None, "last_date": "2030-02-05", "interval": "2",
-          "weekdays": ["0", "2"]},
-         [date(2030, 1, 7), date(2030, 1, 9), date(2030, 1, 21), date(2030, 1, 23),
-          date(2030, 2, 4)]),
+        (
+            {"interval": "2"},
+            [date(2030, 1, 9), date(2030, 1, 23), date(2030, 2, 6), date(2030, 2, 20)],
+        ),
+        (
+            {"end_by": "date", "count": None, "last_date": "2030-01-20"},
+            [date(2030, 1, 9), date(2030, 1, 16)],
+        ),
+        (
+            {
+                "end_by": "date",
+                "count": None,
+                "last_date": "2030-02-05",
+                "interval": "2",
+                "weekdays": ["0", "2"],
+            },
+            [
+                date(2030, 1, 7),
+                date(2030, 1, 9),
+                date(2030, 1, 21),
+                date(2030, 1, 23),
+                date(2030, 2, 4),
+            ],
+        ),
     ],
 )
 def test_weekly_form_without_raw_rule(db, as_org, org, make_activity, override, dates):
@@ -400,8 +448,10 @@ def test_weekly_form_without_raw_rule(db, as_org, org, make_activity, override, 
 
 def test_weekly_preview_shows_the_rule_it_made(db, as_org, org, make_activity):
     activity = make_activity(unit=org.unit, zone=org.zone)
-    page = as_org.post(f"/organize/activities/{activity.id}/shifts/bulk",
-                       data={**_weekly(interval="2"), "preview": "1"}).get_data(as_text=True)
+    page = as_org.post(
+        f"/organize/activities/{activity.id}/shifts/bulk",
+        data={**_weekly(interval="2"), "preview": "1"},
+    ).get_data(as_text=True)
     assert "FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=WE" in page
     assert 'name="interval" value="2"' in page and 'name="end_by" value="count"' in page
 
@@ -417,15 +467,23 @@ def test_weekly_preview_shows_the_rule_it_made(db, as_org, org, make_activity):
         ({"weekdays": None}, "请至少选择一个星期几"),
         ({"end_by": "sometime"}, "不是有效的选择"),
         ({"end_by": "date", "count": None}, "请选择结束日期"),
-        ({"count": "300", "weekdays": [str(d) for d in range(7)],
-          "slots": "07:00-08:00,09:00-10:00"}, "最多创建 500"),
+        (
+            {
+                "count": "300",
+                "weekdays": [str(d) for d in range(7)],
+                "slots": "07:00-08:00,09:00-10:00",
+            },
+            "最多创建 500",
+        ),
         ({"count": "60", "interval": "4"}, "最长一年"),
     ],
 )
 def test_weekly_form_bad_input(db, as_org, org, make_activity, override, message):
     activity = make_activity(unit=org.unit, zone=org.zone)
-    response = as_org.post(f"/organize/activities/{activity.id}/shifts/bulk",
-                           data={**_weekly(**override), "confirm": "1", "save": "1"})
+    response = as_org.post(
+        f"/organize/activities/{activity.id}/shifts/bulk",
+        data={**_weekly(**override), "confirm": "1", "save": "1"},
+    )
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert message in page
@@ -436,16 +494,21 @@ def test_weekly_form_bad_input(db, as_org, org, make_activity, override, message
 
 
 def _shift_form(**override) -> dict:
-    data = {"day": "2030-01-07", "start": "22:00", "end": "02:00", "capacity": "5",
-            "post_name": "夜巡", "waitlist_enabled": "y"}
+    data = {
+        "day": "2030-01-07",
+        "start": "22:00",
+        "end": "02:00",
+        "capacity": "5",
+        "post_name": "夜巡",
+        "waitlist_enabled": "y",
+    }
     data.update(override)
     return {k: v for k, v in data.items() if v is not None}
 
 
 def test_overnight_shift_ends_the_next_day_and_says_so(db, as_org, org, make_activity):
     activity = make_activity(unit=org.unit, zone=org.zone)
-    response = as_org.post(f"/organize/activities/{activity.id}/shifts/new",
-                           data=_shift_form())
+    response = as_org.post(f"/organize/activities/{activity.id}/shifts/new", data=_shift_form())
     assert response.status_code == 302
     shift = db.session.scalars(select(Shift)).one()
     assert (shift.starts_at, shift.ends_at) == (local(DAY, 22), local(DAY + timedelta(days=1), 2))
@@ -463,8 +526,14 @@ def test_overnight_shift_ends_the_next_day_and_says_so(db, as_org, org, make_act
 
 @pytest.mark.parametrize(
     ("start", "end", "ok"),
-    [("22:00", "02:00", True), ("20:00", "08:00", True), ("23:30", "00:00", True),
-     ("09:00", "08:00", False), ("19:59", "08:00", False), ("07:00", "07:00", False)],
+    [
+        ("22:00", "02:00", True),
+        ("20:00", "08:00", True),
+        ("23:30", "00:00", True),
+        ("09:00", "08:00", False),
+        ("19:59", "08:00", False),
+        ("07:00", "07:00", False),
+    ],
 )
 def test_overnight_slots_in_bulk_up_to_twelve_hours(app, start, end, ok):
     text = f"{start}-{end}"
@@ -481,9 +550,7 @@ def test_overnight_slots_in_bulk_up_to_twelve_hours(app, start, end, ok):
 # --- identical shifts ------------------------------------------------------------------------
 
 
-def test_identical_shift_is_warned_about_before_saving(
-    db, as_org, org, make_activity, make_shift
-):
+def test_identical_shift_is_warned_about_before_saving(db, as_org, org, make_activity, make_shift):
     activity = make_activity(unit=org.unit, zone=org.zone)
     make_shift(activity, starts_at=local(DAY, 7), ends_at=local(DAY, 8), post_name="东门")
     url = f"/organize/activities/{activity.id}/shifts/new"
@@ -507,8 +574,9 @@ def test_identical_shift_is_warned_about_before_saving(
         ({"post_name": " 东门 "}, True),
     ],
 )
-def test_what_counts_as_an_identical_shift(db, as_org, org, make_activity, make_shift,
-                                           override, twin):
+def test_what_counts_as_an_identical_shift(
+    db, as_org, org, make_activity, make_shift, override, twin
+):
     activity = make_activity(unit=org.unit, zone=org.zone)
     make_shift(activity, starts_at=local(DAY, 7), ends_at=local(DAY, 8), post_name="东门")
     data = _shift_form(start="07:00", end="08:00", post_name="东门") | override
@@ -519,18 +587,24 @@ def test_what_counts_as_an_identical_shift(db, as_org, org, make_activity, make_
 
 def test_a_cancelled_twin_does_not_count(db, as_org, org, make_activity, make_shift):
     activity = make_activity(unit=org.unit, zone=org.zone)
-    make_shift(activity, starts_at=local(DAY, 7), ends_at=local(DAY, 8), post_name="东门",
-               status=ShiftStatus.CANCELLED)
-    response = as_org.post(f"/organize/activities/{activity.id}/shifts/new",
-                           data=_shift_form(start="07:00", end="08:00", post_name="东门"))
+    make_shift(
+        activity,
+        starts_at=local(DAY, 7),
+        ends_at=local(DAY, 8),
+        post_name="东门",
+        status=ShiftStatus.CANCELLED,
+    )
+    response = as_org.post(
+        f"/organize/activities/{activity.id}/shifts/new",
+        data=_shift_form(start="07:00", end="08:00", post_name="东门"),
+    )
     assert response.status_code == 302
 
 
 def test_moving_a_shift_onto_its_twin_is_warned(db, as_org, org, make_activity, make_shift):
     activity = make_activity(unit=org.unit, zone=org.zone)
     make_shift(activity, starts_at=local(DAY, 7), ends_at=local(DAY, 8), post_name="东门")
-    other = make_shift(activity, starts_at=local(DAY, 9), ends_at=local(DAY, 10),
-                       post_name="东门")
+    other = make_shift(activity, starts_at=local(DAY, 9), ends_at=local(DAY, 10), post_name="东门")
     data = _shift_form(start="07:00", end="08:00", post_name="东门")
     response = as_org.post(f"/organize/shifts/{other.id}/edit", data=data)
     assert "已有一个完全相同的班次" in response.get_data(as_text=True)
@@ -542,8 +616,12 @@ def test_bulk_preview_marks_twins_and_skips_them_unless_asked(
     db, as_org, org, make_activity, make_shift
 ):
     activity = make_activity(unit=org.unit, zone=org.zone)
-    make_shift(activity, starts_at=local(date(2030, 1, 9), 9), ends_at=local(date(2030, 1, 9), 11),
-               post_name="东门")
+    make_shift(
+        activity,
+        starts_at=local(date(2030, 1, 9), 9),
+        ends_at=local(date(2030, 1, 9), 11),
+        post_name="东门",
+    )
     url = f"/organize/activities/{activity.id}/shifts/bulk"
     form = _weekly(post_name="东门")
     page = as_org.post(url, data={**form, "preview": "1"}).get_data(as_text=True)
@@ -575,23 +653,48 @@ def test_bulk_of_only_twins_saves_nothing(db, as_org, org, make_activity):
     ("before", "message", "status", "changes"),
     [
         (None, "已把 赵* 加入名单，已通知本人。", SignupStatus.CONFIRMED, True),
-        (SignupStatus.CONFIRMED, "赵* 已在名单上（已确认），没有重复添加。",
-         SignupStatus.CONFIRMED, False),
-        (SignupStatus.PENDING, "赵* 原本在待审核或候补中，现已改为已确认", SignupStatus.CONFIRMED,
-         True),
-        (SignupStatus.WAITLISTED, "赵* 原本在待审核或候补中，现已改为已确认",
-         SignupStatus.CONFIRMED, True),
+        (
+            SignupStatus.CONFIRMED,
+            "赵* 已在名单上（已确认），没有重复添加。",
+            SignupStatus.CONFIRMED,
+            False,
+        ),
+        (
+            SignupStatus.PENDING,
+            "赵* 原本在待审核或候补中，现已改为已确认",
+            SignupStatus.CONFIRMED,
+            True,
+        ),
+        (
+            SignupStatus.WAITLISTED,
+            "赵* 原本在待审核或候补中，现已改为已确认",
+            SignupStatus.CONFIRMED,
+            True,
+        ),
     ],
 )
 def test_walk_in_says_exactly_what_happened(
-    db, as_org, org, make_activity, make_shift, make_signup, make_user,
-    before, message, status, changes,
+    db,
+    as_org,
+    org,
+    make_activity,
+    make_shift,
+    make_signup,
+    make_user,
+    before,
+    message,
+    status,
+    changes,
 ):
     shift = make_shift(make_activity(unit=org.unit, zone=org.zone), capacity=3)
     person = make_user("赵淑芬", phone="13722223333")
     if before is not None:
-        make_signup(shift, person, status=before,
-                    queued_at=datetime.now(UTC) if before == SignupStatus.WAITLISTED else None)
+        make_signup(
+            shift,
+            person,
+            status=before,
+            queued_at=datetime.now(UTC) if before == SignupStatus.WAITLISTED else None,
+        )
     state = _state(db)
     response = as_org.post(f"/organize/shifts/{shift.id}/walk-in", data={"phone": "13722223333"})
     assert (_state(db) != state) is changes  # nothing written when nothing changed
@@ -602,11 +705,14 @@ def test_walk_in_says_exactly_what_happened(
     assert db.session.scalar(select(Signup.status).where(Signup.user_id == person.id)) == status
 
 
-def test_walk_in_of_a_new_person_says_a_record_was_made(db, as_org, org, make_activity,
-                                                        make_shift):
+def test_walk_in_of_a_new_person_says_a_record_was_made(db, as_org, org, make_activity, make_shift):
     shift = make_shift(make_activity(unit=org.unit, zone=org.zone))
-    page = _follow(as_org, as_org.post(f"/organize/shifts/{shift.id}/walk-in", data={
-        "phone": "13733334444", "name": "钱小红"})).get_data(as_text=True)
+    page = _follow(
+        as_org,
+        as_org.post(
+            f"/organize/shifts/{shift.id}/walk-in", data={"phone": "13733334444", "name": "钱小红"}
+        ),
+    ).get_data(as_text=True)
     assert "已把 钱* 加入名单（新建了简单档案），已通知本人。" in page
 
 
@@ -625,8 +731,9 @@ def test_walk_in_refusals_leave_no_record(
         activity.status = ActivityStatus.CANCELLED
     else:
         person = make_user("孙老人", phone="13744445555")
-        other = make_shift(make_activity(unit=org.other_unit), starts_at=shift.starts_at,
-                           ends_at=shift.ends_at)
+        other = make_shift(
+            make_activity(unit=org.other_unit), starts_at=shift.starts_at, ends_at=shift.ends_at
+        )
         make_signup(other, person)
     db.session.commit()
     state = _state(db)
@@ -634,8 +741,12 @@ def test_walk_in_refusals_leave_no_record(
     assert response.status_code == 302
     assert _state(db) == state  # no person, sign-up, audit entry or notification
     page = _follow(as_org, response).get_data(as_text=True)
-    assert {"full": "班次已满", "shift_cancelled": "已取消", "activity_cancelled": "已取消",
-            "overlap": "时间冲突"}[why] in page
+    assert {
+        "full": "班次已满",
+        "shift_cancelled": "已取消",
+        "activity_cancelled": "已取消",
+        "overlap": "时间冲突",
+    }[why] in page
 
 
 # --- rules that already held, now with a test each -------------------------------------------
@@ -664,13 +775,17 @@ def test_approve_and_promote_are_refused_on_cancelled_or_started_shifts(
     assert db.session.get(Signup, signup.id).status == status
 
 
-def test_moving_a_shift_re_arms_its_reminders(db, as_org, org, make_activity, make_shift,
-                                              make_signup):
-    shift = make_shift(make_activity(unit=org.unit, zone=org.zone), starts_at=local(DAY, 7),
-                       ends_at=local(DAY, 8))
+def test_moving_a_shift_re_arms_its_reminders(
+    db, as_org, org, make_activity, make_shift, make_signup
+):
+    shift = make_shift(
+        make_activity(unit=org.unit, zone=org.zone), starts_at=local(DAY, 7), ends_at=local(DAY, 8)
+    )
     signup = make_signup(shift, reminder_sent_at=datetime.now(UTC))
-    as_org.post(f"/organize/shifts/{shift.id}/edit",
-                data=_shift_form(start="09:00", end="10:00", post_name=""))
+    as_org.post(
+        f"/organize/shifts/{shift.id}/edit",
+        data=_shift_form(start="09:00", end="10:00", post_name=""),
+    )
     db.session.expire_all()
     assert db.session.get(Signup, signup.id).reminder_sent_at is None
     assert db.session.get(Shift, shift.id).sequence == 1
@@ -701,8 +816,14 @@ def test_moving_an_activity_to_another_zone_or_unit_raises_sequence(
 
 @pytest.mark.parametrize(
     ("name", "masked"),
-    [("张三", "张*"), ("陈志强", "陈*"), ("欧阳明月", "欧*"), ("王", "*"), ("", ""),
-     ("  李四 ", "李*")],
+    [
+        ("张三", "张*"),
+        ("陈志强", "陈*"),
+        ("欧阳明月", "欧*"),
+        ("王", "*"),
+        ("", ""),
+        ("  李四 ", "李*"),
+    ],
 )
 def test_one_mask_for_every_name(name, masked):
     assert mask_name(name) == masked
@@ -711,16 +832,19 @@ def test_one_mask_for_every_name(name, masked):
 def test_organize_messages_mask_like_everywhere_else(
     db, as_org, org, make_activity, make_shift, make_signup, make_user
 ):
-    shift = make_shift(make_activity(unit=org.unit, zone=org.zone), starts_at=local(DAY, 7),
-                       ends_at=local(DAY, 8))
+    shift = make_shift(
+        make_activity(unit=org.unit, zone=org.zone), starts_at=local(DAY, 7), ends_at=local(DAY, 8)
+    )
     person = make_user("陈志强")
     make_signup(shift, person)
-    other = make_shift(make_activity(unit=org.unit, zone=org.zone), starts_at=local(DAY, 9),
-                       ends_at=local(DAY, 10))
+    other = make_shift(
+        make_activity(unit=org.unit, zone=org.zone), starts_at=local(DAY, 9), ends_at=local(DAY, 10)
+    )
     make_signup(other, person)
-    page = as_org.post(f"/organize/shifts/{shift.id}/edit",
-                       data=_shift_form(start="09:00", end="10:00", post_name="")
-                       ).get_data(as_text=True)
+    page = as_org.post(
+        f"/organize/shifts/{shift.id}/edit",
+        data=_shift_form(start="09:00", end="10:00", post_name=""),
+    ).get_data(as_text=True)
     assert "陈* 等 1 人" in page and "陈**" not in page
 
 
@@ -730,13 +854,14 @@ def test_organize_messages_mask_like_everywhere_else(
 def test_roster_reason_boxes_open_per_action(
     db, as_org, org, make_activity, make_shift, make_signup
 ):
-    shift = make_shift(make_activity(unit=org.unit, zone=org.zone), capacity=2,
-                       requires_approval=True)
+    shift = make_shift(
+        make_activity(unit=org.unit, zone=org.zone), capacity=2, requires_approval=True
+    )
     for status in (SignupStatus.CONFIRMED, SignupStatus.CONFIRMED, SignupStatus.PENDING):
         make_signup(shift, status=status)
     make_signup(shift, status=SignupStatus.WAITLISTED, queued_at=datetime.now(UTC))
     page = as_org.get(f"/organize/shifts/{shift.id}/roster").get_data(as_text=True)
-    rows = page.split('<tbody>', 1)[1].split('</tbody>', 1)[0]
+    rows = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     # Every reason box sits folded inside its own action's <details>, never open on a row.
     outside = rows
     while "<details" in outside:
@@ -759,8 +884,11 @@ def test_xlsx_exports_carry_real_dates(
     activity = make_activity(unit=org.unit, zone=org.zone)
     shift = make_shift(activity, starts_at=local(DAY, 7), ends_at=local(DAY, 9))
     make_signup(shift, attendance=Attendance.ATTENDED, checked_in_at=local(DAY, 6, 55))
-    url = (f"/organize/shifts/{shift.id}/roster.xlsx" if which == "roster"
-           else f"/organize/activities/{activity.id}/attendance.xlsx")
+    url = (
+        f"/organize/shifts/{shift.id}/roster.xlsx"
+        if which == "roster"
+        else f"/organize/activities/{activity.id}/attendance.xlsx"
+    )
     sheet = load_workbook(io.BytesIO(as_org.get(url).data)).active
     row = next(sheet.iter_rows(min_row=2, max_row=2))
     start, end, checked_in = row[1], row[2], row[9]
@@ -768,13 +896,15 @@ def test_xlsx_exports_carry_real_dates(
     assert end.value == datetime(2030, 1, 7, 9, 0)
     assert checked_in.value == datetime(2030, 1, 7, 6, 55)
     assert {start.number_format, end.number_format, checked_in.number_format} == {
-        "yyyy-mm-dd hh:mm"}
+        "yyyy-mm-dd hh:mm"
+    }
     assert row[10].value is None  # no check-out: an empty cell, not a text
 
 
 def test_csv_keeps_readable_times(db, as_org, org, make_activity, make_shift, make_signup):
-    shift = make_shift(make_activity(unit=org.unit, zone=org.zone), starts_at=local(DAY, 7),
-                       ends_at=local(DAY, 9))
+    shift = make_shift(
+        make_activity(unit=org.unit, zone=org.zone), starts_at=local(DAY, 7), ends_at=local(DAY, 9)
+    )
     make_signup(shift)
     text = as_org.get(f"/organize/shifts/{shift.id}/roster.csv").data.decode("utf-8-sig")
     assert ",2030-01-07 07:00,2030-01-07 09:00," in text
@@ -792,7 +922,7 @@ def test_sign_in_sheet_has_a_real_print_button_and_no_inline_code(
     assert 'class="print-button" data-print' in page and "js/organize.js" in page
     assert "<style" not in page and "style=" not in page and "onclick" not in page
     assert "<script>" not in page
-    assert 'table-layout' not in page  # the layout lives in the stylesheet
+    assert "table-layout" not in page  # the layout lives in the stylesheet
     with as_org.get("/static/css/sign-in-sheet.css") as response:
         css = response.get_data(as_text=True)
     assert "table-layout: fixed" in css and "size: A4" in css
@@ -811,8 +941,11 @@ def test_home_statements_do_not_grow_with_the_day_or_the_queue(
     counts = []
     for n in (1, 6):
         for i in range(n):
-            today = make_shift(activity, starts_at=local(local_today(), 23, 50),
-                               ends_at=local(local_today() + timedelta(days=1), 1))
+            today = make_shift(
+                activity,
+                starts_at=local(local_today(), 23, 50),
+                ends_at=local(local_today() + timedelta(days=1), 1),
+            )
             make_signup(today, attendance=Attendance.ATTENDED)
             later = make_shift(activity, starts_in=timedelta(days=3 + i), requires_approval=True)
             make_signup(later, status=SignupStatus.PENDING)

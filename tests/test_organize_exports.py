@@ -27,7 +27,7 @@ def roster(db, make_zone, make_unit, make_user, make_activity, make_shift, make_
     r.shift = make_shift(activity=r.activity, starts_at=START, capacity=5, post_name="东门")
     r.people = [
         make_user("张三丰", phone="13800001111"),
-        make_user("=HYPERLINK(\"x\")", phone="13800002222"),
+        make_user('=HYPERLINK("x")', phone="13800002222"),
         make_user("李四", phone="13800003333"),
     ]
     make_signup(r.shift, user=r.people[0])
@@ -52,12 +52,14 @@ def test_roster_xlsx_has_the_rows_and_is_logged(db, client, login, roster):
     seven = datetime(2030, 1, 7, 7, 0)  # a real date cell, in site time
     assert [(r[1], r[3], r[5], r[6], r[7]) for r in rows[1:]] == [
         (seven, "东门", "张三丰", "13800001111", "已确认"),
-        (seven, "东门", "'=HYPERLINK(\"x\")", "13800002222", "待审核"),
+        (seven, "东门", '\'=HYPERLINK("x")', "13800002222", "待审核"),
         (seven, "东门", "李四", "13800003333", "已取消"),
     ]
     entry = _audit(db, "export.roster.xlsx")[0]
     assert (entry.actor_id, entry.target_id, entry.after["rows"]) == (
-        roster.organizer.id, roster.shift.id, 3
+        roster.organizer.id,
+        roster.shift.id,
+        3,
     )
 
 
@@ -107,8 +109,11 @@ def test_sign_in_sheet_prints_on_a4_with_a_signature_column(db, client, login, r
 @pytest.mark.parametrize("target", ["shift", "activity"])
 def test_notice_reaches_everyone_on_it(db, client, login, roster, target):
     login(roster.organizer)
-    url = (f"/organize/shifts/{roster.shift.id}/message" if target == "shift"
-           else f"/organize/activities/{roster.activity.id}/message")
+    url = (
+        f"/organize/shifts/{roster.shift.id}/message"
+        if target == "shift"
+        else f"/organize/activities/{roster.activity.id}/message"
+    )
     assert "将发给 2 人" in client.get(url).get_data(as_text=True)
     response = client.post(url, data={"title": "请带帽子", "body": "明天气温高。"})
     assert response.status_code == 302

@@ -55,8 +55,16 @@ def _notes(db) -> list[Notification]:
 
 
 def test_notice_request_does_not_try_smtp_and_mail_goes_out_once_the_server_is_back(
-    db, client, login, monkeypatch, smtp_server,
-    make_unit, make_user, make_activity, make_shift, make_signup,
+    db,
+    client,
+    login,
+    monkeypatch,
+    smtp_server,
+    make_unit,
+    make_user,
+    make_activity,
+    make_shift,
+    make_signup,
 ):
     unit = make_unit()
     organizer = make_user("组织者", units=[unit])
@@ -66,8 +74,10 @@ def test_notice_request_does_not_try_smtp_and_mail_goes_out_once_the_server_is_b
     monkeypatch.setattr(smtplib, "SMTP", lambda *a, **kw: connections.append(a) or 1 / 0)
 
     login(organizer)
-    response = client.post(f"/organize/shifts/{shift.id}/message",
-                           data={"title": "集合地点改到北门", "body": "请提前十分钟到。"})
+    response = client.post(
+        f"/organize/shifts/{shift.id}/message",
+        data={"title": "集合地点改到北门", "body": "请提前十分钟到。"},
+    )
     assert response.status_code == 302
     assert connections == []  # the request never opened an SMTP connection
     (note,) = _notes(db)
@@ -119,8 +129,12 @@ def test_retries_back_off_then_give_up_keeping_the_error(db, smtp_server, make_u
 
 @pytest.mark.parametrize(
     ("email", "deleted", "queued"),
-    [("a@example.org", False, True), (None, False, False), ("", False, False),
-     ("a@example.org", True, False)],
+    [
+        ("a@example.org", False, True),
+        (None, False, False),
+        ("", False, False),
+        ("a@example.org", True, False),
+    ],
 )
 def test_who_gets_an_email(db, make_user, email, deleted, queued):
     person = make_user(email=email, deleted_at=utcnow() if deleted else None)
@@ -185,8 +199,9 @@ def test_promotion_and_approval_reach_email(db, smtp, make_user, make_shift, mak
     db.session.commit()
 
     checked = make_shift(requires_approval=True)
-    pending = make_signup(checked, user=make_user("丙", email="third@example.org"),
-                          status=SignupStatus.PENDING)
+    pending = make_signup(
+        checked, user=make_user("丙", email="third@example.org"), status=SignupStatus.PENDING
+    )
     signups.approve(make_user("组织者"), pending)
     db.session.commit()
 
@@ -255,7 +270,11 @@ def test_two_deliver_processes_at_once_send_each_message_once(db, app, smtp, mak
     runs = [
         subprocess.Popen(
             [str(flask), "--app", "portal", "deliver", "--batch-size", "3"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]

@@ -50,7 +50,8 @@ def world(db, make_shift, make_user, make_signup, make_activity):
 def _status(db, person, shift):
     row = db.session.scalar(
         select(Signup.status).where(
-            Signup.user_id == person.id, Signup.shift_id == shift.id,
+            Signup.user_id == person.id,
+            Signup.shift_id == shift.id,
             Signup.status.in_([P, C, W]),
         )
     )
@@ -59,16 +60,23 @@ def _status(db, person, shift):
 
 def _run(db, path, shift, person, organizer, override=False):
     """Try to get the person a place by one path; return their status or the refusal field."""
-    kw = {"over_capacity": override, "over_overlap": override,
-          "reason": "领导交办，现场确需" if override else ""}
+    kw = {
+        "over_capacity": override,
+        "over_overlap": override,
+        "reason": "领导交办，现场确需" if override else "",
+    }
     try:
         if path == "own sign-up":
             services.sign_up(person, shift.id)
         elif path == "walk-in":
             services.add_walk_in(organizer, shift, person, **kw)
         elif path == "promotion":
-            mine = Signup(shift_id=shift.id, user_id=person.id, status=W, queued_at=shift.created_at
-                          - timedelta(hours=1))
+            mine = Signup(
+                shift_id=shift.id,
+                user_id=person.id,
+                status=W,
+                queued_at=shift.created_at - timedelta(hours=1),
+            )
             db.session.add(mine)
             db.session.commit()
             services.promote(organizer, mine, **kw)
@@ -200,11 +208,14 @@ def test_raised_capacity_promotes_first_come_first_served_and_tells_each(
     assert counter_mismatches(db.session) == []
 
 
-@pytest.mark.parametrize(("override", "reason", "outcome"), [
-    (False, "", "start"),
-    (True, "", "override_reason"),
-    (True, "两个班次由同一人轮换", None),
-])
+@pytest.mark.parametrize(
+    ("override", "reason", "outcome"),
+    [
+        (False, "", "start"),
+        (True, "", "override_reason"),
+        (True, "两个班次由同一人轮换", None),
+    ],
+)
 def test_moving_a_shift_onto_someones_other_place(
     db, make_shift, make_user, make_signup, override, reason, outcome
 ):

@@ -69,8 +69,9 @@ def test_anonymous_is_sent_to_login(db, client, method, path):
 
 @pytest.mark.parametrize("path", [p for m, p in ROUTES if m == "get"])
 @pytest.mark.parametrize("role", ["resident", "organizer", "leader"])
-def test_every_role_sees_its_own_pages(db, client, login, make_user, make_unit, make_zone,
-                                       path, role):
+def test_every_role_sees_its_own_pages(
+    db, client, login, make_user, make_unit, make_zone, path, role
+):
     kw = {"organizer": {"units": [make_unit()]}, "leader": {"zones": [make_zone()]}}
     login(make_user(**kw.get(role, {})))
     assert client.get(path).status_code == 200
@@ -292,12 +293,15 @@ def history(db, make_user, make_shift, make_signup, make_activity):
     """A person with a past attended shift, a future one, a notification and a feed token."""
     me = make_user(name="陈晓梅", phone="13900002222", email="chen@example.com")
     other = make_user(name="王五", phone="13900003333")
-    past = make_shift(
-        activity=make_activity(title="福洋溪清洁"), starts_in=timedelta(days=-3)
-    )
+    past = make_shift(activity=make_activity(title="福洋溪清洁"), starts_in=timedelta(days=-3))
     future = make_shift(activity=make_activity(title="=HYPERLINK(1)"))
-    make_signup(past, me, attendance=Attendance.ATTENDED, hours=Decimal("2.5"),
-                hours_confirmed_at=datetime.now(UTC))
+    make_signup(
+        past,
+        me,
+        attendance=Attendance.ATTENDED,
+        hours=Decimal("2.5"),
+        hours_confirmed_at=datetime.now(UTC),
+    )
     make_signup(future, me)
     make_signup(future, other)
     notify(me, "notice", "明天见", "七点集合")
@@ -327,7 +331,10 @@ def test_export_json_holds_everything_about_the_person_only(db, client, login, h
     assert "王五" not in text and "13900003333" not in text and "别人的消息" not in text
     entry = _audit(db, "account.export")[0]
     assert (entry.actor_id, entry.target_type, entry.target_id, entry.summary) == (
-        history.id, "users", history.id, "json"
+        history.id,
+        "users",
+        history.id,
+        "json",
     )
 
 
@@ -363,26 +370,67 @@ ATTENDED = {"attendance": Attendance.ATTENDED, "hours": Decimal("2.0")}
 @pytest.mark.parametrize(
     ("starts_in", "status", "shift_kw", "extra", "expected", "promoted"),
     [
-        pytest.param(FUTURE, SignupStatus.CONFIRMED, {}, {}, SignupStatus.CANCELLED, True,
-                     id="future confirmed"),
-        pytest.param(FUTURE, SignupStatus.PENDING, {}, {}, SignupStatus.CANCELLED, True,
-                     id="future pending"),
-        pytest.param(FUTURE, SignupStatus.WAITLISTED, {}, {}, SignupStatus.CANCELLED, False,
-                     id="waitlisted"),
+        pytest.param(
+            FUTURE,
+            SignupStatus.CONFIRMED,
+            {},
+            {},
+            SignupStatus.CANCELLED,
+            True,
+            id="future confirmed",
+        ),
+        pytest.param(
+            FUTURE, SignupStatus.PENDING, {}, {}, SignupStatus.CANCELLED, True, id="future pending"
+        ),
+        pytest.param(
+            FUTURE, SignupStatus.WAITLISTED, {}, {}, SignupStatus.CANCELLED, False, id="waitlisted"
+        ),
         # the resident may no longer cancel; deletion removes them the organizer's way
-        pytest.param(SOON, SignupStatus.CONFIRMED, {}, {}, SignupStatus.CANCELLED, True,
-                     id="inside the cancel deadline"),
-        pytest.param(FUTURE, SignupStatus.CONFIRMED, {"status": ShiftStatus.CANCELLED}, {},
-                     SignupStatus.CANCELLED, False, id="future on a cancelled shift"),
-        pytest.param(PAST, SignupStatus.CONFIRMED, {}, ATTENDED, SignupStatus.CONFIRMED, False,
-                     id="past attended"),
-        pytest.param(PAST, SignupStatus.CANCELLED, {}, {}, SignupStatus.CANCELLED, False,
-                     id="past cancelled"),
+        pytest.param(
+            SOON,
+            SignupStatus.CONFIRMED,
+            {},
+            {},
+            SignupStatus.CANCELLED,
+            True,
+            id="inside the cancel deadline",
+        ),
+        pytest.param(
+            FUTURE,
+            SignupStatus.CONFIRMED,
+            {"status": ShiftStatus.CANCELLED},
+            {},
+            SignupStatus.CANCELLED,
+            False,
+            id="future on a cancelled shift",
+        ),
+        pytest.param(
+            PAST,
+            SignupStatus.CONFIRMED,
+            {},
+            ATTENDED,
+            SignupStatus.CONFIRMED,
+            False,
+            id="past attended",
+        ),
+        pytest.param(
+            PAST, SignupStatus.CANCELLED, {}, {}, SignupStatus.CANCELLED, False, id="past cancelled"
+        ),
     ],
 )
 def test_delete_account_over_signup_states(
-    db, client, login, make_user, make_shift, make_signup,
-    starts_in, status, shift_kw, extra, expected, promoted,
+    db,
+    client,
+    login,
+    make_user,
+    make_shift,
+    make_signup,
+    starts_in,
+    status,
+    shift_kw,
+    extra,
+    expected,
+    promoted,
 ):
     me = login(make_user(name="陈晓梅", phone="13900004444", email="chen@example.com"))
     shift = make_shift(capacity=1, starts_in=starts_in, **shift_kw)
@@ -392,8 +440,9 @@ def test_delete_account_over_signup_states(
     queued_at = datetime.now(UTC) - timedelta(hours=1) if waitlisted else None
     mine = make_signup(shift, me, status=status, queued_at=queued_at, **extra)
     waiting = make_user(name="候补者")
-    behind = make_signup(shift, waiting, status=SignupStatus.WAITLISTED,
-                         queued_at=datetime.now(UTC))
+    behind = make_signup(
+        shift, waiting, status=SignupStatus.WAITLISTED, queued_at=datetime.now(UTC)
+    )
 
     resp = client.post("/account/delete", data={"password": TEST_PASSWORD})
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
@@ -437,9 +486,10 @@ def test_delete_account_anonymises_and_logs_out_everywhere(
     assert not me.is_active
     tokens = db.session.scalars(select(CalendarToken).where(CalendarToken.user_id == me.id)).all()
     assert tokens and all(t.revoked_at is not None for t in tokens)
-    assert db.session.scalar(
-        select(func.count(Notification.id)).where(Notification.user_id == me.id)
-    ) == 0
+    assert (
+        db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == me.id))
+        == 0
+    )
     entry = _audit(db, "account.delete")[0]
     assert entry.actor_id == me.id and "陈晓梅" not in entry.summary
 
@@ -453,8 +503,13 @@ def test_delete_account_anonymises_and_logs_out_everywhere(
     # the phone can register again, as a new person
     resp = client.post(
         "/account/register",
-        data={"real_name": "陈晓梅", "phone": "13900005555", "password": "Fuhai-creek-2026",
-              "password2": "Fuhai-creek-2026", "consent": "y"},
+        data={
+            "real_name": "陈晓梅",
+            "phone": "13900005555",
+            "password": "Fuhai-creek-2026",
+            "password2": "Fuhai-creek-2026",
+            "consent": "y",
+        },
     )
     assert resp.status_code == 302
     again = db.session.scalar(select(User).where(User.phone == "13900005555"))
@@ -471,8 +526,7 @@ def test_deleted_feed_token_is_gone(db, client, login, make_user):
     assert client.get(f"/calendar/me/{token}.ics").status_code == 410
 
 
-def test_delete_account_clears_organizer_roles(db, client, login, make_user, make_unit,
-                                               make_zone):
+def test_delete_account_clears_organizer_roles(db, client, login, make_user, make_unit, make_zone):
     me = login(make_user(units=[make_unit()], zones=[make_zone()]))
     client.post("/account/delete", data={"password": TEST_PASSWORD})
     db.session.refresh(me)
@@ -508,8 +562,9 @@ def test_admin_account_is_not_deleted_here(db, client, login, make_user):
     assert me.deleted_at is None
 
 
-def test_delete_page_lists_what_will_be_cancelled(db, client, login, make_user, make_shift,
-                                                  make_signup, make_activity):
+def test_delete_page_lists_what_will_be_cancelled(
+    db, client, login, make_user, make_shift, make_signup, make_activity
+):
     me = login(make_user())
     make_signup(make_shift(activity=make_activity(title="裕丰园市场劝导")), me)
     past = make_shift(activity=make_activity(title="过去的活动"), starts_in=timedelta(days=-1))
@@ -518,8 +573,9 @@ def test_delete_page_lists_what_will_be_cancelled(db, client, login, make_user, 
     assert "裕丰园市场劝导" in html and "过去的活动" not in html
 
 
-def test_delete_account_with_an_outdated_password_hash(db, client, login, make_user, make_shift,
-                                                       make_signup):
+def test_delete_account_with_an_outdated_password_hash(
+    db, client, login, make_user, make_shift, make_signup
+):
     """Checking the password may upgrade its hash (a write) before the sign-up rules lock."""
     from argon2 import PasswordHasher
 
@@ -548,8 +604,14 @@ def test_delete_account_service_directly(db, make_user, make_shift, make_signup,
 
 
 @pytest.mark.parametrize(
-    "path", ["/account/profile", "/account/profile/edit", "/account/consent", "/account/export",
-             "/account/delete"],
+    "path",
+    [
+        "/account/profile",
+        "/account/profile/edit",
+        "/account/consent",
+        "/account/export",
+        "/account/delete",
+    ],
 )
 def test_pages_in_english_have_no_chinese_left(db, client, login, make_user, path):
     import re

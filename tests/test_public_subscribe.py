@@ -13,8 +13,11 @@ IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605
 @pytest.fixture
 def objects(make_activity, make_programme):
     activity = make_activity("福洋溪河道清洁", programmes=[make_programme("城区内河")])
-    return {"zones": activity.zone.id, "programmes": activity.programmes[0].id,
-            "activities": activity.id}
+    return {
+        "zones": activity.zone.id,
+        "programmes": activity.programmes[0].id,
+        "activities": activity.id,
+    }
 
 
 @pytest.mark.parametrize("kind", ["all", "zones", "programmes", "activities"])
@@ -23,9 +26,12 @@ def test_public_subscribe_page_gives_webcal_https_and_qr(client, objects, kind):
     response = client.get(url, headers={"User-Agent": IPHONE})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    feed = {"all": "/calendar/all.ics", "zones": f"/calendar/zones/{objects['zones']}.ics",
-            "programmes": f"/calendar/programmes/{objects['programmes']}.ics",
-            "activities": f"/calendar/activities/{objects['activities']}.ics"}[kind]
+    feed = {
+        "all": "/calendar/all.ics",
+        "zones": f"/calendar/zones/{objects['zones']}.ics",
+        "programmes": f"/calendar/programmes/{objects['programmes']}.ics",
+        "activities": f"/calendar/activities/{objects['activities']}.ics",
+    }[kind]
     assert f'href="webcal://portal.test{feed}"' in html
     assert f'value="http://portal.test{feed}"' in html
     assert "<svg" in html  # the QR code, inline
@@ -40,9 +46,16 @@ def test_wechat_gets_open_in_browser_instead_of_webcal(client, objects):
     assert 'readonly value="http://portal.test/calendar/all.ics"' in html
 
 
-@pytest.mark.parametrize("url", ["/calendar/public/zones/999", "/calendar/public/programmes/999",
-                                 "/calendar/public/activities/999", "/calendar/public/units/1",
-                                 "/calendar/public/zones/abc"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/calendar/public/zones/999",
+        "/calendar/public/programmes/999",
+        "/calendar/public/activities/999",
+        "/calendar/public/units/1",
+        "/calendar/public/zones/abc",
+    ],
+)
 def test_unknown_objects_are_404(client, objects, url):
     assert client.get(url).status_code == 404
 
@@ -53,12 +66,11 @@ def test_draft_activity_has_no_public_subscription(client, make_activity):
 
 
 def test_pages_link_to_their_public_subscription(client, objects):
-    pages = {f"/zones/{objects['zones']}": f"/calendar/public/zones/{objects['zones']}",
-             f"/programmes/{objects['programmes']}":
-                 f"/calendar/public/programmes/{objects['programmes']}",
-             f"/activities/{objects['activities']}":
-                 f"/calendar/public/activities/{objects['activities']}",
-             "/activities": "/calendar/public"}
+    pages = {
+        f"/{kind}/{objects[kind]}": f"/calendar/public/{kind}/{objects[kind]}"
+        for kind in ("zones", "programmes", "activities")
+    }
+    pages["/activities"] = "/calendar/public"
     for page, target in pages.items():
         html = client.get(page).get_data(as_text=True)
         assert f'href="{target}"' in html, page
@@ -71,12 +83,15 @@ def test_my_schedule_links_to_personal_subscription(client, login, make_user):
     assert 'href="/calendar/subscribe"' in html
 
 
-@pytest.mark.parametrize("kind,words", [
-    ("all", "今天起 30 天内的班次，按时间先后最多 200 个"),
-    ("zones", "今天起 30 天内的班次，按时间先后最多 200 个"),
-    ("programmes", "今天起 30 天内的班次，按时间先后最多 200 个"),
-    ("activities", "今天起一年内的班次，按时间先后最多 1000 个"),
-])
+@pytest.mark.parametrize(
+    "kind,words",
+    [
+        ("all", "今天起 30 天内的班次，按时间先后最多 200 个"),
+        ("zones", "今天起 30 天内的班次，按时间先后最多 200 个"),
+        ("programmes", "今天起 30 天内的班次，按时间先后最多 200 个"),
+        ("activities", "今天起一年内的班次，按时间先后最多 1000 个"),
+    ],
+)
 def test_subscribe_page_says_what_the_calendar_holds(client, objects, kind, words):
     url = "/calendar/public" if kind == "all" else f"/calendar/public/{kind}/{objects[kind]}"
     html = client.get(url).get_data(as_text=True)

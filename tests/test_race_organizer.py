@@ -38,17 +38,29 @@ def _prepare(url: str, password_hash: str):
         zone = Zone(name="福海", population=20000)
         unit = Unit(name="福海街道办", kind=UnitKind.STREET_OFFICE)
         activity = Activity(
-            title="福洋溪周末护河志愿服务", kind=ActivityKind.VOLUNTEER,
-            status=ActivityStatus.PUBLISHED, zone=zone, unit=unit, place="福洋溪",
+            title="福洋溪周末护河志愿服务",
+            kind=ActivityKind.VOLUNTEER,
+            status=ActivityStatus.PUBLISHED,
+            zone=zone,
+            unit=unit,
+            place="福洋溪",
         )
-        organizer = User(real_name="陈志强", phone=ORGANIZER_PHONE, password_hash=password_hash,
-                         consent_version="2026-11")
+        organizer = User(
+            real_name="陈志强",
+            phone=ORGANIZER_PHONE,
+            password_hash=password_hash,
+            consent_version="2026-11",
+        )
         organizer.units.append(unit)
         phones = [f"135{n:08d}" for n in range(1, RESIDENTS + 1)]
         db.session.add_all([zone, unit, activity, organizer])
         db.session.add_all(
-            User(real_name=f"居民{n}", phone=p, password_hash=password_hash,
-                 consent_version="2026-11")
+            User(
+                real_name=f"居民{n}",
+                phone=p,
+                password_hash=password_hash,
+                consent_version="2026-11",
+            )
             for n, p in enumerate(phones, 1)
         )
         db.session.commit()
@@ -65,8 +77,12 @@ def _new_shift(app, activity_id: int, day: int, capacity: int) -> int:
         start = (datetime.now(UTC) + timedelta(days=day)).replace(
             hour=1, minute=0, second=0, microsecond=0
         )
-        shift = Shift(activity_id=activity_id, starts_at=start,
-                      ends_at=start + timedelta(hours=2), capacity=capacity)
+        shift = Shift(
+            activity_id=activity_id,
+            starts_at=start,
+            ends_at=start + timedelta(hours=2),
+            capacity=capacity,
+        )
         db.session.add(shift)
         db.session.commit()
         shift_id = shift.id
@@ -86,7 +102,8 @@ def _state(app, shift_id: int):
         rows = dict(
             db.session.execute(
                 select(Signup.status, func.count(Signup.id))
-                .where(Signup.shift_id == shift_id).group_by(Signup.status)
+                .where(Signup.shift_id == shift_id)
+                .group_by(Signup.status)
             ).all()
         )
         state = {
@@ -129,11 +146,17 @@ def _organizer_request(organizer: Phone, change: str, shift_id: int, day: int):
     if change == "delete":
         return "POST", f"/organize/shifts/{shift_id}/delete", {"csrf_token": organizer.token}
     if change == "cancel":
-        return "POST", f"/organize/shifts/{shift_id}/cancel", {
-            "csrf_token": organizer.token, "reason": "暴雨预警，活动暂停"}
+        return (
+            "POST",
+            f"/organize/shifts/{shift_id}/cancel",
+            {"csrf_token": organizer.token, "reason": "暴雨预警，活动暂停"},
+        )
     if change == "lower":
-        return "POST", f"/organize/shifts/{shift_id}/edit", _edit_form(
-            organizer, shift_id, capacity="5")
+        return (
+            "POST",
+            f"/organize/shifts/{shift_id}/edit",
+            _edit_form(organizer, shift_id, capacity="5"),
+        )
     later = (datetime.now(UTC) + timedelta(days=day + 1)).astimezone().date().isoformat()
     return "POST", f"/organize/shifts/{shift_id}/edit", _edit_form(organizer, shift_id, day=later)
 
@@ -159,8 +182,12 @@ def _world(url: str, directory, password_hash: str, password: str):
     try:
         residents = [Phone(server.port) for _ in phone_numbers]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda pair: pair[0].login(pair[1], password),
-                          zip(residents, phone_numbers, strict=True)))
+            list(
+                pool.map(
+                    lambda pair: pair[0].login(pair[1], password),
+                    zip(residents, phone_numbers, strict=True),
+                )
+            )
         organizer = Phone(server.port)
         organizer.login(ORGANIZER_PHONE, password)
         yield app, activity_id, residents, organizer, server
@@ -268,7 +295,8 @@ def test_mixed_load_has_no_errors_and_loses_nothing(world):
             keep(status)
             if "/signups/" in location:  # sent to the person's own sign-up on that shift
                 status, _, _ = phone.request(
-                    "POST", "/signups/" + location.split("/signups/", 1)[1].split("#")[0],
+                    "POST",
+                    "/signups/" + location.split("/signups/", 1)[1].split("#")[0],
                     {"csrf_token": phone.token},
                 )
                 keep(status)
@@ -277,9 +305,11 @@ def test_mixed_load_has_no_errors_and_loses_nothing(world):
         barrier.wait()
         for _ in range(4):
             for shift_id in shifts:
-                for path in (f"/organize/shifts/{shift_id}/roster",
-                             f"/organize/shifts/{shift_id}/roster.csv",
-                             f"/organize/shifts/{shift_id}/roster.xlsx"):
+                for path in (
+                    f"/organize/shifts/{shift_id}/roster",
+                    f"/organize/shifts/{shift_id}/roster.csv",
+                    f"/organize/shifts/{shift_id}/roster.xlsx",
+                ):
                     status, _, _ = organizer.request("GET", path)
                     keep(status)
 
@@ -288,11 +318,18 @@ def test_mixed_load_has_no_errors_and_loses_nothing(world):
         _, _, html = phone.request("GET", "/account/register")
         token = _TOKEN_RE.search(html).group(1)
         barrier.wait()
-        status, _, _ = phone.request("POST", "/account/register", {
-            "csrf_token": token, "real_name": "新居民" + "甲乙丙丁戊己庚辛"[n],
-            "phone": f"1340000{n:04d}",
-            "password": "Fuhai-Creek-2026!", "password2": "Fuhai-Creek-2026!", "consent": "y",
-        })
+        status, _, _ = phone.request(
+            "POST",
+            "/account/register",
+            {
+                "csrf_token": token,
+                "real_name": "新居民" + "甲乙丙丁戊己庚辛"[n],
+                "phone": f"1340000{n:04d}",
+                "password": "Fuhai-Creek-2026!",
+                "password2": "Fuhai-Creek-2026!",
+                "consent": "y",
+            },
+        )
         keep(status)
 
     threads = [threading.Thread(target=resident, args=(i,)) for i in range(RESIDENTS)]
@@ -314,12 +351,21 @@ def test_mixed_load_has_no_errors_and_loses_nothing(world):
     with app.app_context():
         assert counter_mismatches(db.session) == []
         for shift_id in shifts:
-            confirmed = db.session.scalar(select(func.count(Signup.id)).where(
-                Signup.shift_id == shift_id, Signup.status == SignupStatus.CONFIRMED))
+            confirmed = db.session.scalar(
+                select(func.count(Signup.id)).where(
+                    Signup.shift_id == shift_id, Signup.status == SignupStatus.CONFIRMED
+                )
+            )
             assert confirmed == 6  # 20 wanted 6 places; cancellations were refilled
-        assert db.session.scalar(
-            select(func.count(User.id)).where(User.phone.like("1340000%"))) == 6
-        views = db.session.scalar(select(func.count(AuditEntry.id)).where(
-            AuditEntry.action.in_(["roster.view_full", "export.roster.csv", "export.roster.xlsx"])))
+        assert (
+            db.session.scalar(select(func.count(User.id)).where(User.phone.like("1340000%"))) == 6
+        )
+        views = db.session.scalar(
+            select(func.count(AuditEntry.id)).where(
+                AuditEntry.action.in_(
+                    ["roster.view_full", "export.roster.csv", "export.roster.xlsx"]
+                )
+            )
+        )
         assert views == 2 * 4 * 3 * 3  # every view and download logged
         db.session.remove()

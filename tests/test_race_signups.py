@@ -96,7 +96,8 @@ class Phone:
         assert status == 200
         token = _TOKEN_RE.search(html).group(1)
         status, location, _ = self.request(
-            "POST", "/account/login",
+            "POST",
+            "/account/login",
             {"csrf_token": token, "phone": phone, "password": password, "next": "/me"},
         )
         assert status == 302 and location.endswith("/me"), (status, location)
@@ -129,15 +130,24 @@ class Server:
         self.proc = subprocess.Popen(
             [
                 str(gunicorn),
-                "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(WORKERS),
-                "--threads", str(THREADS),
-                "--worker-class", "gthread",
-                "--timeout", "60",
-                "--chdir", str(ROOT),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(WORKERS),
+                "--threads",
+                str(THREADS),
+                "--worker-class",
+                "gthread",
+                "--timeout",
+                "60",
+                "--chdir",
+                str(ROOT),
                 "tests.test_race_signups:race_app()",
             ],
-            env=env, stdout=self._log_fh, stderr=subprocess.STDOUT, cwd=ROOT,
+            env=env,
+            stdout=self._log_fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         self._wait_ready()
 
@@ -193,8 +203,10 @@ def own_database(backend: str, directory: Path):
     finally:
         with admin.connect() as conn:
             conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = :n AND pid <> pg_backend_pid()"),
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
                 {"n": name},
             )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -226,14 +238,22 @@ def _prepare(url: str, password_hash: str) -> Fixture:
         zone = Zone(name="立后", population=20000)
         unit = Unit(name="区交警大队", kind=UnitKind.DEPARTMENT)
         activity = Activity(
-            title="县一小校门口交通文明劝导", kind=ActivityKind.VOLUNTEER,
-            status=ActivityStatus.PUBLISHED, zone=zone, unit=unit, place="县一小校门口",
+            title="县一小校门口交通文明劝导",
+            kind=ActivityKind.VOLUNTEER,
+            status=ActivityStatus.PUBLISHED,
+            zone=zone,
+            unit=unit,
+            place="县一小校门口",
         )
         phones = [f"137{n:08d}" for n in range(1, PEOPLE + 1)]
         db.session.add_all([zone, unit, activity])
         db.session.add_all(
-            User(real_name=f"志愿者{n}", phone=p, password_hash=password_hash,
-                 consent_version="2026-11")
+            User(
+                real_name=f"志愿者{n}",
+                phone=p,
+                password_hash=password_hash,
+                consent_version="2026-11",
+            )
             for n, p in enumerate(phones, 1)
         )
         db.session.commit()
@@ -249,9 +269,13 @@ def _new_shift(fx: Fixture, round_no: int, waitlist: bool) -> int:
     with fx.app.app_context():
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2 + round_no)
         # One-hour shifts a day apart never overlap each other.
-        shift = Shift(activity_id=fx.activity_id, starts_at=start,
-                      ends_at=start + timedelta(hours=1), capacity=CAPACITY,
-                      waitlist_enabled=waitlist)
+        shift = Shift(
+            activity_id=fx.activity_id,
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            capacity=CAPACITY,
+            waitlist_enabled=waitlist,
+        )
         db.session.add(shift)
         db.session.commit()
         shift_id = shift.id
@@ -268,13 +292,16 @@ def _counts(fx: Fixture, shift_id: int) -> dict[str, int]:
     with fx.app.app_context():
         rows = db.session.execute(
             select(Signup.status, func.count(Signup.id))
-            .where(Signup.shift_id == shift_id).group_by(Signup.status)
+            .where(Signup.shift_id == shift_id)
+            .group_by(Signup.status)
         ).all()
         dupes = db.session.scalar(
             select(func.count()).select_from(
                 select(Signup.user_id)
                 .where(Signup.shift_id == shift_id, Signup.status.in_(ACTIVE_STATUSES))
-                .group_by(Signup.user_id).having(func.count() > 1).subquery()
+                .group_by(Signup.user_id)
+                .having(func.count() > 1)
+                .subquery()
             )
         )
         db.session.remove()
@@ -331,8 +358,12 @@ def test_forty_people_race_for_five_places(backend, race_database, tmp_path, pas
     try:
         phones = [Phone(server.port) for _ in fx.phones]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda pair: pair[0].login(pair[1], TEST_PASSWORD),
-                          zip(phones, fx.phones, strict=True)))
+            list(
+                pool.map(
+                    lambda pair: pair[0].login(pair[1], TEST_PASSWORD),
+                    zip(phones, fx.phones, strict=True),
+                )
+            )
 
         slowest_overall = 0.0
         for waitlist in (True, False):
@@ -394,8 +425,10 @@ def test_forty_people_race_for_five_places(backend, race_database, tmp_path, pas
         with fx.app.app_context():
             db.engine.dispose()
         print("\n" + "\n".join(figures))
-        print(f"{backend}: gunicorn {WORKERS} workers × {THREADS} threads, {PEOPLE} people, "
-              f"capacity {CAPACITY}")
+        print(
+            f"{backend}: gunicorn {WORKERS} workers × {THREADS} threads, {PEOPLE} people, "
+            f"capacity {CAPACITY}"
+        )
     print(f"{backend}: slowest response over all rounds {slowest_overall:.3f}s")
     assert "database is locked" not in log
     assert "Traceback" not in log, log[-4000:]

@@ -31,7 +31,7 @@ def app_config(request) -> dict:
 
 
 def _link(smtp) -> str:
-    (_rcpts, msg), = smtp.messages
+    ((_rcpts, msg),) = smtp.messages
     found = re.search(r"https?://[^/\s]+(/account/reset/\S+)", msg.get_content())
     assert found, msg.get_content()
     return found.group(1)
@@ -39,8 +39,9 @@ def _link(smtp) -> str:
 
 def _answer(resp) -> str:
     html = resp.get_data(as_text=True)
-    return re.search(r'<div class="flash flash-success" role="status">(.*?)</div>', html,
-                     re.S).group(1)
+    return re.search(
+        r'<div class="flash flash-success" role="status">(.*?)</div>', html, re.S
+    ).group(1)
 
 
 @pytest.mark.parametrize("app_config", [MAIL], indirect=True)
@@ -51,7 +52,7 @@ def test_reset_by_email_end_to_end_works_once(db, client, smtp, make_user):
     known = _answer(resp)
     assert smtp.messages == []  # the request only queued it; the outbox sends
     assert deliver().sent == 1
-    (rcpts, msg), = smtp.messages
+    ((rcpts, msg),) = smtp.messages
     assert rcpts == ["chen@example.org"] and "重设密码" in msg["Subject"]
     link = _link(smtp)
 
@@ -99,8 +100,7 @@ def test_reset_link_dies_when_the_password_changes_otherwise(db, client, login, 
     deliver()
     link = _link(smtp)
     login(user)
-    client.post("/account/password",
-                data={"current": TEST_PASSWORD, "new": NEW, "new2": NEW})
+    client.post("/account/password", data={"current": TEST_PASSWORD, "new": NEW, "new2": NEW})
     client.post("/account/logout")
     assert client.get(link).status_code == 410
 
@@ -164,13 +164,15 @@ def test_forgot_bad_input(db, client, smtp, who):
 
 def test_change_phone_with_password(db, client, login, make_user):
     user = login(make_user(phone="13812345678"))
-    resp = client.post("/account/phone",
-                       data={"phone": "１３９ ００００ ２２２２", "password": TEST_PASSWORD})
+    resp = client.post(
+        "/account/phone", data={"phone": "１３９ ００００ ２２２２", "password": TEST_PASSWORD}
+    )
     assert resp.status_code == 302
     db.session.refresh(user)
     assert user.phone == "13900002222"
     entry = db.session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "user.phone_changed")).one()
+        select(AuditEntry).where(AuditEntry.action == "user.phone_changed")
+    ).one()
     assert "138****5678" in entry.summary and "13812345678" not in entry.summary
     client.post("/account/logout")
     ok = client.post("/account/login", data={"phone": "13900002222", "password": TEST_PASSWORD})
@@ -195,8 +197,11 @@ def test_change_phone_bad_input(db, client, login, make_user, phone, password, m
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert message in html
-    assert re.search(rf'<input[^>]*\bautofocus\b[^>]*name="{focus}"|<input[^>]*name="{focus}"'
-                     rf'[^>]*\bautofocus\b', html)
+    assert re.search(
+        rf'<input[^>]*\bautofocus\b[^>]*name="{focus}"|<input[^>]*name="{focus}"'
+        rf"[^>]*\bautofocus\b",
+        html,
+    )
     db.session.refresh(user)
     assert user.phone == "13812345678"
     assert db.session.scalar(select(func.count(User.id)).where(User.phone == "13900002222")) == 0

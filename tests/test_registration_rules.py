@@ -130,19 +130,23 @@ def _users(db) -> int:
         ({"password2": "Fuhai-creek-2027"}, "两次输入的密码不一致", "password2"),
         ({"consent": None}, "需要阅读并同意", "consent"),
         # two errors: the cursor goes to the first on the page
-        ({"real_name": "123", "password": "19560312", "password2": "19560312"}, "生日",
-         "real_name"),
+        (
+            {"real_name": "123", "password": "19560312", "password2": "19560312"},
+            "生日",
+            "real_name",
+        ),
     ],
 )
-def test_register_error_keeps_what_was_typed_and_focuses_first_error(db, client, change,
-                                                                     message, focus):
+def test_register_error_keeps_what_was_typed_and_focuses_first_error(
+    db, client, change, message, focus
+):
     data = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     resp = client.post("/account/register", data=data)
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert message in html
     assert _users(db) == 0
-    focused = re.findall(r'<(?:input|select|textarea)[^>]*\bautofocus\b[^>]*>', html)
+    focused = re.findall(r"<(?:input|select|textarea)[^>]*\bautofocus\b[^>]*>", html)
     assert len(focused) == 1 and f'name="{focus}"' in focused[0], focused
     # the name and the phone stay as typed; passwords are never written back, and the page
     # says so next to them

@@ -47,20 +47,33 @@ H = timedelta(hours=1)
     ],
 )
 def test_who_gets_a_reminder(
-    db, make_activity, make_shift, make_signup,
-    starts_in, status, shift_status, activity_status, already, reminded,
+    db,
+    make_activity,
+    make_shift,
+    make_signup,
+    starts_in,
+    status,
+    shift_status,
+    activity_status,
+    already,
+    reminded,
 ):
     activity = make_activity(status=ActivityStatus(activity_status))
-    shift = make_shift(activity=activity, starts_at=NOW + starts_in,
-                       status=ShiftStatus(shift_status))
-    signup = make_signup(shift, status=SignupStatus(status),
-                         reminder_sent_at=NOW - timedelta(hours=1) if already else None)
+    shift = make_shift(
+        activity=activity, starts_at=NOW + starts_in, status=ShiftStatus(shift_status)
+    )
+    signup = make_signup(
+        shift,
+        status=SignupStatus(status),
+        reminder_sent_at=NOW - timedelta(hours=1) if already else None,
+    )
     sent = send_due_reminders(NOW)
     db.session.commit()
     assert sent == (1 if reminded else 0)
     notes = db.session.scalars(
-        select(Notification).where(Notification.user_id == signup.user_id,
-                                   Notification.kind == "reminder")
+        select(Notification).where(
+            Notification.user_id == signup.user_id, Notification.kind == "reminder"
+        )
     ).all()
     assert len(notes) == (1 if reminded else 0)
     if reminded:
@@ -100,9 +113,7 @@ def test_moving_a_shift_re_arms_its_reminder(
     assert send_due_reminders(NOW) == 1
     db.session.commit()
     values = {field: getattr(shift, field) for field in SHIFT_FIELDS}
-    values.update(
-        starts_at=shift.starts_at + move, ends_at=shift.ends_at + move, capacity=4
-    )
+    values.update(starts_at=shift.starts_at + move, ends_at=shift.ends_at + move, capacity=4)
     update_shift(make_user(), shift, values)
     db.session.commit()
     assert (db.session.get(Signup, signup.id).reminder_sent_at is None) is reminded_again
@@ -110,8 +121,9 @@ def test_moving_a_shift_re_arms_its_reminder(
     assert send_due_reminders(NOW + move) == (1 if reminded_again else 0)
     db.session.commit()
     notes = db.session.scalars(
-        select(Notification).where(Notification.user_id == signup.user_id,
-                                   Notification.kind == "reminder")
+        select(Notification).where(
+            Notification.user_id == signup.user_id, Notification.kind == "reminder"
+        )
     ).all()
     assert len(notes) == (2 if reminded_again else 1)
 
@@ -136,8 +148,7 @@ def test_a_failed_commit_reminds_nobody_and_the_next_run_does(
     import smtplib
 
     monkeypatch.setattr(smtplib, "SMTP", lambda *a, **kw: pytest.fail("SMTP in a reminder run"))
-    signup = make_signup(make_shift(starts_at=NOW + 20 * H),
-                         user=make_user(email="a@example.org"))
+    signup = make_signup(make_shift(starts_at=NOW + 20 * H), user=make_user(email="a@example.org"))
     assert send_due_reminders(NOW) == 1
     db.session.rollback()  # the commit did not happen
     assert db.session.scalars(select(Notification)).all() == []

@@ -38,8 +38,7 @@ def test_promotion_waits_for_a_busy_person_and_keeps_queue_order(
         # half a second later.
         other = db.engine.connect()
         other.begin()
-        other.execute(text("SELECT id FROM users WHERE id = :id FOR UPDATE"),
-                      {"id": first.user_id})
+        other.execute(text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": first.user_id})
         release = threading.Timer(0.5, other.rollback)
         release.start()
     try:
@@ -54,22 +53,22 @@ def test_promotion_waits_for_a_busy_person_and_keeps_queue_order(
     assert statuses == (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED)
 
 
-def test_walk_in_audit_entry_holds_no_phone(db, client, login, make_user, make_activity,
-                                            make_shift):
+def test_walk_in_audit_entry_holds_no_phone(
+    db, client, login, make_user, make_activity, make_shift
+):
     activity = make_activity()
     shift = make_shift(activity)
     login(make_user(units=[activity.unit]))
-    client.post(f"/organize/shifts/{shift.id}/walk-in",
-                data={"phone": "13566667777", "name": "现场甲"})
+    client.post(
+        f"/organize/shifts/{shift.id}/walk-in", data={"phone": "13566667777", "name": "现场甲"}
+    )
     entries = db.session.scalars(select(AuditEntry)).all()
     assert any(e.action == "user.create_walk_in" for e in entries)
     for entry in entries:
         assert "13566667777" not in f"{entry.summary}{entry.before}{entry.after}"
 
 
-def test_deleted_people_get_no_notices(
-    app, db, make_activity, make_shift, make_user, make_signup
-):
+def test_deleted_people_get_no_notices(app, db, make_activity, make_shift, make_user, make_signup):
     from portal.account.services import delete_account
     from portal.organize.services import recipients, send_notice
 
@@ -81,8 +80,9 @@ def test_deleted_people_get_no_notices(
     # A deletion inside the cancellation deadline still removes the sign-up, but a
     # sign-up that stayed active (e.g. a shift in progress) must not reach the old account.
     delete_account(gone)
-    db.session.execute(update(Signup).where(Signup.user_id == gone.id)
-                       .values(status=SignupStatus.CONFIRMED))
+    db.session.execute(
+        update(Signup).where(Signup.user_id == gone.id).values(status=SignupStatus.CONFIRMED)
+    )
     db.session.commit()
     assert [u.id for u in recipients([shift])] == [stays.id]
     organizer = make_user(units=[activity.unit])

@@ -74,16 +74,30 @@ ROSTER_WORDS = [
     ({"attendance": Attendance.NO_SHOW}, ("出勤", "Attendance"), ("缺席", "No-show"), True),
     ({"source": "self"}, ("报名方式", "How signed up"), ("自行报名", "Self sign-up"), False),
     ({"source": "walk_in"}, ("报名方式", "How signed up"), ("现场", "On site"), True),
-    ({"source": "organizer"}, ("报名方式", "How signed up"),
-     ("组织方添加", "Added by organizer"), True),
+    (
+        {"source": "organizer"},
+        ("报名方式", "How signed up"),
+        ("组织方添加", "Added by organizer"),
+        True,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("fields", "column", "word", "on_page"), ROSTER_WORDS)
 @pytest.mark.parametrize("lang", ["zh_Hans_CN", "en"])
 def test_roster_page_and_exports_use_the_same_word(
-    db, as_organizer, organizer, make_activity, make_shift, make_signup, make_user,
-    fields, column, word, on_page, lang,
+    db,
+    as_organizer,
+    organizer,
+    make_activity,
+    make_shift,
+    make_signup,
+    make_user,
+    fields,
+    column,
+    word,
+    on_page,
+    lang,
 ):
     user, unit = organizer
     shift = make_shift(activity=make_activity(unit=unit), starts_at=START, capacity=5)
@@ -125,9 +139,13 @@ def test_own_schedule_and_own_data_download_use_the_same_word(
     page = _text(client.get(f"/me?lang={lang}"))
     badges = re.findall(r'<span class="state [^"]*">([^<]*)</span>', page)
     assert badges == [expected]
-    rows = list(csv.reader(io.StringIO(
-        client.get(f"/account/export.csv?lang={lang}").get_data().decode("utf-8-sig")
-    )))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                client.get(f"/account/export.csv?lang={lang}").get_data().decode("utf-8-sig")
+            )
+        )
+    )
     header = next(r for r in rows if "Sign-up status" in r or "报名状态" in r)
     values = rows[rows.index(header) + 1]
     assert values[header.index("Sign-up status" if lang == "en" else "报名状态")] == expected
@@ -160,9 +178,11 @@ def test_calendar_prefixes_are_the_untranslated_words(app):
         }
     for lang in ("zh_Hans_CN", "en"):  # the badge on a shift and the person's own status agree
         with app.test_request_context("/"), force_locale(lang):
-            for state, status in ((ShiftState.SIGNED_UP, SignupStatus.CONFIRMED),
-                                  (ShiftState.PENDING, SignupStatus.PENDING),
-                                  (ShiftState.WAITLISTED, SignupStatus.WAITLISTED)):
+            for state, status in (
+                (ShiftState.SIGNED_UP, SignupStatus.CONFIRMED),
+                (ShiftState.PENDING, SignupStatus.PENDING),
+                (ShiftState.WAITLISTED, SignupStatus.WAITLISTED),
+            ):
                 assert labels.shift_state(state) == labels.own_signup_status(status)
 
 
@@ -195,8 +215,9 @@ def test_a_shift_that_is_off_reads_cancelled_everywhere(
 
     for lang, word in (("zh_Hans_CN", "已取消"), ("en", "Cancelled")):
         public = _text(as_organizer.get(f"/activities/{activity.id}?lang={lang}"))
-        card = re.search(rf'<li class="srow st-cancelled" id="shift-{shift.id}">.*?</li>',
-                         public, re.S)
+        card = re.search(
+            rf'<li class="srow st-cancelled" id="shift-{shift.id}">.*?</li>', public, re.S
+        )
         assert f'<span class="state state-cancelled">{word}</span>' in card.group(0)
         # no bar, no places, no button, no calendar download on a shift that will not happen
         for absent in ('class="bar"', "余", "places left", "<form", ".ics"):
@@ -223,8 +244,11 @@ def _field_error(page: str, field_id: str) -> str:
     ("lang", "message"),
     [
         ("zh_Hans_CN", "这个班次已有 2 人报名（已确认和待审核），人数上限不能低于 2。"),
-        ("en", "2 people are already signed up for this shift (confirmed and pending), "
-               "so the capacity cannot be lower than 2."),
+        (
+            "en",
+            "2 people are already signed up for this shift (confirmed and pending), "
+            "so the capacity cannot be lower than 2.",
+        ),
     ],
 )
 def test_edit_shift_capacity_error_sits_next_to_capacity(
@@ -237,27 +261,48 @@ def test_edit_shift_capacity_error_sits_next_to_capacity(
     data = {"day": "2030-01-07", "start": "07:00", "end": "09:00", "capacity": "1"}
     page = _text(as_organizer.post(f"/organize/shifts/{shift.id}/edit?lang={lang}", data=data))
     assert message in _field_error(page, "capacity")
-    assert 'id="end-error"' not in page and "flash-error\">" + message not in page
+    assert 'id="end-error"' not in page and 'flash-error">' + message not in page
     db.session.refresh(shift)
     assert shift.capacity == 3
 
 
-BULK = {"mode": "range", "first_date": "2030-01-07", "last_date": "2030-01-20",
-        "slots": "07:00-08:00", "capacity": "4"}
+BULK = {
+    "mode": "range",
+    "first_date": "2030-01-07",
+    "last_date": "2030-01-20",
+    "slots": "07:00-08:00",
+    "capacity": "4",
+}
 
 
 @pytest.mark.parametrize(
     ("override", "field", "zh", "en"),
     [
         ({}, "weekdays", "请至少选择一个星期几。", "Choose at least one day of the week."),
-        ({"weekdays": ["6"], "last_date": "2030-01-08"}, "weekdays", "没有可创建的班次",
-         "there are no shifts to create"),
-        ({"weekdays": ["0"], "last_date": "2030-01-01"}, "last_date", "结束日期不能早于开始日期",
-         "The end date cannot be before the start date."),
-        ({"weekdays": ["0"], "slots": "09:00-08:00"}, "slots", "结束时间要晚于开始时间",
-         "must end after it starts"),
-        ({"mode": "rule", "rule": "FREQ=WEEKLY;BYDAY=MO"}, "rule", "COUNT",
-         "needs COUNT (number of times) or UNTIL"),
+        (
+            {"weekdays": ["6"], "last_date": "2030-01-08"},
+            "weekdays",
+            "没有可创建的班次",
+            "there are no shifts to create",
+        ),
+        (
+            {"weekdays": ["0"], "last_date": "2030-01-01"},
+            "last_date",
+            "结束日期不能早于开始日期",
+            "The end date cannot be before the start date.",
+        ),
+        (
+            {"weekdays": ["0"], "slots": "09:00-08:00"},
+            "slots",
+            "结束时间要晚于开始时间",
+            "must end after it starts",
+        ),
+        (
+            {"mode": "rule", "rule": "FREQ=WEEKLY;BYDAY=MO"},
+            "rule",
+            "COUNT",
+            "needs COUNT (number of times) or UNTIL",
+        ),
     ],
 )
 @pytest.mark.parametrize("lang", ["zh_Hans_CN", "en"])
@@ -285,7 +330,9 @@ def test_bulk_form_errors_sit_next_to_their_field(
         lambda: expand_bulk(datetime(2030, 1, 7).date(), datetime(2030, 1, 9).date(), [], []),
         lambda: expand_bulk(datetime(2030, 1, 7).date(), datetime(2031, 3, 1).date(), [0], []),
         lambda: expand_bulk(
-            datetime(2030, 1, 1).date(), datetime(2030, 12, 31).date(), range(7),
+            datetime(2030, 1, 1).date(),
+            datetime(2030, 12, 31).date(),
+            range(7),
             [Slot(datetime(2030, 1, 1, 7).time(), datetime(2030, 1, 1, 8).time())] * 2,
         ),
         lambda: expand_rule("nonsense", datetime(2030, 1, 7).date(), []),
@@ -311,5 +358,6 @@ def test_attach_error_flashes_what_has_no_field(app):
         assert not attach_error(form, DomainError("没有字段"))
         assert not attach_error(form, DomainError("字段不存在", field="nope"))
         assert get_flashed_messages(with_categories=True) == [
-            ("error", "没有字段"), ("error", "字段不存在")
+            ("error", "没有字段"),
+            ("error", "字段不存在"),
         ]

@@ -43,8 +43,9 @@ pytestmark = pytest.mark.both_databases
 def _titles(client, query: str) -> list[str]:
     response = client.get("/activities" + query)
     assert response.status_code == 200
-    return re.findall(r'<h3><a href="/activities/\d+">([^<]+)</a></h3>',
-                      response.get_data(as_text=True))
+    return re.findall(
+        r'<h3><a href="/activities/\d+">([^<]+)</a></h3>', response.get_data(as_text=True)
+    )
 
 
 @pytest.fixture
@@ -86,8 +87,10 @@ def town(db, make_zone, make_unit, make_programme, make_activity, make_shift):
         ("劝导 劝导", ["县一小校门口交通劝导", "下尾街路口劝导"]),  # a repeated word
         ("english", ["Civic English Corner"]),  # case does not matter
         ("room 3", ["Civic English Corner"]),
-        ("市", ["裕丰园市场门口秩序维护", "富海市场环境整治", "文明礼仪课堂",
-                "Civic English Corner"]),  # one character (the unit 区市场监管局)
+        (
+            "市",
+            ["裕丰园市场门口秩序维护", "富海市场环境整治", "文明礼仪课堂", "Civic English Corner"],
+        ),  # one character (the unit 区市场监管局)
         ('"', []),  # characters with a meaning to FTS or LIKE are plain text
         ('"县一小"', []),
         ("100%", []),
@@ -102,12 +105,13 @@ def test_multi_word_search(client, town, q, expected):
     assert sorted(_titles(client, "?q=" + quote(q))) == sorted(expected)
 
 
-def test_zone_name_finds_every_activity_of_the_zone(client, town, db, make_activity,
-                                                     make_shift):
+def test_zone_name_finds_every_activity_of_the_zone(client, town, db, make_activity, make_shift):
     zone = town["lihou"]
     for i in range(5):
-        make_shift(make_activity(f"片区活动{i}", zone=zone, place="某处"),
-                   starts_in=timedelta(days=2, hours=i))
+        make_shift(
+            make_activity(f"片区活动{i}", zone=zone, place="某处"),
+            starts_in=timedelta(days=2, hours=i),
+        )
     found = _titles(client, "?q=立后")
     assert len(found) == 8
     assert len(_titles(client, f"?zone={zone.id}")) == 8
@@ -124,8 +128,20 @@ def test_api_shifts_share_the_search(client, town):
 # --- the index after a concurrent mix of edits ---------------------------------------------------
 
 
-WORDS = ["县一小", "交通", "市场", "立后", "福海", "新名", "改名单位", "清洁", "劝导", "新项目",
-         "Corner", "园"]
+WORDS = [
+    "县一小",
+    "交通",
+    "市场",
+    "立后",
+    "福海",
+    "新名",
+    "改名单位",
+    "清洁",
+    "劝导",
+    "新项目",
+    "Corner",
+    "园",
+]
 
 
 def _truth(db, word: str) -> set[int]:
@@ -178,10 +194,16 @@ def test_index_agrees_after_concurrent_edits(app, db, town, backend):
                     elif move == 5:
                         a.programmes.clear()
                     else:
-                        db.session.add(Activity(
-                            title=f"新增交通活动{seed}-{step}", kind=ActivityKind.VOLUNTEER,
-                            status=ActivityStatus.PUBLISHED, zone_id=a.zone_id,
-                            unit_id=a.unit_id, place="市场路"))
+                        db.session.add(
+                            Activity(
+                                title=f"新增交通活动{seed}-{step}",
+                                kind=ActivityKind.VOLUNTEER,
+                                status=ActivityStatus.PUBLISHED,
+                                zone_id=a.zone_id,
+                                unit_id=a.unit_id,
+                                place="市场路",
+                            )
+                        )
                     try:
                         db.session.commit()
                     except StaleDataError:  # another worker deleted it: a lost race, fine
@@ -189,7 +211,8 @@ def test_index_agrees_after_concurrent_edits(app, db, town, backend):
                     if step == 6 and seed == 1:
                         begin_write(db.session())
                         victim = db.session.scalars(
-                            select(Activity).order_by(Activity.id.desc())).first()
+                            select(Activity).order_by(Activity.id.desc())
+                        ).first()
                         db.session.delete(victim)
                         db.session.commit()
             except BaseException as exc:  # noqa: BLE001 - reported below
@@ -221,16 +244,26 @@ def busy(db, make_zone, make_unit):
     unit = make_unit("忙碌单位")
     now = datetime.now(UTC).replace(microsecond=0)
     for i in range(60):
-        a = Activity(title=f"活动{i:02d}" + ("交通" if i % 3 == 0 else ""),
-                     kind=ActivityKind.VOLUNTEER, status=ActivityStatus.PUBLISHED,
-                     zone=zones[i % 3], unit=unit, place="地点")
+        a = Activity(
+            title=f"活动{i:02d}" + ("交通" if i % 3 == 0 else ""),
+            kind=ActivityKind.VOLUNTEER,
+            status=ActivityStatus.PUBLISHED,
+            zone=zones[i % 3],
+            unit=unit,
+            place="地点",
+        )
         db.session.add(a)
         for _k in range(rng.randint(1, 12)):
             start = now + timedelta(hours=rng.randint(-48, 500))
-            db.session.add(Shift(
-                activity=a, starts_at=start, ends_at=start + timedelta(hours=2), capacity=2,
-                status=ShiftStatus.CANCELLED if rng.random() < 0.1 else ShiftStatus.SCHEDULED,
-            ))
+            db.session.add(
+                Shift(
+                    activity=a,
+                    starts_at=start,
+                    ends_at=start + timedelta(hours=2),
+                    capacity=2,
+                    status=ShiftStatus.CANCELLED if rng.random() < 0.1 else ShiftStatus.SCHEDULED,
+                )
+            )
     db.session.commit()
     shifts = db.session.scalars(select(Shift)).all()
     from portal.models import User
@@ -261,9 +294,7 @@ def test_cut_off_pages_equal_a_full_scan(db, busy, per_page, case):
         today = local_today()
         f.date_from, f.date_to = today + timedelta(days=3), today + timedelta(days=9)
     start, end = shift_window(f)
-    full = db.session.execute(
-        queries.activity_page_statement(f, start, end, 1000, 0, None)
-    ).all()
+    full = db.session.execute(queries.activity_page_statement(f, start, end, 1000, 0, None)).all()
     assert full, "the fixture gives every case some rows"
     assert queries.count_activities(f, start, end) == len(full)
     expected = [(r[0].id, r[1], r[2], r[3]) for r in full]
@@ -282,28 +313,39 @@ def test_cut_off_pages_equal_a_full_scan(db, busy, per_page, case):
 def _grow(db, zone, unit, n, resident=None):
     start = datetime.now(UTC) + timedelta(days=1)
     for i in range(n):
-        a = Activity(title=f"交通活动{i}", kind=ActivityKind.VOLUNTEER,
-                     status=ActivityStatus.PUBLISHED, zone=zone, unit=unit, place="市场路")
+        a = Activity(
+            title=f"交通活动{i}",
+            kind=ActivityKind.VOLUNTEER,
+            status=ActivityStatus.PUBLISHED,
+            zone=zone,
+            unit=unit,
+            place="市场路",
+        )
         db.session.add(a)
         for k in range(3):
-            shift = Shift(activity=a, starts_at=start + timedelta(minutes=i, hours=k),
-                          ends_at=start + timedelta(minutes=i, hours=k + 1), capacity=3)
+            shift = Shift(
+                activity=a,
+                starts_at=start + timedelta(minutes=i, hours=k),
+                ends_at=start + timedelta(minutes=i, hours=k + 1),
+                capacity=3,
+            )
             db.session.add(shift)
             if resident is not None and k == 0:
-                db.session.add(Signup(shift=shift, user=resident,
-                                      status=SignupStatus.CONFIRMED))
+                db.session.add(Signup(shift=shift, user=resident, status=SignupStatus.CONFIRMED))
     db.session.commit()
 
 
-@pytest.mark.parametrize("path", [
-    "/activities?q=%E4%BA%A4%E9%80%9A%E6%B4%BB%E5%8A%A8+%E5%B8%82%E5%9C%BA",  # 交通活动 市场
-    "/activities?open=1&page=2",
-    "/api/v1/shifts",
-    "/api/v1/shifts?q=%E4%BA%A4%E9%80%9A&open=1",
-    "/api/v1/activities",
-])
-def test_statements_constant_in_data_size(client, db, count_queries, make_zone, make_unit,
-                                          path):
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/activities?q=%E4%BA%A4%E9%80%9A%E6%B4%BB%E5%8A%A8+%E5%B8%82%E5%9C%BA",  # 交通活动 市场
+        "/activities?open=1&page=2",
+        "/api/v1/shifts",
+        "/api/v1/shifts?q=%E4%BA%A4%E9%80%9A&open=1",
+        "/api/v1/activities",
+    ],
+)
+def test_statements_constant_in_data_size(client, db, count_queries, make_zone, make_unit, path):
     zone, unit = make_zone(), make_unit()
     _grow(db, zone, unit, 30)
     with count_queries() as small:
@@ -316,8 +358,9 @@ def test_statements_constant_in_data_size(client, db, count_queries, make_zone, 
         assert not any("FROM signups" in s for s in large.statements), "places from counters"
 
 
-def test_my_schedule_statements_constant(client, db, count_queries, make_zone, make_unit,
-                                         make_user, login):
+def test_my_schedule_statements_constant(
+    client, db, count_queries, make_zone, make_unit, make_user, login
+):
     zone, unit = make_zone(), make_unit()
     resident = login(make_user("李四"))
     _grow(db, zone, unit, 5, resident=resident)

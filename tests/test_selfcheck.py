@@ -99,8 +99,15 @@ def test_a_ticket_is_bound_to_the_person_the_shift_and_ten_minutes():
     ticket = codes.make_ticket(7, 42, SECRET, START)
 
     def check(now=START, user_id=42, shift_id=7):
-        codes.verify_ticket(ticket, shift_id=shift_id, user_id=user_id, opens=OPENS,
-                            closes=CLOSES, secret=SECRET, now=now)
+        codes.verify_ticket(
+            ticket,
+            shift_id=shift_id,
+            user_id=user_id,
+            opens=OPENS,
+            closes=CLOSES,
+            secret=SECRET,
+            now=now,
+        )
 
     check()
     check(START + codes.TICKET_MAX_AGE)
@@ -157,8 +164,9 @@ def test_check_in_then_check_out_near_the_end(db, gate):
     visit = scan(person, shift, middle)
     assert visit.action is None and visit.ticket is None
     assert "你已于 07:48 签到" in visit.message and "09:30 起" in visit.message
-    action, _ = selfcheck.confirm(person, shift.id, codes.make_ticket(
-        shift.id, person.id, SECRET, middle), middle)
+    action, _ = selfcheck.confirm(
+        person, shift.id, codes.make_ticket(shift.id, person.id, SECRET, middle), middle
+    )
     assert action is None
 
     leaving = END - timedelta(minutes=20)
@@ -185,8 +193,12 @@ def test_a_late_arrival_is_not_checked_out_by_a_second_scan(db, gate):
 @pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(SignupStatus.WAITLISTED, "waitlisted"), (SignupStatus.PENDING, "pending"),
-     (SignupStatus.CANCELLED, "no_place"), (None, "no_place")],
+    [
+        (SignupStatus.WAITLISTED, "waitlisted"),
+        (SignupStatus.PENDING, "pending"),
+        (SignupStatus.CANCELLED, "no_place"),
+        (None, "no_place"),
+    ],
 )
 def test_only_a_confirmed_place_checks_in(db, make_shift, make_user, make_signup, status, reason):
     shift = make_shift(starts_at=START, capacity=5)
@@ -199,13 +211,17 @@ def test_only_a_confirmed_place_checks_in(db, make_shift, make_user, make_signup
     assert info.value.reason == reason
     # A ticket from elsewhere does not help either: the POST re-checks the place.
     with pytest.raises(SelfCheckError) as info:
-        selfcheck.confirm(person, shift.id, codes.make_ticket(shift.id, person.id, SECRET, now),
-                          now)
+        selfcheck.confirm(
+            person, shift.id, codes.make_ticket(shift.id, person.id, SECRET, now), now
+        )
     assert info.value.reason == reason
     db.session.rollback()
-    assert db.session.scalar(
-        db.select(db.func.count()).select_from(Signup).where(Signup.checked_in_at.is_not(None))
-    ) == 0
+    assert (
+        db.session.scalar(
+            db.select(db.func.count()).select_from(Signup).where(Signup.checked_in_at.is_not(None))
+        )
+        == 0
+    )
 
 
 @pytest.mark.both_databases
@@ -286,8 +302,10 @@ def test_the_screen_and_its_json_are_for_the_shifts_organizers_only(
 ):
     shift, _organizer, person, _signup = live
     login(person if who == "resident" else make_user("李建国", units=[make_unit()]))
-    for url in (f"/organize/shifts/{shift.id}/checkin-screen",
-                f"/organize/shifts/{shift.id}/checkin-screen.json"):
+    for url in (
+        f"/organize/shifts/{shift.id}/checkin-screen",
+        f"/organize/shifts/{shift.id}/checkin-screen.json",
+    ):
         assert client.get(url).status_code == 403
 
 
@@ -314,8 +332,9 @@ def test_a_volunteer_scans_confirms_and_sees_the_time(app, client, login, live, 
     again = client.get(link).get_data(as_text=True)
     assert "你已于" in again and "确认签到" not in again
     login(organizer)
-    assert client.get(f"/organize/shifts/{shift.id}/checkin-screen.json").get_json()[
-        "checked_in"] == 1
+    assert (
+        client.get(f"/organize/shifts/{shift.id}/checkin-screen.json").get_json()["checked_in"] == 1
+    )
 
 
 def test_refusals_read_in_chinese_and_in_english(client, login, live, make_shift):

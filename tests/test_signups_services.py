@@ -102,8 +102,9 @@ def test_waitlist_positions_count_up_first_come(db, make_shift, make_user, make_
         ("missing", "没有找到这个班次"),
     ],
 )
-def test_sign_up_refusals(db, make_activity, make_shift, make_user, make_signup, case,
-                          message_part):
+def test_sign_up_refusals(
+    db, make_activity, make_shift, make_user, make_signup, case, message_part
+):
     activity_status = {
         "draft": ActivityStatus.DRAFT,
         "activity_cancelled": ActivityStatus.CANCELLED,
@@ -149,13 +150,19 @@ def test_sign_up_refusals(db, make_activity, make_shift, make_user, make_signup,
     ],
 )
 def test_overlap_refusal_names_the_other_shift(
-    db, make_activity, make_shift, make_user, make_signup, other_offset, other_length,
-    other_status, clash,
+    db,
+    make_activity,
+    make_shift,
+    make_user,
+    make_signup,
+    other_offset,
+    other_length,
+    other_status,
+    clash,
 ):
     start = NOW + timedelta(days=3)
     other_activity = make_activity(title="福洋溪河道清理")
-    other = make_shift(activity=other_activity, starts_at=start + other_offset,
-                       length=other_length)
+    other = make_shift(activity=other_activity, starts_at=start + other_offset, length=other_length)
     user = make_user()
     make_signup(other, user=user, status=other_status)
     shift = make_shift(starts_at=start, length=timedelta(hours=2))
@@ -238,8 +245,17 @@ def test_sign_up_again_after_cancelling(db, make_shift, make_user):
         (2, timedelta(minutes=-5), SignupStatus.WAITLISTED, False),
     ],
 )
-def test_cancel_deadline(db, make_activity, make_shift, make_user, make_signup, deadline_hours,
-                         starts_in, status, allowed):
+def test_cancel_deadline(
+    db,
+    make_activity,
+    make_shift,
+    make_user,
+    make_signup,
+    deadline_hours,
+    starts_in,
+    status,
+    allowed,
+):
     activity = make_activity(cancellation_deadline_hours=deadline_hours)
     shift = make_shift(activity=activity, starts_in=starts_in)
     user = make_user()
@@ -307,8 +323,9 @@ def test_fill_skips_people_with_a_clash(db, make_shift, make_user, make_signup):
     shift = make_shift(capacity=1, starts_at=start)
     busy, free = make_user(), make_user()
     make_signup(shift, user=busy, status=SignupStatus.WAITLISTED, queued_at=NOW)
-    make_signup(shift, user=free, status=SignupStatus.WAITLISTED,
-                queued_at=NOW + timedelta(seconds=1))
+    make_signup(
+        shift, user=free, status=SignupStatus.WAITLISTED, queued_at=NOW + timedelta(seconds=1)
+    )
     make_signup(make_shift(starts_at=start), user=busy)  # busy holds an overlapping place
     promoted = services.fill_from_waitlist(shift)
     db.session.commit()
@@ -336,8 +353,9 @@ def test_fill_promotes_while_places_free(db, make_shift, make_user, make_signup,
 def test_approve_and_reject(db, make_shift, make_user, make_signup):
     organizer = make_user(name="组织者")
     shift = make_shift(capacity=2, requires_approval=True)
-    a, b = make_signup(shift, status=SignupStatus.PENDING), make_signup(
-        shift, status=SignupStatus.PENDING
+    a, b = (
+        make_signup(shift, status=SignupStatus.PENDING),
+        make_signup(shift, status=SignupStatus.PENDING),
     )
     w = make_signup(shift, status=SignupStatus.WAITLISTED, queued_at=NOW)
     services.approve(organizer, a)
@@ -443,8 +461,8 @@ def test_add_walk_in(db, make_shift, make_user, make_signup, shift_kw, taken, ov
     person = make_user()
     if ok:
         signup = services.add_walk_in(
-                organizer, shift, person, over_capacity=over, reason="到场支援" if over else ""
-            )
+            organizer, shift, person, over_capacity=over, reason="到场支援" if over else ""
+        )
         db.session.commit()
         assert signup.status == SignupStatus.CONFIRMED and signup.source == "walk_in"
         assert _notes(db, person, "walk_in_added")
@@ -515,8 +533,9 @@ def test_shift_states(db, make_shift, make_user, make_signup, shift_kw, taken, m
         (ActivityStatus.DRAFT, None, "not_yet_open"),
     ],
 )
-def test_shift_states_follow_the_activity(db, make_activity, make_shift, make_user, make_signup,
-                                          activity_status, mine, expected):
+def test_shift_states_follow_the_activity(
+    db, make_activity, make_shift, make_user, make_signup, activity_status, mine, expected
+):
     shift = make_shift(activity=make_activity(status=activity_status))
     user = make_user()
     if mine is not None:
@@ -530,11 +549,13 @@ def test_my_schedule_groups(db, make_activity, make_shift, make_user, make_signu
     full = make_shift(capacity=1, starts_in=timedelta(days=4))
     make_signup(full)
     make_signup(full, status=SignupStatus.WAITLISTED, queued_at=NOW)
-    waiting = make_signup(full, user=user, status=SignupStatus.WAITLISTED,
-                          queued_at=NOW + timedelta(seconds=5))
+    waiting = make_signup(
+        full, user=user, status=SignupStatus.WAITLISTED, queued_at=NOW + timedelta(seconds=5)
+    )
     past = make_signup(make_shift(starts_in=timedelta(days=-2)), user=user)
-    gone = make_signup(make_shift(starts_in=timedelta(days=5)), user=user,
-                       status=SignupStatus.CANCELLED)
+    gone = make_signup(
+        make_shift(starts_in=timedelta(days=5)), user=user, status=SignupStatus.CANCELLED
+    )
     cancelled_shift = make_signup(
         make_shift(starts_in=timedelta(days=6), status=ShiftStatus.CANCELLED), user=user
     )

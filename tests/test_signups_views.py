@@ -66,8 +66,9 @@ def test_anonymous_is_sent_to_login(db, client, make_shift, make_signup, method,
     ("method", "path"),
     [("get", "/signups/{signup}/cancel"), ("post", "/signups/{signup}/cancel")],
 )
-def test_other_persons_signup_is_404(db, client, login, make_shift, make_signup, make_user,
-                                     method, path):
+def test_other_persons_signup_is_404(
+    db, client, login, make_shift, make_signup, make_user, method, path
+):
     signup = make_signup(make_shift())
     login(make_user(name="李四"))
     resp = getattr(client, method)(path.format(signup=signup.id))
@@ -85,8 +86,9 @@ def test_resident_routes(db, client, login, make_user, path):
     assert resp.status_code == expected
 
 
-@pytest.mark.parametrize("path", ["/shifts/999999/signup", "/shifts/abc/signup",
-                                  "/shifts/-1/signup"])
+@pytest.mark.parametrize(
+    "path", ["/shifts/999999/signup", "/shifts/abc/signup", "/shifts/-1/signup"]
+)
 def test_tampered_shift_id_is_a_friendly_404(db, client, login, make_user, path):
     login(make_user())
     resp = client.post(path)
@@ -105,8 +107,9 @@ def test_get_on_signup_is_not_allowed(db, client, login, make_user, make_shift):
 # --- the activity page ----------------------------------------------------------------------
 
 
-def test_activity_page_shows_buttons_for_each_state(db, client, login, make_activity,
-                                                    make_shift, make_user, make_signup):
+def test_activity_page_shows_buttons_for_each_state(
+    db, client, login, make_activity, make_shift, make_user, make_signup
+):
     activity = make_activity()
     open_shift = make_shift(activity=activity, starts_in=timedelta(days=2))
     full = make_shift(activity=activity, capacity=1, starts_in=timedelta(days=3))
@@ -114,8 +117,9 @@ def test_activity_page_shows_buttons_for_each_state(db, client, login, make_acti
     mine = make_shift(activity=activity, starts_in=timedelta(days=4))
     user = make_user()
     make_signup(mine, user=user)
-    closed = make_shift(activity=activity, starts_in=timedelta(days=5),
-                        signup_closes_at=NOW - timedelta(hours=1))
+    closed = make_shift(
+        activity=activity, starts_in=timedelta(days=5), signup_closes_at=NOW - timedelta(hours=1)
+    )
     anon = _page(client, f"/activities/{activity.id}")
     # anonymous: the row buttons lead to the login page and back to the shift
     assert f"/account/login?next=/activities/{activity.id}?shift%3D{open_shift.id}" in anon
@@ -174,11 +178,13 @@ def test_double_submit_saves_one_row(db, client, login, make_shift, make_user):
         ("full", "已满，且不设候补"),
     ],
 )
-def test_refused_sign_up_says_why_and_saves_nothing(db, client, login, make_activity,
-                                                    make_shift, make_user, make_signup,
-                                                    case, message):
-    status = {"unpublished": ActivityStatus.DRAFT,
-              "activity_cancelled": ActivityStatus.CANCELLED}.get(case, ActivityStatus.PUBLISHED)
+def test_refused_sign_up_says_why_and_saves_nothing(
+    db, client, login, make_activity, make_shift, make_user, make_signup, case, message
+):
+    status = {
+        "unpublished": ActivityStatus.DRAFT,
+        "activity_cancelled": ActivityStatus.CANCELLED,
+    }.get(case, ActivityStatus.PUBLISHED)
     activity = make_activity(status=status)
     kw = {}
     if case == "past":
@@ -225,17 +231,26 @@ def test_csrf_is_required(db, client, login, make_shift, make_user):
 # --- my schedule and cancelling -------------------------------------------------------------
 
 
-def test_my_schedule_lists_sections(db, client, login, make_activity, make_shift, make_user,
-                                    make_signup):
+def test_my_schedule_lists_sections(
+    db, client, login, make_activity, make_shift, make_user, make_signup
+):
     user = login(make_user())
     make_signup(make_shift(activity=make_activity(title="下尾街路口交通劝导")), user=user)
     full = make_shift(activity=make_activity(title="富海市场秩序维护"), capacity=1)
     make_signup(full)
     make_signup(full, user=user, status=SignupStatus.WAITLISTED, queued_at=NOW)
-    make_signup(make_shift(activity=make_activity(title="福洋溪清理"),
-                           starts_in=timedelta(days=-3)), user=user)
-    make_signup(make_shift(activity=make_activity(title="礼仪讲座"),
-                           status=ShiftStatus.CANCELLED, cancel_reason="暴雨"), user=user)
+    make_signup(
+        make_shift(activity=make_activity(title="福洋溪清理"), starts_in=timedelta(days=-3)),
+        user=user,
+    )
+    make_signup(
+        make_shift(
+            activity=make_activity(title="礼仪讲座"),
+            status=ShiftStatus.CANCELLED,
+            cancel_reason="暴雨",
+        ),
+        user=user,
+    )
     html = _page(client, "/me")
     upcoming, rest = html.split('id="past"', 1)
     past, cancelled = rest.split('id="cancelled"', 1)
@@ -245,8 +260,9 @@ def test_my_schedule_lists_sections(db, client, login, make_activity, make_shift
     assert "礼仪讲座" in cancelled and "暴雨" in cancelled
 
 
-def test_cancel_asks_then_cancels_and_promotes(db, client, login, make_shift, make_user,
-                                               make_signup):
+def test_cancel_asks_then_cancels_and_promotes(
+    db, client, login, make_shift, make_user, make_signup
+):
     shift = make_shift(capacity=1)
     user = login(make_user())
     signup = make_signup(shift, user=user)
@@ -264,8 +280,7 @@ def test_cancel_asks_then_cancels_and_promotes(db, client, login, make_shift, ma
     assert note is not None and "候补成功" in note.title
 
 
-def test_cancel_after_deadline_is_refused(db, client, login, make_shift, make_user,
-                                          make_signup):
+def test_cancel_after_deadline_is_refused(db, client, login, make_shift, make_user, make_signup):
     shift = make_shift(starts_in=timedelta(hours=1))
     user = login(make_user())
     signup = make_signup(shift, user=user)
@@ -329,8 +344,9 @@ def test_activity_page_statements_do_not_grow_with_waitlisted_shifts(
             shift = make_shift(activity=activity, capacity=1, starts_in=timedelta(days=2, hours=i))
             make_signup(shift)
             make_signup(shift, user=ahead, status=SignupStatus.WAITLISTED, queued_at=NOW)
-            make_signup(shift, user=me, status=SignupStatus.WAITLISTED,
-                        queued_at=NOW + timedelta(seconds=1))
+            make_signup(
+                shift, user=me, status=SignupStatus.WAITLISTED, queued_at=NOW + timedelta(seconds=1)
+            )
         pages[n] = activity.id
     login(me)
     counts, bodies = {}, {}
@@ -361,14 +377,17 @@ def test_cancel_button_follows_the_service_rule(
 
     me = make_user("报名人")
     shift = make_shift(capacity=3, starts_in=starts_in, length=timedelta(hours=2))
-    signup = make_signup(shift, user=me, status=status,
-                         queued_at=NOW if status == SignupStatus.WAITLISTED else None)
+    signup = make_signup(
+        shift, user=me, status=status, queued_at=NOW if status == SignupStatus.WAITLISTED else None
+    )
     assert can_cancel(signup) is (button is not None)
     login(me)
     activity_page = _page(client, f"/activities/{shift.activity_id}")
     schedule = _page(client, "/me")
-    for html, link in ((activity_page, f"/shifts/{shift.id}/cancel"),
-                       (schedule, f"/signups/{signup.id}/cancel")):
+    for html, link in (
+        (activity_page, f"/shifts/{shift.id}/cancel"),
+        (schedule, f"/signups/{signup.id}/cancel"),
+    ):
         assert (link in html) is (button is not None)
         if button:
             assert f">{button}</a>" in html

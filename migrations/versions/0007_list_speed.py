@@ -8,6 +8,7 @@ The text index (SQLite FTS5 trigram table with its triggers; PostgreSQL pg_trgm 
 is defined in portal/models/search.py, which create_all uses too; it is not part of the
 models' metadata, so migrations/env.py leaves it out of autogenerate comparisons.
 """
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -15,19 +16,21 @@ from portal.models import search
 
 
 # revision identifiers, used by Alembic.
-revision = '0007'
-down_revision = '0006'
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('shifts', schema=None) as batch_op:
-        batch_op.create_index('ix_shifts_status_start', ['status', 'starts_at', 'activity_id'],
-                              unique=False)
+    with op.batch_alter_table("shifts", schema=None) as batch_op:
         batch_op.create_index(
-            'ix_shifts_activity_status_start',
-            ['activity_id', 'status', 'starts_at', 'capacity', 'taken_count'], unique=False,
+            "ix_shifts_status_start", ["status", "starts_at", "activity_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_shifts_activity_status_start",
+            ["activity_id", "status", "starts_at", "capacity", "taken_count"],
+            unique=False,
         )
     dialect = op.get_bind().dialect.name
     for statement in search.create_statements(dialect):
@@ -38,6 +41,6 @@ def downgrade():
     dialect = op.get_bind().dialect.name
     for statement in search.drop_statements(dialect):
         op.execute(sa.text(statement))
-    with op.batch_alter_table('shifts', schema=None) as batch_op:
-        batch_op.drop_index('ix_shifts_activity_status_start')
-        batch_op.drop_index('ix_shifts_status_start')
+    with op.batch_alter_table("shifts", schema=None) as batch_op:
+        batch_op.drop_index("ix_shifts_activity_status_start")
+        batch_op.drop_index("ix_shifts_status_start")

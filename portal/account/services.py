@@ -182,9 +182,7 @@ def delete_account(user: User) -> Deletion:
     from portal.signups import services as signups
 
     if user.is_admin:
-        raise AccountError(
-            _("管理员账号不能在这里注销。请先请另一位管理员取消你的管理员身份。")
-        )
+        raise AccountError(_("管理员账号不能在这里注销。请先请另一位管理员取消你的管理员身份。"))
     # Hold the write lock, their shifts and the person's row from the start, so no sign-up
     # of theirs can slip in between; the sign-up rules called below join this transaction.
     _lock_for_deletion(user)
@@ -209,9 +207,14 @@ def delete_account(user: User) -> Deletion:
         delete(Notification).where(Notification.user_id == user.id),
         execution_options={"synchronize_session": False},
     )
-    kept = db.session.scalar(
-        select(func.count(Signup.id)).where(Signup.user_id == user.id, Signup.hours.is_not(None))
-    ) or 0
+    kept = (
+        db.session.scalar(
+            select(func.count(Signup.id)).where(
+                Signup.user_id == user.id, Signup.hours.is_not(None)
+            )
+        )
+        or 0
+    )
 
     user.real_name = DELETED_NAME
     user.phone = None
@@ -270,10 +273,17 @@ def withdraw_consent(user: User) -> None:
     user.email = None
     now = utcnow()
     for token in db.session.scalars(
-        select(CalendarToken).where(CalendarToken.user_id == user.id,
-                                    CalendarToken.revoked_at.is_(None))
+        select(CalendarToken).where(
+            CalendarToken.user_id == user.id, CalendarToken.revoked_at.is_(None)
+        )
     ):
         token.revoked_at = now
-    record("account.consent_withdrawn", user, "撤回个人信息处理同意", before,
-           {"consent_version": None, "email": False}, actor=user)
+    record(
+        "account.consent_withdrawn",
+        user,
+        "撤回个人信息处理同意",
+        before,
+        {"consent_version": None, "email": False},
+        actor=user,
+    )
     db.session.flush()

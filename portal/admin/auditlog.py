@@ -64,32 +64,54 @@ ACTIONS: dict[str, tuple] = {
     "hours.adjust": (_l("调整时长"), _l("%(actor)s 调整了服务时长：%(object)s")),
     "message.send": (_l("发送通知"), _l("%(actor)s 向 %(object)s 发送了通知")),
     "export.roster.xlsx": (
-        _l("导出名单（XLSX）"), _l("%(actor)s 导出了班次 %(object)s 的名单（XLSX）")),
+        _l("导出名单（XLSX）"),
+        _l("%(actor)s 导出了班次 %(object)s 的名单（XLSX）"),
+    ),
     "export.roster.csv": (
-        _l("导出名单（CSV）"), _l("%(actor)s 导出了班次 %(object)s 的名单（CSV）")),
+        _l("导出名单（CSV）"),
+        _l("%(actor)s 导出了班次 %(object)s 的名单（CSV）"),
+    ),
     "export.attendance.xlsx": (
-        _l("导出出勤表（XLSX）"), _l("%(actor)s 导出了活动 %(object)s 的出勤表（XLSX）")),
+        _l("导出出勤表（XLSX）"),
+        _l("%(actor)s 导出了活动 %(object)s 的出勤表（XLSX）"),
+    ),
     "export.attendance.csv": (
-        _l("导出出勤表（CSV）"), _l("%(actor)s 导出了活动 %(object)s 的出勤表（CSV）")),
+        _l("导出出勤表（CSV）"),
+        _l("%(actor)s 导出了活动 %(object)s 的出勤表（CSV）"),
+    ),
     "export.sign_in_sheet": (_l("打印签到表"), _l("%(actor)s 打印了班次 %(object)s 的签到表")),
     "export.audit.csv": (_l("导出操作日志"), _l("%(actor)s 导出了操作日志（CSV）")),
     "user.create_walk_in": (
-        _l("新建现场登记档案"), _l("%(actor)s 为 %(object)s 新建了现场登记档案")),
+        _l("新建现场登记档案"),
+        _l("%(actor)s 为 %(object)s 新建了现场登记档案"),
+    ),
     "user.walk_in_detached": (
-        _l("现场档案解除手机号"), _l("%(actor)s 让现场登记档案 %(object)s 与手机号解除了关联")),
+        _l("现场档案解除手机号"),
+        _l("%(actor)s 让现场登记档案 %(object)s 与手机号解除了关联"),
+    ),
     "user.view_full": (_l("查看个人完整信息"), _l("%(actor)s 查看了 %(object)s 的完整手机号")),
     "user.one_time_password": (
-        _l("设置一次性密码"), _l("%(actor)s 为 %(object)s 设置了一次性密码")),
+        _l("设置一次性密码"),
+        _l("%(actor)s 为 %(object)s 设置了一次性密码"),
+    ),
     "user.deactivate": (_l("停用账号"), _l("%(actor)s 停用了 %(object)s 的账号")),
     "user.reactivate": (_l("恢复账号"), _l("%(actor)s 恢复了 %(object)s 的账号")),
     "role.organizer.grant": (
-        _l("设为组织者"), _l("%(actor)s 把 %(object)s 设为 %(detail)s 的组织者")),
+        _l("设为组织者"),
+        _l("%(actor)s 把 %(object)s 设为 %(detail)s 的组织者"),
+    ),
     "role.organizer.revoke": (
-        _l("取消组织者"), _l("%(actor)s 取消了 %(object)s 在 %(detail)s 的组织者角色")),
+        _l("取消组织者"),
+        _l("%(actor)s 取消了 %(object)s 在 %(detail)s 的组织者角色"),
+    ),
     "role.zone_leader.grant": (
-        _l("设为片区负责人"), _l("%(actor)s 把 %(object)s 设为 %(detail)s 片区的负责人")),
+        _l("设为片区负责人"),
+        _l("%(actor)s 把 %(object)s 设为 %(detail)s 片区的负责人"),
+    ),
     "role.zone_leader.revoke": (
-        _l("取消片区负责人"), _l("%(actor)s 取消了 %(object)s 在 %(detail)s 片区的负责人角色")),
+        _l("取消片区负责人"),
+        _l("%(actor)s 取消了 %(object)s 在 %(detail)s 片区的负责人角色"),
+    ),
     "role.admin.grant": (_l("设为管理员"), _l("%(actor)s 把 %(object)s 设为管理员")),
     "role.admin.revoke": (_l("取消管理员"), _l("%(actor)s 取消了 %(object)s 的管理员角色")),
     "zone.create": (_l("新建片区"), _l("%(actor)s 新建了片区 %(object)s")),
@@ -109,11 +131,12 @@ ACTIONS: dict[str, tuple] = {
     "certificate.revoke": (_l("撤销证明"), _l("%(actor)s 撤销了志愿服务证明 %(object)s")),
     "leader_visit.create": (_l("记录走访"), _l("%(actor)s 记录了一次片区走访：%(detail)s")),
     "leader_visit.checkin": (
-        _l("活动现场走访签到"), _l("%(actor)s 在活动现场签到，记为片区走访：%(detail)s")),
+        _l("活动现场走访签到"),
+        _l("%(actor)s 在活动现场签到，记为片区走访：%(detail)s"),
+    ),
     "leader_visit.delete": (_l("删除走访记录"), _l("%(actor)s 删除了一条片区走访记录")),
     "queue.view": (_l("查看待审核名单"), _l("%(actor)s 查看了待审核的报名名单")),
-    "user.password_reset_requested": (
-        _l("申请重设密码"), _l("%(actor)s 申请通过邮件重设密码")),
+    "user.password_reset_requested": (_l("申请重设密码"), _l("%(actor)s 申请通过邮件重设密码")),
     "user.password_reset": (_l("重设密码"), _l("%(actor)s 通过邮件链接重设了密码")),
     "user.phone_changed": (_l("更换手机号"), _l("%(actor)s 更换了手机号：%(detail)s")),
     # A family of actions (the part after the prefix varies): the filter matches the prefix.
@@ -121,35 +144,75 @@ ACTIONS: dict[str, tuple] = {
 }
 
 FIELD_LABELS = {
-    "title": _l("标题"), "description": _l("说明"), "kind": _l("类型"), "zone_id": _l("片区"),
-    "unit_id": _l("单位"), "place": _l("地点"), "latitude": _l("纬度"),
-    "longitude": _l("经度"), "contact_name": _l("联系人"), "contact_phone": _l("联系电话"),
-    "requirements": _l("参与要求"), "risk_notice": _l("安全提示"),
-    "cancellation_deadline_hours": _l("取消截止（开始前小时）"), "programme_ids": _l("所属项目"),
-    "status": _l("状态"), "starts_at": _l("开始"), "ends_at": _l("结束"),
-    "capacity": _l("人数上限"), "post_name": _l("岗位"), "signup_opens_at": _l("报名开始"),
-    "signup_closes_at": _l("报名截止"), "requires_approval": _l("需要审核"),
-    "waitlist_enabled": _l("允许候补"), "sequence": _l("日历版本"), "attendance": _l("出勤"),
-    "checked_in_at": _l("签到时间"), "checked_out_at": _l("签退时间"),
-    "method": _l("签到方式"), "hours": _l("时长（小时）"), "hours_confirmed_at": _l("时长确认时间"),
-    "reason": _l("原因"), "rows": _l("行数"), "format": _l("格式"),
-    "recipients": _l("收件人数"), "email_queued": _l("待发邮件"), "body": _l("正文"),
-    "count": _l("数量"), "first": _l("第一个"), "last": _l("最后一个"),
-    "consent_version": _l("说明版本"), "valid": _l("有效"), "name": _l("名称"),
-    "street": _l("街道/镇"), "population": _l("人口"), "leaders": _l("片区负责人"),
-    "code": _l("代码"), "parent": _l("上级项目"), "position": _l("排序"),
-    "is_admin": _l("管理员"), "active": _l("账号可用"),
+    "title": _l("标题"),
+    "description": _l("说明"),
+    "kind": _l("类型"),
+    "zone_id": _l("片区"),
+    "unit_id": _l("单位"),
+    "place": _l("地点"),
+    "latitude": _l("纬度"),
+    "longitude": _l("经度"),
+    "contact_name": _l("联系人"),
+    "contact_phone": _l("联系电话"),
+    "requirements": _l("参与要求"),
+    "risk_notice": _l("安全提示"),
+    "cancellation_deadline_hours": _l("取消截止（开始前小时）"),
+    "programme_ids": _l("所属项目"),
+    "status": _l("状态"),
+    "starts_at": _l("开始"),
+    "ends_at": _l("结束"),
+    "capacity": _l("人数上限"),
+    "post_name": _l("岗位"),
+    "signup_opens_at": _l("报名开始"),
+    "signup_closes_at": _l("报名截止"),
+    "requires_approval": _l("需要审核"),
+    "waitlist_enabled": _l("允许候补"),
+    "sequence": _l("日历版本"),
+    "attendance": _l("出勤"),
+    "checked_in_at": _l("签到时间"),
+    "checked_out_at": _l("签退时间"),
+    "method": _l("签到方式"),
+    "hours": _l("时长（小时）"),
+    "hours_confirmed_at": _l("时长确认时间"),
+    "reason": _l("原因"),
+    "rows": _l("行数"),
+    "format": _l("格式"),
+    "recipients": _l("收件人数"),
+    "email_queued": _l("待发邮件"),
+    "body": _l("正文"),
+    "count": _l("数量"),
+    "first": _l("第一个"),
+    "last": _l("最后一个"),
+    "consent_version": _l("说明版本"),
+    "valid": _l("有效"),
+    "name": _l("名称"),
+    "street": _l("街道/镇"),
+    "population": _l("人口"),
+    "leaders": _l("片区负责人"),
+    "code": _l("代码"),
+    "parent": _l("上级项目"),
+    "position": _l("排序"),
+    "is_admin": _l("管理员"),
+    "active": _l("账号可用"),
     "must_change_password": _l("下次登录须改密码"),
-    "units": _l("组织者所在单位"), "zones": _l("负责的片区"), "override": _l("超限加入"),
-    "override_reason": _l("超限原因"), "filters": _l("筛选条件"),
+    "units": _l("组织者所在单位"),
+    "zones": _l("负责的片区"),
+    "override": _l("超限加入"),
+    "override_reason": _l("超限原因"),
+    "filters": _l("筛选条件"),
 }
 # Fields that only identify the row: never shown as a change.
 HIDDEN_FIELDS = {"shift_id", "user_id"}
 
 _SHIFT_STATUS = {"scheduled": _l("正常"), "cancelled": _l("已取消")}
-_KIND = {"volunteer": _l("志愿服务"), "community": _l("社区活动"),
-         "department": _l("部门"), "street_office": _l("街道办事处"),
-         "community_unit": _l("社区"), "volunteer_team": _l("志愿服务队")}
+_KIND = {
+    "volunteer": _l("志愿服务"),
+    "community": _l("社区活动"),
+    "department": _l("部门"),
+    "street_office": _l("街道办事处"),
+    "community_unit": _l("社区"),
+    "volunteer_team": _l("志愿服务队"),
+}
 _METHOD = {"qr": _l("扫码签到"), "roster": _l("组织者在名单上登记")}
 _OVERRIDE = {"capacity": _l("超员"), "overlap": _l("时间冲突")}
 _PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
@@ -312,28 +375,43 @@ def _load_names(entries: list[AuditEntry]) -> _Names:
             ids.setdefault(e.target_type, set()).add(e.target_id)
     n = _Names()
     if ids.get("shifts"):
-        n.shifts = {s.id: s for s in db.session.scalars(
-            select(Shift).where(Shift.id.in_(ids["shifts"])).options(joinedload(Shift.activity))
-        )}
-    if ids.get("activities"):
-        n.activities = dict(db.session.execute(
-            select(Activity.id, Activity.title).where(Activity.id.in_(ids["activities"]))
-        ).all())
-    if ids.get("signups"):
-        n.signups = {s.id: s for s in db.session.scalars(
-            select(Signup).where(Signup.id.in_(ids["signups"])).options(
-                joinedload(Signup.user), joinedload(Signup.shift).joinedload(Shift.activity)
+        n.shifts = {
+            s.id: s
+            for s in db.session.scalars(
+                select(Shift).where(Shift.id.in_(ids["shifts"])).options(joinedload(Shift.activity))
             )
-        )}
+        }
+    if ids.get("activities"):
+        n.activities = dict(
+            db.session.execute(
+                select(Activity.id, Activity.title).where(Activity.id.in_(ids["activities"]))
+            ).all()
+        )
+    if ids.get("signups"):
+        n.signups = {
+            s.id: s
+            for s in db.session.scalars(
+                select(Signup)
+                .where(Signup.id.in_(ids["signups"]))
+                .options(
+                    joinedload(Signup.user), joinedload(Signup.shift).joinedload(Shift.activity)
+                )
+            )
+        }
     if ids.get("users"):
-        n.users = dict(db.session.execute(
-            select(User.id, User.real_name).where(User.id.in_(ids["users"]))
-        ).all())
+        n.users = dict(
+            db.session.execute(
+                select(User.id, User.real_name).where(User.id.in_(ids["users"]))
+            ).all()
+        )
     if ids.get("certificates"):
-        n.certificates = dict(db.session.execute(
-            select(Certificate.id, Certificate.number).where(
-                Certificate.id.in_(ids["certificates"]))
-        ).all())
+        n.certificates = dict(
+            db.session.execute(
+                select(Certificate.id, Certificate.number).where(
+                    Certificate.id.in_(ids["certificates"])
+                )
+            ).all()
+        )
     # Small tables, named in targets and in before/after values (zone_id, programme_ids …).
     n.zones = dict(db.session.execute(select(Zone.id, Zone.name)).all())
     n.units = dict(db.session.execute(select(Unit.id, Unit.name)).all())
@@ -368,8 +446,9 @@ def _object(e: AuditEntry, n: _Names) -> str:
         if shift is not None:
             return _shift_words(shift.activity.title, shift.starts_at, shift.ends_at)
         title = e.summary if e.action in ("shift.delete", "shift.create", "shift.update") else ""
-        return _shift_words(title or _("（已删除的班次）"), _iso(snap.get("starts_at")),
-                            _iso(snap.get("ends_at")))
+        return _shift_words(
+            title or _("（已删除的班次）"), _iso(snap.get("starts_at")), _iso(snap.get("ends_at"))
+        )
     if t == "activities":
         return n.activities.get(i) or e.summary or _("（已删除的活动）")
     if t == "signups":
@@ -409,8 +488,9 @@ def _value(key: str, value, target_type: str, n: _Names) -> str:
     if key == "attendance":
         return labels.attendance(value)
     if key == "kind":
-        return _word(_KIND, "community_unit" if target_type == "units" and value == "community"
-                     else value)
+        return _word(
+            _KIND, "community_unit" if target_type == "units" and value == "community" else value
+        )
     if key == "method":
         return _word(_METHOD, value)
     if key == "override" and isinstance(value, list):
@@ -447,16 +527,24 @@ def _changes(e: AuditEntry, n: _Names) -> list[Change]:
         old, new = before.get(key), after.get(key)
         if key in before and key in after and old == new:
             continue
-        out.append(Change(
-            _label(key),
-            _value(key, old, e.target_type, n) if key in before else None,
-            _value(key, new, e.target_type, n) if key in after else None,
-        ))
+        out.append(
+            Change(
+                _label(key),
+                _value(key, old, e.target_type, n) if key in before else None,
+                _value(key, new, e.target_type, n) if key in after else None,
+            )
+        )
     return out
 
 
-_REASON_ACTIONS = {"shift.cancel", "activity.cancel", "signup.reject", "signup.remove",
-                   "attendance.undo", "hours.adjust"}
+_REASON_ACTIONS = {
+    "shift.cancel",
+    "activity.cancel",
+    "signup.reject",
+    "signup.remove",
+    "attendance.undo",
+    "hours.adjust",
+}
 
 
 def render(entries: list[AuditEntry]) -> list[Readable]:
@@ -475,15 +563,17 @@ def render(entries: list[AuditEntry]) -> list[Readable]:
         reason = ""
         if e.action in _REASON_ACTIONS:
             reason = mask_phones(e.summary or (e.after or {}).get("reason") or "")
-        out.append(Readable(
-            entry=e,
-            sentence=" ".join(sentence.split()),
-            action_name=action_name(e.action),
-            actor=actor,
-            unit=n.units.get(e.unit_id, "") if e.unit_id else "",
-            reason=reason,
-            changes=_changes(e, n),
-        ))
+        out.append(
+            Readable(
+                entry=e,
+                sentence=" ".join(sentence.split()),
+                action_name=action_name(e.action),
+                actor=actor,
+                unit=n.units.get(e.unit_id, "") if e.unit_id else "",
+                reason=reason,
+                changes=_changes(e, n),
+            )
+        )
     return out
 
 

@@ -76,32 +76,38 @@ class CheckboxList(SelectMultipleField):
 
 class ZoneForm(FlaskForm):
     name = StringField(
-        _l("片区名称"), filters=[_strip],
-        validators=[DataRequired(_l("请填写片区名称。")),
-                    Length(max=60, message=_l("名称最多 60 个字。"))],
+        _l("片区名称"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("请填写片区名称。")),
+            Length(max=60, message=_l("名称最多 60 个字。")),
+        ],
     )
     street = StringField(
-        _l("所属街道/镇"), filters=[_strip],
+        _l("所属街道/镇"),
+        filters=[_strip],
         validators=[Length(max=60, message=_l("街道/镇最多 60 个字。"))],
         description=_l("例如 城关街道、福海镇。"),
     )
     population = WholeNumberField(
-        _l("常住人口"), default=0,
+        _l("常住人口"),
+        default=0,
         validators=[
             InputRequired(_l("请填写常住人口（不知道可以先填 0）。")),
-            NumberRange(0, MAX_POPULATION,
-                        _l("人口要在 0 到 %(n)d 之间。", n=MAX_POPULATION)),
+            NumberRange(0, MAX_POPULATION, _l("人口要在 0 到 %(n)d 之间。", n=MAX_POPULATION)),
         ],
         render_kw={"inputmode": "numeric", "min": 0},
         description=_l("用来计算参与率。"),
     )
     description = TextAreaField(
-        _l("说明"), filters=[_strip],
+        _l("说明"),
+        filters=[_strip],
         validators=[Length(max=2000, message=_l("说明最多 2000 个字。"))],
     )
     leader_ids = CheckboxList(_l("片区负责人（取消勾选即移除）"), coerce=_id, choices=[])
     add_leaders = StringField(
-        _l("添加负责人（手机号）"), filters=[_strip],
+        _l("添加负责人（手机号）"),
+        filters=[_strip],
         validators=[Length(max=400, message=_l("一次最多填写 30 个手机号。"))],
         description=_l("填写已注册的人的手机号，多个用空格或逗号分开。"),
         render_kw={"inputmode": "tel", "autocomplete": "off"},
@@ -111,40 +117,55 @@ class ZoneForm(FlaskForm):
 
 class UnitForm(FlaskForm):
     name = StringField(
-        _l("单位名称"), filters=[_strip],
-        validators=[DataRequired(_l("请填写单位名称。")),
-                    Length(max=80, message=_l("名称最多 80 个字。"))],
+        _l("单位名称"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("请填写单位名称。")),
+            Length(max=80, message=_l("名称最多 80 个字。")),
+        ],
     )
-    kind = SelectField(_l("单位类型"), choices=[],
-                       validate_choice=False,
-                       validators=[DataRequired(_l("请选择单位类型。"))])
+    kind = SelectField(
+        _l("单位类型"),
+        choices=[],
+        validate_choice=False,
+        validators=[DataRequired(_l("请选择单位类型。"))],
+    )
     submit = SubmitField(_l("保存"))
 
 
 class ProgrammeForm(FlaskForm):
     code = StringField(
-        _l("代码"), filters=[_strip],
-        validators=[DataRequired(_l("请填写代码。")),
-                    Length(max=40, message=_l("代码最多 40 位。"))],
+        _l("代码"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("请填写代码。")),
+            Length(max=40, message=_l("代码最多 40 位。")),
+        ],
         description=_l("小写字母、数字、- 或 _，用在网址和日历里，例如 wujin-shequ。"),
         render_kw={"autocapitalize": "none", "spellcheck": "false"},
     )
     name = StringField(
-        _l("名称"), filters=[_strip],
-        validators=[DataRequired(_l("请填写名称。")),
-                    Length(max=60, message=_l("名称最多 60 个字。"))],
+        _l("名称"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("请填写名称。")),
+            Length(max=60, message=_l("名称最多 60 个字。")),
+        ],
     )
     parent_id = SelectField(_l("上级项目"), coerce=_choice, choices=[], validate_choice=False)
     position = WholeNumberField(
-        _l("排序"), default=0,
-        validators=[InputRequired(_l("请填写排序（数字越小越靠前）。")),
-                    NumberRange(0, MAX_POSITION,
-                                _l("排序要在 0 到 %(n)d 之间。", n=MAX_POSITION))],
+        _l("排序"),
+        default=0,
+        validators=[
+            InputRequired(_l("请填写排序（数字越小越靠前）。")),
+            NumberRange(0, MAX_POSITION, _l("排序要在 0 到 %(n)d 之间。", n=MAX_POSITION)),
+        ],
         render_kw={"inputmode": "numeric", "min": 0},
         description=_l("同一级里数字越小越靠前。"),
     )
     description = TextAreaField(
-        _l("说明"), filters=[_strip],
+        _l("说明"),
+        filters=[_strip],
         validators=[Length(max=2000, message=_l("说明最多 2000 个字。"))],
     )
     submit = SubmitField(_l("保存"))
@@ -157,32 +178,43 @@ class SearchForm(FlaskForm):
         csrf = False
 
     q = StringField(
-        _l("姓名或手机号"), filters=[_strip],
-        validators=[DataRequired(_l("请输入姓名或手机号（可以只输入一部分）。")),
-                    Length(max=40, message=_l("最多 40 个字。"))],
+        _l("姓名或手机号"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("请输入姓名或手机号（可以只输入一部分）。")),
+            Length(max=40, message=_l("最多 40 个字。")),
+        ],
         render_kw={"autocomplete": "off", "enterkeyhint": "search"},
     )
     submit = SubmitField(_l("查找"))
 
 
 class UnitRoleForm(FlaskForm):
-    unit_id = SelectField(_l("单位"), coerce=_choice, choices=[], validate_choice=False,
-                          validators=[DataRequired(_l("请选择单位。"))])
+    unit_id = SelectField(
+        _l("单位"),
+        coerce=_choice,
+        choices=[],
+        validate_choice=False,
+        validators=[DataRequired(_l("请选择单位。"))],
+    )
     submit = SubmitField(_l("设为这个单位的组织者"))
 
 
 class ZoneRoleForm(FlaskForm):
-    zone_id = SelectField(_l("片区"), coerce=_choice, choices=[], validate_choice=False,
-                          validators=[DataRequired(_l("请选择片区。"))])
+    zone_id = SelectField(
+        _l("片区"),
+        coerce=_choice,
+        choices=[],
+        validate_choice=False,
+        validators=[DataRequired(_l("请选择片区。"))],
+    )
     submit = SubmitField(_l("设为这个片区的负责人"))
 
 
 class ConfirmForm(FlaskForm):
     """A one-button action that must be ticked first (admin role, deactivation)."""
 
-    confirm = BooleanField(
-        _l("我确认要这样做"), validators=[DataRequired(_l("请先勾选确认。"))]
-    )
+    confirm = BooleanField(_l("我确认要这样做"), validators=[DataRequired(_l("请先勾选确认。"))])
 
 
 class ButtonForm(FlaskForm):
@@ -201,9 +233,12 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    person = StringField(_l("操作人"), filters=[_strip],
-                         validators=[Optional(), Length(max=40, message=_l("最多 40 个字。"))],
-                         render_kw={"placeholder": _l("姓名或手机号")})
+    person = StringField(
+        _l("操作人"),
+        filters=[_strip],
+        validators=[Optional(), Length(max=40, message=_l("最多 40 个字。"))],
+        render_kw={"placeholder": _l("姓名或手机号")},
+    )
     action = SelectField(_l("操作"), choices=[], validate_choice=False)
     unit = SelectField(_l("单位"), choices=[], validate_choice=False)
     date_from = DayField(_l("开始日期"), validators=[Optional()])

@@ -93,8 +93,9 @@ def _diff(before: dict, after: dict) -> tuple[dict, dict]:
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
 
 
-def _record_saved(kind: str, target, name: str, before: dict | None, after: dict,
-                  actor: User) -> None:
+def _record_saved(
+    kind: str, target, name: str, before: dict | None, after: dict, actor: User
+) -> None:
     """Log ``<kind>.create`` with the new values, or ``<kind>.update`` with what changed."""
     if before is None:
         record(f"{kind}.create", target, name, after=after, actor=actor)
@@ -130,9 +131,7 @@ def save_zone(actor: User, zone: Zone | None, data: ZoneData) -> Zone:
     if len(street) > 60:
         raise AdminError(_("街道/镇最多 60 个字。"), field="street")
     if data.population is None or not 0 <= data.population <= MAX_POPULATION:
-        raise AdminError(
-            _("人口要在 0 到 %(n)d 之间。", n=MAX_POPULATION), field="population"
-        )
+        raise AdminError(_("人口要在 0 到 %(n)d 之间。", n=MAX_POPULATION), field="population")
     description = (data.description or "").strip()
     if len(description) > 2000:
         raise AdminError(_("说明最多 2000 个字。"), field="description")
@@ -148,7 +147,10 @@ def save_zone(actor: User, zone: Zone | None, data: ZoneData) -> Zone:
         zone = Zone(name=name)
         db.session.add(zone)
     zone.name, zone.street, zone.population, zone.description = (
-        name, street, data.population, description,
+        name,
+        street,
+        data.population,
+        description,
     )
     zone.leaders = leaders
     db.session.flush()
@@ -272,9 +274,7 @@ def save_programme(actor: User, programme: Programme | None, data: ProgrammeData
         if programme is not None and (
             parent.id == programme.id or programme.id in _ancestors(parent.id)
         ):
-            raise AdminError(
-                _("不能把项目放到它自己或它的下级项目下面。"), field="parent_id"
-            )
+            raise AdminError(_("不能把项目放到它自己或它的下级项目下面。"), field="parent_id")
     before = programme_snapshot(programme) if programme is not None else None
     if programme is None:
         programme = Programme(code=code, name=name)
@@ -294,8 +294,11 @@ def delete_programme(actor: User, programme: Programme) -> None:
     )
     if kids:
         raise AdminError(
-            _("“%(name)s”下面还有 %(n)d 个下级项目，请先移走或删除它们。",
-              name=programme.name, n=kids)
+            _(
+                "“%(name)s”下面还有 %(n)d 个下级项目，请先移走或删除它们。",
+                name=programme.name,
+                n=kids,
+            )
         )
     used = db.session.scalar(
         select(func.count())
@@ -304,11 +307,19 @@ def delete_programme(actor: User, programme: Programme) -> None:
     )
     if used:
         raise AdminError(
-            _("有 %(n)d 个活动属于“%(name)s”，不能删除。可以改名，或先把这些活动改到别的项目。",
-              name=programme.name, n=used)
+            _(
+                "有 %(n)d 个活动属于“%(name)s”，不能删除。可以改名，或先把这些活动改到别的项目。",
+                name=programme.name,
+                n=used,
+            )
         )
-    record("programme.delete", programme, programme.name,
-           before=programme_snapshot(programme), actor=actor)
+    record(
+        "programme.delete",
+        programme,
+        programme.name,
+        before=programme_snapshot(programme),
+        actor=actor,
+    )
     db.session.delete(programme)
     db.session.flush()
 
@@ -372,52 +383,87 @@ def grant_organizer(actor: User, person: User, unit: Unit) -> None:
     """Make ``person`` an organizer of ``unit``."""
     _check_person(person)
     if unit in person.units:
-        raise AdminError(_("%(name)s 已经是 %(unit)s 的组织者。", name=person.real_name,
-                           unit=unit.name), field="unit_id")
+        raise AdminError(
+            _("%(name)s 已经是 %(unit)s 的组织者。", name=person.real_name, unit=unit.name),
+            field="unit_id",
+        )
     before = roles_snapshot(person)
     person.units.append(unit)
-    record("role.organizer.grant", person, unit.name, {"units": before["units"]},
-           {"units": roles_snapshot(person)["units"]}, actor=actor, unit_id=unit.id)
+    record(
+        "role.organizer.grant",
+        person,
+        unit.name,
+        {"units": before["units"]},
+        {"units": roles_snapshot(person)["units"]},
+        actor=actor,
+        unit_id=unit.id,
+    )
 
 
 def revoke_organizer(actor: User, person: User, unit: Unit) -> None:
     if unit not in person.units:
-        raise AdminError(_("%(name)s 不是 %(unit)s 的组织者。", name=person.real_name,
-                           unit=unit.name))
+        raise AdminError(
+            _("%(name)s 不是 %(unit)s 的组织者。", name=person.real_name, unit=unit.name)
+        )
     before = roles_snapshot(person)
     person.units.remove(unit)
-    record("role.organizer.revoke", person, unit.name, {"units": before["units"]},
-           {"units": roles_snapshot(person)["units"]}, actor=actor, unit_id=unit.id)
+    record(
+        "role.organizer.revoke",
+        person,
+        unit.name,
+        {"units": before["units"]},
+        {"units": roles_snapshot(person)["units"]},
+        actor=actor,
+        unit_id=unit.id,
+    )
 
 
 def grant_zone_leader(actor: User, person: User, zone: Zone) -> None:
     """Make ``person`` a leader of ``zone``."""
     _check_person(person)
     if zone in person.led_zones:
-        raise AdminError(_("%(name)s 已经是 %(zone)s 的片区负责人。", name=person.real_name,
-                           zone=zone.name), field="zone_id")
+        raise AdminError(
+            _("%(name)s 已经是 %(zone)s 的片区负责人。", name=person.real_name, zone=zone.name),
+            field="zone_id",
+        )
     before = roles_snapshot(person)
     person.led_zones.append(zone)
-    record("role.zone_leader.grant", person, zone.name, {"zones": before["zones"]},
-           {"zones": roles_snapshot(person)["zones"]}, actor=actor)
+    record(
+        "role.zone_leader.grant",
+        person,
+        zone.name,
+        {"zones": before["zones"]},
+        {"zones": roles_snapshot(person)["zones"]},
+        actor=actor,
+    )
 
 
 def revoke_zone_leader(actor: User, person: User, zone: Zone) -> None:
     if zone not in person.led_zones:
-        raise AdminError(_("%(name)s 不是 %(zone)s 的片区负责人。", name=person.real_name,
-                           zone=zone.name))
+        raise AdminError(
+            _("%(name)s 不是 %(zone)s 的片区负责人。", name=person.real_name, zone=zone.name)
+        )
     before = roles_snapshot(person)
     person.led_zones.remove(zone)
-    record("role.zone_leader.revoke", person, zone.name, {"zones": before["zones"]},
-           {"zones": roles_snapshot(person)["zones"]}, actor=actor)
+    record(
+        "role.zone_leader.revoke",
+        person,
+        zone.name,
+        {"zones": before["zones"]},
+        {"zones": roles_snapshot(person)["zones"]},
+        actor=actor,
+    )
 
 
 def active_admin_count() -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(User).where(
-            User.is_admin.is_(True), User.active.is_(True), User.deleted_at.is_(None)
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.is_admin.is_(True), User.active.is_(True), User.deleted_at.is_(None))
         )
-    ) or 0
+        or 0
+    )
 
 
 def grant_admin(actor: User, person: User) -> None:
@@ -427,16 +473,24 @@ def grant_admin(actor: User, person: User) -> None:
     if not person.is_active:
         raise AdminError(_("账号已停用，请先恢复再设为管理员。"))
     person.is_admin = True
-    record("role.admin.grant", person, person.real_name, {"is_admin": False},
-           {"is_admin": True}, actor=actor)
+    record(
+        "role.admin.grant",
+        person,
+        person.real_name,
+        {"is_admin": False},
+        {"is_admin": True},
+        actor=actor,
+    )
 
 
 def _refuse_last_admin(person: User) -> None:
     if person.is_admin and person.is_active and active_admin_count() <= 1:
         if person.id is not None:
             raise AdminError(
-                _("%(name)s 是最后一位管理员。请先把另一个人设为管理员，再取消这个角色。",
-                  name=person.real_name)
+                _(
+                    "%(name)s 是最后一位管理员。请先把另一个人设为管理员，再取消这个角色。",
+                    name=person.real_name,
+                )
             )
 
 
@@ -446,8 +500,14 @@ def revoke_admin(actor: User, person: User) -> None:
         raise AdminError(_("%(name)s 不是管理员。", name=person.real_name))
     _refuse_last_admin(person)
     person.is_admin = False
-    record("role.admin.revoke", person, person.real_name, {"is_admin": True},
-           {"is_admin": False}, actor=actor)
+    record(
+        "role.admin.revoke",
+        person,
+        person.real_name,
+        {"is_admin": True},
+        {"is_admin": False},
+        actor=actor,
+    )
 
 
 def _end_sessions(person: User) -> None:
@@ -472,8 +532,14 @@ def deactivate(actor: User, person: User) -> None:
     person.active = False
     db.session.flush()
     _end_sessions(person)
-    record("user.deactivate", person, person.real_name, {"active": True}, {"active": False},
-           actor=actor)
+    record(
+        "user.deactivate",
+        person,
+        person.real_name,
+        {"active": True},
+        {"active": False},
+        actor=actor,
+    )
 
 
 def reactivate(actor: User, person: User) -> None:
@@ -481,8 +547,14 @@ def reactivate(actor: User, person: User) -> None:
     if person.active:
         raise AdminError(_("这个账号没有停用。"))
     person.active = True
-    record("user.reactivate", person, person.real_name, {"active": False}, {"active": True},
-           actor=actor)
+    record(
+        "user.reactivate",
+        person,
+        person.real_name,
+        {"active": False},
+        {"active": True},
+        actor=actor,
+    )
 
 
 # --- one-time password at the counter ---------------------------------------------------------
@@ -514,6 +586,12 @@ def set_one_time_password(actor: User, person: User) -> str:
     person.must_change_password = True
     db.session.flush()
     _end_sessions(person)
-    record("user.one_time_password", person, person.real_name,
-           {"must_change_password": False}, {"must_change_password": True}, actor=actor)
+    record(
+        "user.one_time_password",
+        person,
+        person.real_name,
+        {"must_change_password": False},
+        {"must_change_password": True},
+        actor=actor,
+    )
     return password

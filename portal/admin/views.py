@@ -86,8 +86,13 @@ def _organizers_only():
 # --- a one-time password must be replaced before anything else -------------------------------
 
 _ALLOWED_WHILE_CHANGING = {
-    "auth.change_password", "auth.logout", "auth.privacy", "static",
-    "main.set_language", "main.toggle_large_text", "main.healthz",
+    "auth.change_password",
+    "auth.logout",
+    "auth.privacy",
+    "static",
+    "main.set_language",
+    "main.toggle_large_text",
+    "main.healthz",
 }
 
 
@@ -104,8 +109,9 @@ def _must_change_password_first():
         return None
     if request.blueprint in ("api", "feeds"):  # no pages: data for programs, not a person
         return None
-    flash(_("你是用一次性密码登录的。请先设置你自己的新密码：“当前密码”处填写一次性密码。"),
-          "error")
+    flash(
+        _("你是用一次性密码登录的。请先设置你自己的新密码：“当前密码”处填写一次性密码。"), "error"
+    )
     return redirect(url_for("auth.change_password"))
 
 
@@ -185,8 +191,10 @@ def _zone_form(zone: Zone | None):
                 return form, None
             ids.add(person.id)
         data = services.ZoneData(
-            name=form.name.data, street=form.street.data or "",
-            population=form.population.data, description=form.description.data or "",
+            name=form.name.data,
+            street=form.street.data or "",
+            population=form.population.data,
+            description=form.description.data or "",
             leader_ids=ids,
         )
         try:
@@ -270,10 +278,13 @@ def edit_unit(unit_id: int):
 @bp.route("/programmes")
 def programmes():
     tree = services.programme_tree()
-    used = dict(db.session.execute(
-        select(activity_programmes.c.programme_id, func.count())
-        .group_by(activity_programmes.c.programme_id)
-    ).all())
+    used = dict(
+        db.session.execute(
+            select(activity_programmes.c.programme_id, func.count()).group_by(
+                activity_programmes.c.programme_id
+            )
+        ).all()
+    )
     return render_template("admin/programmes.html", tree=tree, used=used, button=ButtonForm())
 
 
@@ -292,9 +303,11 @@ def _programme_form(programme: Programme | None):
         form.parent_id.data = int(wanted) if wanted.isdigit() and len(wanted) < 10 else 0
     if form.validate_on_submit():
         data = services.ProgrammeData(
-            code=form.code.data, name=form.name.data,
+            code=form.code.data,
+            name=form.name.data,
             parent_id=form.parent_id.data if form.parent_id.data != 0 else None,
-            position=form.position.data, description=form.description.data or "",
+            position=form.position.data,
+            description=form.description.data or "",
         )
         try:
             saved = services.save_programme(current_user, programme, data)
@@ -322,8 +335,9 @@ def edit_programme(programme_id: int):
     if saved is not None:
         flash(_("已保存项目 %(name)s。", name=saved.name), "success")
         return redirect(url_for("admin.programmes"))
-    return render_template("admin/programme_form.html", form=form, programme=programme,
-                           button=ButtonForm())
+    return render_template(
+        "admin/programme_form.html", form=form, programme=programme, button=ButtonForm()
+    )
 
 
 @bp.route("/programmes/<int:programme_id>/delete", methods=["POST"])
@@ -353,8 +367,7 @@ def people():
     found = None
     if "q" in request.args:
         found = services.find_people(form.q.data) if form.validate() else []
-    return render_template("admin/people.html", form=form, found=found,
-                           limit=services.SEARCH_LIMIT)
+    return render_template("admin/people.html", form=form, found=found, limit=services.SEARCH_LIMIT)
 
 
 def _person(user_id: int) -> User:
@@ -379,10 +392,14 @@ def _person_page(person: User, unit_form=None, zone_form=None, status=200, full_
     zone_form = zone_form or ZoneRoleForm(formdata=None)
     _role_choices(person, unit_form, zone_form)
     return render_template(
-        "admin/person.html", person=person, unit_form=unit_form, zone_form=zone_form,
-        confirm=ConfirmForm(formdata=None), button=ButtonForm(formdata=None),
-        counter=CounterForm(formdata=None), last_admin=person.is_admin
-        and services.active_admin_count() <= 1,
+        "admin/person.html",
+        person=person,
+        unit_form=unit_form,
+        zone_form=zone_form,
+        confirm=ConfirmForm(formdata=None),
+        button=ButtonForm(formdata=None),
+        counter=CounterForm(formdata=None),
+        last_admin=person.is_admin and services.active_admin_count() <= 1,
         full_phone=full_phone and permissions.can_view_full_phone(current_user),
     ), status
 
@@ -391,11 +408,13 @@ def _role_choices(person: User, unit_form, zone_form) -> None:
     have_units = {u.id for u in person.units}
     have_zones = {z.id for z in person.led_zones}
     unit_form.unit_id.choices = [(0, _("请选择单位"))] + [
-        (u.id, u.name) for u in db.session.scalars(select(Unit).order_by(Unit.name))
+        (u.id, u.name)
+        for u in db.session.scalars(select(Unit).order_by(Unit.name))
         if u.id not in have_units
     ]
     zone_form.zone_id.choices = [(0, _("请选择片区"))] + [
-        (z.id, z.name) for z in db.session.scalars(select(Zone).order_by(Zone.name))
+        (z.id, z.name)
+        for z in db.session.scalars(select(Zone).order_by(Zone.name))
         if z.id not in have_zones
     ]
 
@@ -421,8 +440,10 @@ def grant_organizer(user_id: int):
                 _fail(exc, form)
             else:
                 db.session.commit()
-                flash(_("%(name)s 现在是 %(unit)s 的组织者。", name=person.real_name,
-                        unit=unit.name), "success")
+                flash(
+                    _("%(name)s 现在是 %(unit)s 的组织者。", name=person.real_name, unit=unit.name),
+                    "success",
+                )
                 return _back(person)
     return _person_page(person, unit_form=form, status=200)
 
@@ -431,9 +452,12 @@ def grant_organizer(user_id: int):
 def revoke_organizer(user_id: int, unit_id: int):
     person = _person(user_id)
     unit = db.get_or_404(Unit, unit_id)
-    return _simple(person, ButtonForm(), lambda: services.revoke_organizer(
-        current_user, person, unit), _("已取消 %(name)s 在 %(unit)s 的组织者角色。",
-                                       name=person.real_name, unit=unit.name))
+    return _simple(
+        person,
+        ButtonForm(),
+        lambda: services.revoke_organizer(current_user, person, unit),
+        _("已取消 %(name)s 在 %(unit)s 的组织者角色。", name=person.real_name, unit=unit.name),
+    )
 
 
 @bp.route("/people/<int:user_id>/zones", methods=["POST"])
@@ -453,8 +477,14 @@ def grant_zone_leader(user_id: int):
                 _fail(exc, form)
             else:
                 db.session.commit()
-                flash(_("%(name)s 现在是 %(zone)s 片区的负责人。", name=person.real_name,
-                        zone=zone.name), "success")
+                flash(
+                    _(
+                        "%(name)s 现在是 %(zone)s 片区的负责人。",
+                        name=person.real_name,
+                        zone=zone.name,
+                    ),
+                    "success",
+                )
                 return _back(person)
     return _person_page(person, zone_form=form, status=200)
 
@@ -463,9 +493,12 @@ def grant_zone_leader(user_id: int):
 def revoke_zone_leader(user_id: int, zone_id: int):
     person = _person(user_id)
     zone = db.get_or_404(Zone, zone_id)
-    return _simple(person, ButtonForm(), lambda: services.revoke_zone_leader(
-        current_user, person, zone), _("已取消 %(name)s 在 %(zone)s 片区的负责人角色。",
-                                       name=person.real_name, zone=zone.name))
+    return _simple(
+        person,
+        ButtonForm(),
+        lambda: services.revoke_zone_leader(current_user, person, zone),
+        _("已取消 %(name)s 在 %(zone)s 片区的负责人角色。", name=person.real_name, zone=zone.name),
+    )
 
 
 def _simple(person: User, form, action, done: str):
@@ -489,29 +522,45 @@ def _simple(person: User, form, action, done: str):
 @bp.route("/people/<int:user_id>/admin", methods=["POST"])
 def grant_admin(user_id: int):
     person = _person(user_id)
-    return _simple(person, ConfirmForm(), lambda: services.grant_admin(current_user, person),
-                   _("%(name)s 现在是管理员。", name=person.real_name))
+    return _simple(
+        person,
+        ConfirmForm(),
+        lambda: services.grant_admin(current_user, person),
+        _("%(name)s 现在是管理员。", name=person.real_name),
+    )
 
 
 @bp.route("/people/<int:user_id>/admin/remove", methods=["POST"])
 def revoke_admin(user_id: int):
     person = _person(user_id)
-    return _simple(person, ConfirmForm(), lambda: services.revoke_admin(current_user, person),
-                   _("已取消 %(name)s 的管理员角色。", name=person.real_name))
+    return _simple(
+        person,
+        ConfirmForm(),
+        lambda: services.revoke_admin(current_user, person),
+        _("已取消 %(name)s 的管理员角色。", name=person.real_name),
+    )
 
 
 @bp.route("/people/<int:user_id>/deactivate", methods=["POST"])
 def deactivate(user_id: int):
     person = _person(user_id)
-    return _simple(person, ConfirmForm(), lambda: services.deactivate(current_user, person),
-                   _("已停用 %(name)s 的账号，其登录已全部失效。", name=person.real_name))
+    return _simple(
+        person,
+        ConfirmForm(),
+        lambda: services.deactivate(current_user, person),
+        _("已停用 %(name)s 的账号，其登录已全部失效。", name=person.real_name),
+    )
 
 
 @bp.route("/people/<int:user_id>/reactivate", methods=["POST"])
 def reactivate(user_id: int):
     person = _person(user_id)
-    return _simple(person, ButtonForm(), lambda: services.reactivate(current_user, person),
-                   _("已恢复 %(name)s 的账号。", name=person.real_name))
+    return _simple(
+        person,
+        ButtonForm(),
+        lambda: services.reactivate(current_user, person),
+        _("已恢复 %(name)s 的账号。", name=person.real_name),
+    )
 
 
 # --- the audit log ----------------------------------------------------------------------------
@@ -541,8 +590,13 @@ def audit():
     raw = request.args.get("page", "1")
     page = int(raw) if raw.isdigit() and 1 <= int(raw) <= 10_000 else 1
     result = auditlog.page_of(filters, page) if ok else None
-    return render_template("admin/audit.html", form=form, result=result, args=filters.args(),
-                           export_limit=auditlog.EXPORT_LIMIT)
+    return render_template(
+        "admin/audit.html",
+        form=form,
+        result=result,
+        args=filters.args(),
+        export_limit=auditlog.EXPORT_LIMIT,
+    )
 
 
 @bp.route("/audit.csv")
@@ -553,23 +607,38 @@ def audit_export():
         flash(_("筛选条件有误，请修改后再导出。"), "error")
         return redirect(url_for("admin.audit", **request.args))
     rows = auditlog.export_rows(filters)
-    header = [_("时间"), _("操作人"), _("操作"), _("内容"), _("原因"), _("修改前"), _("修改后"),
-              _("单位"), _("IP")]
+    header = [
+        _("时间"),
+        _("操作人"),
+        _("操作"),
+        _("内容"),
+        _("原因"),
+        _("修改前"),
+        _("修改后"),
+        _("单位"),
+        _("IP"),
+    ]
     from portal.timeutil import to_local
 
     body = [
         [
             to_local(r.entry.created_at).strftime("%Y-%m-%d %H:%M:%S"),
-            r.actor, r.action_name, r.sentence, r.reason,
-            auditlog.change_text(r.changes, "before"), auditlog.change_text(r.changes, "after"),
-            r.unit, r.entry.ip,
+            r.actor,
+            r.action_name,
+            r.sentence,
+            r.reason,
+            auditlog.change_text(r.changes, "before"),
+            auditlog.change_text(r.changes, "after"),
+            r.unit,
+            r.entry.ip,
         ]
         for r in rows
     ]
     record("export.audit.csv", None, "", after={"rows": len(body), "filters": filters.args()})
     db.session.commit()
-    return exports.download(exports.to_csv(header, body), f"audit-{local_today():%Y%m%d}.csv",
-                            "text/csv; charset=utf-8")
+    return exports.download(
+        exports.to_csv(header, body), f"audit-{local_today():%Y%m%d}.csv", "text/csv; charset=utf-8"
+    )
 
 
 # --- the counter: a one-time password ---------------------------------------------------------
@@ -583,10 +652,14 @@ def counter():
         within = None if permissions.is_admin(current_user) else [u.id for u in current_user.units]
         found = services.find_people(form.q.data, within_units=within) if form.validate() else []
         # the search above kept only people who signed up with the organizer's units
-        found = [p for p in found
-                 if permissions.can_set_one_time_password(current_user, p, signed_up=True)]
-    return render_template("admin/counter.html", form=form, found=found,
-                           counter=CounterForm(formdata=None))
+        found = [
+            p
+            for p in found
+            if permissions.can_set_one_time_password(current_user, p, signed_up=True)
+        ]
+    return render_template(
+        "admin/counter.html", form=form, found=found, counter=CounterForm(formdata=None)
+    )
 
 
 @counter_bp.route("/<int:user_id>", methods=["POST"])
@@ -595,9 +668,14 @@ def one_time_password(user_id: int):
     form = CounterForm()
     if not form.validate_on_submit():
         message = (form.identity_checked.errors or [_("页面已过期，请刷新后再试。")])[0]
-        return render_template("admin/counter.html", form=SearchForm(formdata=None),
-                               found=[person], counter=form, error_for=person.id,
-                               error=message), 200
+        return render_template(
+            "admin/counter.html",
+            form=SearchForm(formdata=None),
+            found=[person],
+            counter=form,
+            error_for=person.id,
+            error=message,
+        ), 200
     try:
         password = services.set_one_time_password(current_user, person)
     except AdminError as exc:

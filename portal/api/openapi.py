@@ -48,8 +48,9 @@ ACTIVITY_PROPS = {
     "unit": _ref("Ref"),
     "programmes": {
         "type": "array",
-        "items": _obj({"id": {"type": "integer"}, "code": {"type": "string"},
-                       "name": {"type": "string"}}),
+        "items": _obj(
+            {"id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"}}
+        ),
     },
     "url": {"type": "string", "format": "uri"},
     "calendar_url": {"type": "string", "format": "uri"},
@@ -64,16 +65,22 @@ SHIFT_PROPS = {
     "status": {"type": "string", "enum": ["scheduled", "cancelled"]},
     "capacity": {"type": "integer", "minimum": 1},
     "confirmed": {"type": "integer", "minimum": 0, "description": "confirmed sign-ups"},
-    "taken": {"type": "integer", "minimum": 0,
-              "description": "places held: confirmed plus awaiting approval"},
+    "taken": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "places held: confirmed plus awaiting approval",
+    },
     "waitlist": {"type": "integer", "minimum": 0, "description": "waitlist length"},
     "places_left": {"type": "integer", "minimum": 0},
     "requires_approval": {"type": "boolean"},
     "waitlist_enabled": {"type": "boolean"},
     "signup_opens_at": NULLABLE_TIME,
     "signup_closes_at": NULLABLE_TIME,
-    "calendar_url": {"type": "string", "format": "uri",
-                     "description": "single-shift .ics download"},
+    "calendar_url": {
+        "type": "string",
+        "format": "uri",
+        "description": "single-shift .ics download",
+    },
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -102,9 +109,7 @@ SCHEMAS: dict[str, Any] = {
     "ShiftWithActivity": _obj(
         {**SHIFT_PROPS, "activity_title": {"type": "string"}, "zone": _ref("Ref")}
     ),
-    "ActivityDetail": _obj(
-        {**ACTIVITY_PROPS, "shifts": {"type": "array", "items": _ref("Shift")}}
-    ),
+    "ActivityDetail": _obj({**ACTIVITY_PROPS, "shifts": {"type": "array", "items": _ref("Shift")}}),
     "ActivityPage": _page_of("ActivitySummary"),
     "ShiftPage": _page_of("ShiftWithActivity"),
     "Zone": _obj(
@@ -133,14 +138,20 @@ SCHEMAS: dict[str, Any] = {
 
 
 def _param(name: str, description: str, schema: dict) -> dict:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
 
 
 FILTER_PARAMS = [
     _param("zone", "zone id", {"type": "integer", "minimum": 1}),
-    _param("programme", "programme id (its sub-programmes included)",
-           {"type": "integer", "minimum": 1}),
+    _param(
+        "programme", "programme id (its sub-programmes included)", {"type": "integer", "minimum": 1}
+    ),
     _param("kind", "activity kind", {"type": "string", "enum": ["volunteer", "community"]}),
     _param("date_from", "first local day (YYYY-MM-DD)", {"type": "string", "format": "date"}),
     _param("date_to", "last local day (YYYY-MM-DD)", {"type": "string", "format": "date"}),
@@ -148,10 +159,14 @@ FILTER_PARAMS = [
     _param("q", "search words (at most 50 characters)", {"type": "string", "maxLength": 50}),
 ]
 PAGE_PARAMS = [
-    _param("page", "page number", {"type": "integer", "minimum": 1, "maximum": 10000,
-                                   "default": 1}),
-    _param("per_page", "items per page", {"type": "integer", "minimum": 1, "maximum": 100,
-                                          "default": 20}),
+    _param(
+        "page", "page number", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1}
+    ),
+    _param(
+        "per_page",
+        "items per page",
+        {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    ),
 ]
 
 
@@ -195,8 +210,9 @@ def document() -> dict:
                     "summary": "One activity with its shifts",
                     "parameters": [
                         _id_param("activity_id"),
-                        _param("past", "include ended shifts",
-                               {"type": "string", "enum": ["0", "1"]}),
+                        _param(
+                            "past", "include ended shifts", {"type": "string", "enum": ["0", "1"]}
+                        ),
                     ],
                     "responses": {"200": _json("ActivityDetail"), **ERRORS},
                 }
@@ -217,9 +233,7 @@ def document() -> dict:
                     "responses": {"200": _json("ShiftWithActivity"), **ERRORS},
                 }
             },
-            "/zones": {
-                "get": {"summary": "Zones", "responses": {"200": _json("ZoneList")}}
-            },
+            "/zones": {"get": {"summary": "Zones", "responses": {"200": _json("ZoneList")}}},
             "/programmes": {
                 "get": {
                     "summary": "The programme tree, flat (parent_id links)",

@@ -169,8 +169,9 @@ def activity(activity_id: int):
     a = db.session.scalar(
         select(Activity)
         .where(Activity.id == activity_id, Activity.is_public)
-        .options(selectinload(Activity.programmes), joinedload(Activity.zone),
-                 joinedload(Activity.unit))
+        .options(
+            selectinload(Activity.programmes), joinedload(Activity.zone), joinedload(Activity.unit)
+        )
     )
     if a is None:
         raise ApiError(404, "no such activity")
@@ -251,4 +252,3 @@ def programmes():
 @bp.route("/<path:anything>")
 def not_found(anything: str):
     raise ApiError(404, "no such endpoint")
-

@@ -55,9 +55,7 @@ def _screen_data(shift: Shift) -> dict:
     now = now_utc()
     code = selfcheck.screen_code(shift, now)
     state, message = selfcheck.screen_state(shift, now)
-    link = (
-        url_for("checkin.scan", shift_id=shift.id, code=code, _external=True) if code else None
-    )
+    link = url_for("checkin.scan", shift_id=shift.id, code=code, _external=True) if code else None
     checked_in, confirmed = selfcheck.counts(shift)
     return {
         "state": state,

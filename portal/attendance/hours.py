@@ -153,10 +153,16 @@ def adjust_hours(actor: User, signup: Signup, hours, reason: str, now: datetime)
     if old is not None and Decimal(old) == new:
         raise AttendanceError(_("新时长与现在的相同，无需调整。"), field="hours")
     before = snapshot(signup)
-    db.session.add(HoursAdjustment(
-        signup_id=signup.id, old_hours=old, new_hours=new, reason=reason,
-        actor_id=actor.id, created_at=now,
-    ))
+    db.session.add(
+        HoursAdjustment(
+            signup_id=signup.id,
+            old_hours=old,
+            new_hours=new,
+            reason=reason,
+            actor_id=actor.id,
+            created_at=now,
+        )
+    )
     signup.hours = new
     signup.hours_confirmed_at = now
     signup.hours_confirmed_by_id = actor.id
@@ -241,10 +247,14 @@ def _unit_scope(user: User) -> list[int] | None:
 
 def overdue_records(user: User, now: datetime) -> list[OverdueRecord]:
     """Records of the user's units (all units for admins) past the 10-working-day limit."""
-    stmt = _overdue_query(_unit_scope(user), now).options(
-        joinedload(Signup.user),
-        joinedload(Signup.shift).joinedload(Shift.activity).joinedload(Activity.unit),
-    ).order_by(Shift.ends_at, Shift.id, Signup.id)
+    stmt = (
+        _overdue_query(_unit_scope(user), now)
+        .options(
+            joinedload(Signup.user),
+            joinedload(Signup.shift).joinedload(Shift.activity).joinedload(Activity.unit),
+        )
+        .order_by(Shift.ends_at, Shift.id, Signup.id)
+    )
     out = []
     for signup in db.session.scalars(stmt).unique():
         if is_overdue(signup.shift, now):

@@ -128,8 +128,13 @@ def star_progress(total: Decimal | float) -> dict:
     stars, following = star_level(total)
     previous = thresholds[stars - 1] if stars else 0
     if following is None:
-        return {"stars": stars, "previous": previous, "next": None, "needed": Decimal(0),
-                "percent": 100}
+        return {
+            "stars": stars,
+            "previous": previous,
+            "next": None,
+            "needed": Decimal(0),
+            "percent": 100,
+        }
     total = Decimal(str(total))
     span = Decimal(following - previous)
     percent = int((total - previous) * 100 / span) if span > 0 else 0

@@ -149,9 +149,7 @@ def _place_of(user: User, shift: Shift, signup: Signup | None) -> Signup:
             _("你在这个班次的候补名单上，还没有名额，不能签到。请找现场组织者。"), "waitlisted"
         )
     if signup.status == SignupStatus.PENDING:
-        raise SelfCheckError(
-            _("你的报名还在等待组织者审核，不能签到。请找现场组织者。"), "pending"
-        )
+        raise SelfCheckError(_("你的报名还在等待组织者审核，不能签到。请找现场组织者。"), "pending")
     return signup
 
 
@@ -172,8 +170,10 @@ def checkout_from(signup: Signup, shift: Shift) -> datetime:
 def state_message(signup: Signup, shift: Shift) -> str:
     """Where the person stands: checked in since …, checked out at …, or not yet."""
     if signup.checked_out_at is not None:
-        return _("你已于 %(time)s 签退，本班次签到完成。谢谢你的服务！",
-                 time=fmt_time(signup.checked_out_at))
+        return _(
+            "你已于 %(time)s 签退，本班次签到完成。谢谢你的服务！",
+            time=fmt_time(signup.checked_out_at),
+        )
     if signup.checked_in_at is not None:
         return _(
             "你已于 %(time)s 签到。%(out)s 起再扫一次现场二维码即可签退。",
@@ -191,7 +191,12 @@ def open_link(user: User, shift: Shift, code: str, now: datetime) -> Visit:
     opens, closes = window(shift)
     try:
         codes.verify_code(
-            code, shift_id=shift.id, opens=opens, closes=closes, secret=_secret(), now=now,
+            code,
+            shift_id=shift.id,
+            opens=opens,
+            closes=closes,
+            secret=_secret(),
+            now=now,
         )
     except CodeRefused as exc:
         raise _refuse(exc, shift) from None
@@ -201,8 +206,10 @@ def open_link(user: User, shift: Shift, code: str, now: datetime) -> Visit:
     if action == Action.CHECK_IN:
         message = _("请点击下面的按钮确认签到。")
     elif action == Action.CHECK_OUT:
-        message = _("你已于 %(time)s 签到。现在可以签退：请点击下面的按钮。",
-                    time=fmt_time(signup.checked_in_at))
+        message = _(
+            "你已于 %(time)s 签到。现在可以签退：请点击下面的按钮。",
+            time=fmt_time(signup.checked_in_at),
+        )
     else:
         message = state_message(signup, shift)
     return Visit(shift, signup, action, ticket, message)
@@ -221,8 +228,13 @@ def confirm(user: User, shift_id: int, ticket: str, now: datetime) -> tuple[Acti
     opens, closes = window(shift)
     try:
         codes.verify_ticket(
-            ticket or "", shift_id=shift.id, user_id=user.id, opens=opens, closes=closes,
-            secret=_secret(), now=now,
+            ticket or "",
+            shift_id=shift.id,
+            user_id=user.id,
+            opens=opens,
+            closes=closes,
+            secret=_secret(),
+            now=now,
         )
     except CodeRefused as exc:
         raise _refuse(exc, shift) from None
@@ -236,4 +248,3 @@ def confirm(user: User, shift_id: int, ticket: str, now: datetime) -> tuple[Acti
     except AttendanceError as exc:
         raise SelfCheckError(str(exc), "attendance") from None
     return action, signup
-

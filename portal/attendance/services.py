@@ -198,8 +198,9 @@ def check_out(signup: Signup, now: datetime) -> Signup:
     if signup.checked_out_at is not None:
         return signup
     if now < signup.checked_in_at:
-        raise AttendanceError(_("签退时间不能早于签到时间（%(at)s）。",
-                                at=fmt_time(signup.checked_in_at)))
+        raise AttendanceError(
+            _("签退时间不能早于签到时间（%(at)s）。", at=fmt_time(signup.checked_in_at))
+        )
     before = snapshot(signup)
     signup.checked_out_at = now
     refresh_default_hours(signup, shift)
@@ -322,10 +323,16 @@ def undo_attendance(actor: User, signup: Signup, reason: str, now: datetime) -> 
         raise AttendanceError(_("这个人还没有出勤记录，无需撤销。"))
     before = snapshot(signup)
     if signup.hours is not None:
-        db.session.add(HoursAdjustment(
-            signup_id=signup.id, old_hours=signup.hours, new_hours=None,
-            reason=reason, actor_id=actor.id, created_at=now,
-        ))
+        db.session.add(
+            HoursAdjustment(
+                signup_id=signup.id,
+                old_hours=signup.hours,
+                new_hours=None,
+                reason=reason,
+                actor_id=actor.id,
+                created_at=now,
+            )
+        )
     signup.attendance = None
     signup.checked_in_at = None
     signup.checked_out_at = None

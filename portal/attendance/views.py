@@ -93,8 +93,10 @@ def mark_attended(signup_id: int):
     return _signup_action(
         signup_id,
         lambda s: services.mark_attended(current_user, s, now_utc()),
-        lambda s: _("已记 %(name)s 到场。", name=_who(s))
-        + (_("默认时长 %(h)s 小时，可确认或调整。", h=s.hours) if s.hours is not None else ""),
+        lambda s: (
+            _("已记 %(name)s 到场。", name=_who(s))
+            + (_("默认时长 %(h)s 小时，可确认或调整。", h=s.hours) if s.hours is not None else "")
+        ),
     )
 
 
@@ -150,8 +152,14 @@ def adjust_hours(signup_id: int):
             attach_error(form, exc)
         else:
             db.session.commit()
-            flash(_("已把 %(name)s 的时长改为 %(h)s 小时并确认，原时长和原因已保存。",
-                    name=_who(signup), h=signup.hours), "success")
+            flash(
+                _(
+                    "已把 %(name)s 的时长改为 %(h)s 小时并确认，原时长和原因已保存。",
+                    name=_who(signup),
+                    h=signup.hours,
+                ),
+                "success",
+            )
             return _back(signup.shift_id, signup.id)
     elif not form.is_submitted() and signup.hours is not None:
         form.hours.data = str(signup.hours)
@@ -162,9 +170,7 @@ def adjust_hours(signup_id: int):
         activity=signup.shift.activity,
         form=form,
         history=hours.adjustments([signup.id]).get(signup.id, []),
-        default=services.default_hours(
-            signup.shift, signup.checked_in_at, signup.checked_out_at
-        ),
+        default=services.default_hours(signup.shift, signup.checked_in_at, signup.checked_out_at),
     )
 
 
@@ -192,8 +198,11 @@ def mark_all_attended(shift_id: int):
     return _shift_action(
         shift_id,
         lambda shift: services.mark_all_attended(current_user, shift, now_utc()),
-        lambda n: _("已把 %(n)d 位已确认的人记为到场。", n=n) if n
-        else _("没有需要记为到场的人：已确认的人都已有出勤记录。"),
+        lambda n: (
+            _("已把 %(n)d 位已确认的人记为到场。", n=n)
+            if n
+            else _("没有需要记为到场的人：已确认的人都已有出勤记录。")
+        ),
     )
 
 
@@ -202,8 +211,11 @@ def confirm_all_hours(shift_id: int):
     return _shift_action(
         shift_id,
         lambda shift: hours.confirm_all_hours(current_user, shift, now_utc()),
-        lambda n: _("已确认 %(n)d 人的时长。", n=n) if n
-        else _("没有待确认的时长：先记到场，已确认的不会重复确认。"),
+        lambda n: (
+            _("已确认 %(n)d 人的时长。", n=n)
+            if n
+            else _("没有待确认的时长：先记到场，已确认的不会重复确认。")
+        ),
     )
 
 
@@ -224,9 +236,13 @@ def walk_in_attended(shift_id: int):
     now = now_utc()
     try:
         added = add_walk_in(
-            current_user, shift, form.phone.data, form.name.data,
+            current_user,
+            shift,
+            form.phone.data,
+            form.name.data,
             over_capacity=bool(form.over_capacity.data),
-            over_overlap=bool(form.over_overlap.data), reason=form.override_reason.data or "",
+            over_overlap=bool(form.over_overlap.data),
+            reason=form.override_reason.data or "",
         )
         user = added.user
         signup = places.active_signup(user.id, shift_id)
@@ -243,11 +259,23 @@ def walk_in_attended(shift_id: int):
     elif attended:
         flash(_("已把 %(name)s 加入名单并记为到场。", name=name), "success")
     elif not added.changed:
-        flash(_("%(name)s 已在名单上（已确认）；签到从 %(at)s 起开放，届时再记到场。",
-                name=name, at=fmt_short(services.checkin_opens_at(shift))), "success")
+        flash(
+            _(
+                "%(name)s 已在名单上（已确认）；签到从 %(at)s 起开放，届时再记到场。",
+                name=name,
+                at=fmt_short(services.checkin_opens_at(shift)),
+            ),
+            "success",
+        )
     else:
-        flash(_("已把 %(name)s 加入名单；签到从 %(at)s 起开放，届时再记到场。", name=name,
-                at=fmt_short(services.checkin_opens_at(shift))), "success")
+        flash(
+            _(
+                "已把 %(name)s 加入名单；签到从 %(at)s 起开放，届时再记到场。",
+                name=name,
+                at=fmt_short(services.checkin_opens_at(shift)),
+            ),
+            "success",
+        )
     return _back(shift_id, signup.id if signup else None)
 
 
@@ -258,9 +286,7 @@ def walk_in_attended(shift_id: int):
 def overdue():
     _organizer()
     rows = hours.overdue_records(current_user, now_utc())
-    return render_template(
-        "attendance/overdue.html", rows=rows, days=hours.WORKING_DAYS_TO_RECORD
-    )
+    return render_template("attendance/overdue.html", rows=rows, days=hours.WORKING_DAYS_TO_RECORD)
 
 
 # --- my hours ---------------------------------------------------------------------------------

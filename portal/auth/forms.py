@@ -155,7 +155,9 @@ class ProfileForm(FlaskForm):
             Length(max=MAX_EMAIL_LENGTH, message=_l("邮箱地址最多 %(max)d 个字符。")),
             _valid_email,
         ],
-        description=_l("填写后，平台配置了邮件服务时，报名变动和提醒也会发到这个邮箱。不公开显示。"),
+        description=_l(
+            "填写后，平台配置了邮件服务时，报名变动和提醒也会发到这个邮箱。不公开显示。"
+        ),
         render_kw={"autocomplete": "email", "inputmode": "email"},
     )
     submit = SubmitField(_l("保存"))
@@ -178,4 +180,3 @@ class DeleteAccountForm(FlaskForm):
         render_kw={"autocomplete": "current-password"},
     )
     submit = SubmitField(_l("确认注销账号"))
-

@@ -24,6 +24,7 @@ from portal.models import User, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
+
 class AccountError(Exception):
     """An account problem (registration, login, own data), with a message for the person."""
 
@@ -145,8 +146,9 @@ def login_attempt(phone: str, password: str, address: str) -> User | None:
     user = authenticate(key, password)
     if user is not None:
         return user
-    security.log.warning("login failed for %s (%s) from %s", mask_phone(key),
-                         _phone_digest(key), address)
+    security.log.warning(
+        "login failed for %s (%s) from %s", mask_phone(key), _phone_digest(key), address
+    )
     state = security.hit("login_address", address)
     if not state.allowed:
         raise security.TooManyAttempts(state.retry_after)

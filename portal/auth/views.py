@@ -138,9 +138,7 @@ def privacy():
 @bp.route("/profile")
 @login_required
 def profile():
-    return render_template(
-        "auth/profile.html", consent_needed=account.needs_consent(current_user)
-    )
+    return render_template("auth/profile.html", consent_needed=account.needs_consent(current_user))
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -255,11 +253,17 @@ def withdraw_consent():
         account.withdraw_consent(current_user)
         db.session.commit()
         session["consent_asked"] = current_app.config["PRIVACY_NOTICE_VERSION"]
-        flash(_("已撤回同意：不能再报名新的活动，个人日历链接已停用，电子邮箱已删除。"
-                "已有的报名和服务记录保留。"), "success")
+        flash(
+            _(
+                "已撤回同意：不能再报名新的活动，个人日历链接已停用，电子邮箱已删除。"
+                "已有的报名和服务记录保留。"
+            ),
+            "success",
+        )
         return redirect(url_for("auth.profile"))
-    return render_template("auth/withdraw_consent.html", form=form,
-                           given=current_user.consent_version is not None)
+    return render_template(
+        "auth/withdraw_consent.html", form=form, given=current_user.consent_version is not None
+    )
 
 
 # --- own data export --------------------------------------------------------------------------

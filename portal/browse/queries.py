@@ -54,9 +54,7 @@ from portal.models.search import FTS_TABLE
 
 MAX_WORDS = 6
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
-_QUALIFIED_TEXT = (
-    "(activities.title || ' ' || activities.place || ' ' || activities.description)"
-)
+_QUALIFIED_TEXT = "(activities.title || ' ' || activities.place || ' ' || activities.description)"
 
 
 def escape_like(value: str) -> str:
@@ -83,7 +81,8 @@ def word_condition(word: str, n: int = 0):
     if dialect == "sqlite" and len(word) >= 3:
         name = f"fts_{n}"
         matched = (
-            text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :{name}")
+            # The table name is a constant and the word a bound parameter.
+            text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :{name}")  # nosec B608
             .bindparams(**{name: _fts_phrase(word)})
             .columns(column("rowid"))
         )
@@ -99,8 +98,10 @@ def word_condition(word: str, n: int = 0):
             select(activity_programmes.c.activity_id).where(
                 activity_programmes.c.programme_id.in_(
                     select(Programme.id).where(
-                        or_(Programme.id.in_(named_programmes),
-                            Programme.parent_id.in_(named_programmes))
+                        or_(
+                            Programme.id.in_(named_programmes),
+                            Programme.parent_id.in_(named_programmes),
+                        )
                     )
                 )
             )
@@ -143,8 +144,7 @@ def _live(shift, start, end) -> list:
 
 
 def _places_left(shift):
-    return case((shift.capacity > shift.taken_count, shift.capacity - shift.taken_count),
-                else_=0)
+    return case((shift.capacity > shift.taken_count, shift.capacity - shift.taken_count), else_=0)
 
 
 def _has_open_shift(start, end):
@@ -161,8 +161,7 @@ def _has_live_shift(start, end):
     return select(literal(1)).where(s.activity_id == Activity.id, *_live(s, start, end)).exists()
 
 
-def activity_page_statement(f, start, end, limit: int, offset: int, prefix: int | None
-                            ) -> Select:
+def activity_page_statement(f, start, end, limit: int, offset: int, prefix: int | None) -> Select:
     """Rows ``(Activity, next_start, shift_count, places_left, cutoff)`` for one page.
 
     ``prefix``: read upcoming shifts only up to the ``prefix``-th matching one (``cutoff``,
@@ -182,8 +181,10 @@ def activity_page_statement(f, start, end, limit: int, offset: int, prefix: int 
         )
         bound = Shift.starts_at <= func.coalesce(cutoff, literal(FAR_FUTURE, UTCDateTime))
         firsts = (
-            select(Shift.activity_id.label("activity_id"),
-                   func.min(Shift.starts_at).label("next_start"))
+            select(
+                Shift.activity_id.label("activity_id"),
+                func.min(Shift.starts_at).label("next_start"),
+            )
             .join(Activity, Activity.id == Shift.activity_id)
             .where(*_live(Shift, start, end), bound, *conds)
             .group_by(Shift.activity_id)
@@ -248,14 +249,10 @@ def prefix_for(limit: int, offset: int) -> int | None:
 def page_rows(f, start, end, limit: int, offset: int) -> list:
     """One page of the list; one statement, or two when the cut-off was too early."""
     prefix = prefix_for(limit, offset)
-    rows = db.session.execute(
-        activity_page_statement(f, start, end, limit, offset, prefix)
-    ).all()
+    rows = db.session.execute(activity_page_statement(f, start, end, limit, offset, prefix)).all()
     truncated = prefix is not None and ((not rows) or rows[0].cutoff is not None)
     if len(rows) < limit and truncated:
-        rows = db.session.execute(
-            activity_page_statement(f, start, end, limit, offset, None)
-        ).all()
+        rows = db.session.execute(activity_page_statement(f, start, end, limit, offset, None)).all()
     return rows
 
 
@@ -272,12 +269,12 @@ def count_activities(f, start, end) -> int:
 
 
 def _matching_activity_ids(f):
-    return select(Activity.id).where(Activity.status == ActivityStatus.PUBLISHED,
-                                     *activity_conditions(f))
+    return select(Activity.id).where(
+        Activity.status == ActivityStatus.PUBLISHED, *activity_conditions(f)
+    )
 
 
-def _shift_conditions(f, start, end, activity_id: int | None, in_time_order: bool = False
-                      ) -> list:
+def _shift_conditions(f, start, end, activity_id: int | None, in_time_order: bool = False) -> list:
     # In time order: "+shifts.activity_id" keeps the planner off the activity index, so it
     # reads shifts along starts_at and stops after the page instead of sorting them all.
     owner = literal_column("+shifts.activity_id") if in_time_order else Shift.activity_id

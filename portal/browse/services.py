@@ -43,8 +43,15 @@ class ActivityFilters:
     @property
     def active(self) -> bool:
         return any(
-            [self.zone_id, self.programme_id, self.kind, self.date_from, self.date_to,
-             self.open_only, self.q]
+            [
+                self.zone_id,
+                self.programme_id,
+                self.kind,
+                self.date_from,
+                self.date_to,
+                self.open_only,
+                self.q,
+            ]
         )
 
 

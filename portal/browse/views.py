@@ -58,13 +58,22 @@ def activity(activity_id: int):
     positions = {shift_id: by_signup[s.id] for shift_id, s in mine.items() if s.id in by_signup}
     flash_shift = services_rows.flash_target(request.args.get("shift"))
     days = services_rows.build_days(
-        activity, shifts, states, mine, positions, user=current_user,
+        activity,
+        shifts,
+        states,
+        mine,
+        positions,
+        user=current_user,
         flashes=tuple(get_flashed_messages(with_categories=True)) if flash_shift else (),
         flash_shift=flash_shift,
     )
     return render_template(
-        "browse/activity.html", activity=activity, days=days, shift_count=len(shifts),
-        show_past=show_past, day_labels=services_rows.day_labels,
+        "browse/activity.html",
+        activity=activity,
+        days=days,
+        shift_count=len(shifts),
+        show_past=show_past,
+        day_labels=services_rows.day_labels,
     )
 
 

@@ -48,8 +48,10 @@ class VerifyForm(FlaskForm):
 class RevokeForm(FlaskForm):
     reason = TextAreaField(
         _l("撤销原因"),
-        validators=[InputRequired(_l("请写明撤销原因，它会记入操作日志。")),
-                    Length(max=500, message=_l("撤销原因最多500个字。"))],
+        validators=[
+            InputRequired(_l("请写明撤销原因，它会记入操作日志。")),
+            Length(max=500, message=_l("撤销原因最多500个字。")),
+        ],
         description=_l("撤销后核验页会显示“已撤销”和撤销时间，无法恢复。"),
     )
     submit = SubmitField(_l("撤销这份证明"))

@@ -49,8 +49,17 @@ class _CertificatePDF(FPDF):
         self.set_y(-12)
         self.set_font(FONT_FAMILY, size=8)
         self.set_text_color(*MUTED)
-        self.cell(0, 5, _("%(number)s · 第 %(page)d / %(pages)s 页", number=self.footer_text,
-                          page=self.page_no(), pages="{nb}"), align="C")
+        self.cell(
+            0,
+            5,
+            _(
+                "%(number)s · 第 %(page)d / %(pages)s 页",
+                number=self.footer_text,
+                page=self.page_no(),
+                pages="{nb}",
+            ),
+            align="C",
+        )
 
 
 def certificate_pdf(
@@ -76,8 +85,14 @@ def certificate_pdf(
 
     pdf.set_font(FONT_FAMILY, size=9)
     pdf.set_text_color(*MUTED)
-    pdf.cell(width, 5, _("证明编号：%(number)s", number=cert.number), align="R",
-             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(
+        width,
+        5,
+        _("证明编号：%(number)s", number=cert.number),
+        align="R",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
 
     pdf.ln(6)
     pdf.set_font(FONT_FAMILY, size=24)
@@ -89,8 +104,16 @@ def certificate_pdf(
         pdf.set_font(FONT_FAMILY, size=12)
         pdf.set_text_color(*ACCENT)
         pdf.set_draw_color(*ACCENT)
-        pdf.multi_cell(width, 8, _("本证明已撤销，不再有效。"), border=1, align="C",
-                       wrapmode=WrapMode.CHAR, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(
+            width,
+            8,
+            _("本证明已撤销，不再有效。"),
+            border=1,
+            align="C",
+            wrapmode=WrapMode.CHAR,
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
         pdf.ln(4)
 
     pdf.set_text_color(0, 0, 0)
@@ -103,18 +126,31 @@ def certificate_pdf(
         count=cert.record_count,
         hours=hours_text(cert.total_hours),
     )
-    pdf.multi_cell(width, 8, statement, align="L", wrapmode=WrapMode.CHAR,
-                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(
+        width, 8, statement, align="L", wrapmode=WrapMode.CHAR, new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
     pdf.ln(4)
 
     _records_table(pdf, cert)
 
     pdf.ln(6)
     pdf.set_font(FONT_FAMILY, size=12)
-    pdf.cell(width, 8, _("出具单位：%(issuer)s", issuer=cert.issuer), align="R",
-             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.cell(width, 8, _("出具日期：%(day)s", day=issued_on), align="R",
-             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(
+        width,
+        8,
+        _("出具单位：%(issuer)s", issuer=cert.issuer),
+        align="R",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+    pdf.cell(
+        width,
+        8,
+        _("出具日期：%(day)s", day=issued_on),
+        align="R",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
     pdf.ln(6)
 
     _verification(pdf, cert, verify_url)
@@ -123,10 +159,16 @@ def certificate_pdf(
     pdf.set_font(FONT_FAMILY, size=8)
     pdf.set_text_color(*MUTED)
     pdf.multi_cell(
-        width, 4.5,
-        _("本证明依据《志愿服务记录与证明出具办法（试行）》免费出具，只列出志愿服务活动中经组织单位"
-          "确认的服务时长；社区活动和未确认的时长不计入。"),
-        align="L", wrapmode=WrapMode.CHAR, new_x=XPos.LMARGIN, new_y=YPos.NEXT,
+        width,
+        4.5,
+        _(
+            "本证明依据《志愿服务记录与证明出具办法（试行）》免费出具，只列出志愿服务活动中经组织单位"
+            "确认的服务时长；社区活动和未确认的时长不计入。"
+        ),
+        align="L",
+        wrapmode=WrapMode.CHAR,
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
     )
     return bytes(pdf.output())
 
@@ -134,8 +176,15 @@ def certificate_pdf(
 def _records_table(pdf: FPDF, cert: Certificate) -> None:
     pdf.set_font(FONT_FAMILY, size=8.5)
     heading = FontFace(emphasis="", fill_color=(238, 238, 238))
-    columns = (_("日期"), _("活动名称"), _("地点"), _("服务内容"), _("时长（小时）"),
-               _("组织单位"), _("负责人"))
+    columns = (
+        _("日期"),
+        _("活动名称"),
+        _("地点"),
+        _("服务内容"),
+        _("时长（小时）"),
+        _("组织单位"),
+        _("负责人"),
+    )
     with pdf.table(
         col_widths=(19, 33, 28, 28, 21, 27, 18),
         width=pdf.epw,
@@ -180,14 +229,35 @@ def _verification(pdf: FPDF, cert: Certificate, verify_url: str) -> None:
     pdf.set_xy(left, top + 2)
     pdf.set_text_color(0, 0, 0)
     pdf.set_font(FONT_FAMILY, size=10)
-    pdf.multi_cell(text_width, 6, _("核验方式：扫描二维码，或在浏览器中打开下面的网址。"),
-                   align="L", wrapmode=WrapMode.CHAR, new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.multi_cell(
+        text_width,
+        6,
+        _("核验方式：扫描二维码，或在浏览器中打开下面的网址。"),
+        align="L",
+        wrapmode=WrapMode.CHAR,
+        new_x=XPos.LEFT,
+        new_y=YPos.NEXT,
+    )
     pdf.set_x(left)
     pdf.multi_cell(text_width, 6, _("核验网址："), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_x(left)
-    pdf.multi_cell(text_width, 6, verify_url, align="L", wrapmode=WrapMode.CHAR,
-                   new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.multi_cell(
+        text_width,
+        6,
+        verify_url,
+        align="L",
+        wrapmode=WrapMode.CHAR,
+        new_x=XPos.LEFT,
+        new_y=YPos.NEXT,
+    )
     pdf.set_x(left)
-    pdf.multi_cell(text_width, 6, _("核验码：%(code)s", code=grouped(cert.code)), align="L",
-                   wrapmode=WrapMode.CHAR, new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.multi_cell(
+        text_width,
+        6,
+        _("核验码：%(code)s", code=grouped(cert.code)),
+        align="L",
+        wrapmode=WrapMode.CHAR,
+        new_x=XPos.LEFT,
+        new_y=YPos.NEXT,
+    )
     pdf.set_xy(pdf.l_margin, max(pdf.get_y(), top + size) + 2)

@@ -168,8 +168,7 @@ def revoke(cert: Certificate, actor: User, reason: str) -> Certificate:
     begin_write(db.session())
     reason = (reason or "").strip()
     if not reason:
-        raise CertificateError(_("请写明撤销原因，它会记入操作日志。"),
-                               field="reason")
+        raise CertificateError(_("请写明撤销原因，它会记入操作日志。"), field="reason")
     if len(reason) > MAX_REASON_LENGTH:
         raise CertificateError(_("撤销原因最多500个字。"), field="reason")
     lock_rows(db.session(), Certificate, cert.id)

@@ -148,8 +148,11 @@ def pdf(certificate_id: int):
         name=cert.user.real_name,
         verify_url=_verify_url(cert),
         issued_on=services.day_text(to_local(cert.issued_at).date()),
-        period_text=_("%(start)s 至 %(end)s", start=services.day_text(cert.period_start),
-                      end=services.day_text(cert.period_end)),
+        period_text=_(
+            "%(start)s 至 %(end)s",
+            start=services.day_text(cert.period_start),
+            end=services.day_text(cert.period_end),
+        ),
     )
     response = Response(body, mimetype="application/pdf")
     response.headers["Content-Disposition"] = exports.attachment(f"{cert.number}.pdf")
@@ -197,8 +200,9 @@ def revoke(certificate_id: int):
             attach_error(form, exc)
         else:
             db.session.commit()
-            flash(_("证明 %(number)s 已撤销，核验页现在显示“已撤销”。", number=cert.number),
-                  "success")
+            flash(
+                _("证明 %(number)s 已撤销，核验页现在显示“已撤销”。", number=cert.number), "success"
+            )
             return redirect(url_for(".verify_code", code=cert.code))
     return _verification_page(cert, form)
 

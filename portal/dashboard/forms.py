@@ -19,25 +19,36 @@ class PeriodForm(FlaskForm):
 
     period = SelectField(
         _l("时段"),
-        choices=[SelectChoice("week", _l("本周")), SelectChoice("month", _l("本月")),
-                 SelectChoice("last_month", _l("上月")), SelectChoice("custom", _l("自定义"))],
+        choices=[
+            SelectChoice("week", _l("本周")),
+            SelectChoice("month", _l("本月")),
+            SelectChoice("last_month", _l("上月")),
+            SelectChoice("custom", _l("自定义")),
+        ],
         default="month",
     )
     start = DayField(_l("开始日期"), validators=[Optional()])
-    end = DayField(_l("结束日期"), validators=[Optional()],
-                   description=_l("选“自定义”时填写，最长一年。"))
+    end = DayField(
+        _l("结束日期"), validators=[Optional()], description=_l("选“自定义”时填写，最长一年。")
+    )
     submit = SubmitField(_l("查看"))
 
 
 class VisitForm(FlaskForm):
-    zone = SelectField(_l("片区"), validate_choice=False,
-                       validators=[InputRequired(_l("请选择你挂点的片区。"))])
-    visited_on = DayField(_l("走访日期"), validators=[InputRequired(_l("请填写走访日期。"))],
-                          description=_l("今天或31天内的日期。"))
+    zone = SelectField(
+        _l("片区"), validate_choice=False, validators=[InputRequired(_l("请选择你挂点的片区。"))]
+    )
+    visited_on = DayField(
+        _l("走访日期"),
+        validators=[InputRequired(_l("请填写走访日期。"))],
+        description=_l("今天或31天内的日期。"),
+    )
     place = StringField(
         _l("走访地点"),
-        validators=[InputRequired(_l("请写明走访地点，例如 县一小校门口。")),
-                    Length(max=120, message=_l("地点最多120个字。"))],
+        validators=[
+            InputRequired(_l("请写明走访地点，例如 县一小校门口。")),
+            Length(max=120, message=_l("地点最多120个字。")),
+        ],
         description=_l("例如：县一小校门口、富海市场。"),
     )
     notes = TextAreaField(

@@ -98,8 +98,9 @@ class Period:
         if self.kind in ("month", "last_month"):
             end = self.start - timedelta(days=1)
             return Period("last_month", end.replace(day=1), end)
-        return Period("custom", self.start - timedelta(days=self.days),
-                      self.start - timedelta(days=1))
+        return Period(
+            "custom", self.start - timedelta(days=self.days), self.start - timedelta(days=1)
+        )
 
 
 def month_of(day: date) -> Period:
@@ -107,8 +108,9 @@ def month_of(day: date) -> Period:
     return Period("month", day.replace(day=1), day.replace(day=last))
 
 
-def make_period(kind: str | None, start: date | None = None, end: date | None = None,
-                today: date | None = None) -> Period:
+def make_period(
+    kind: str | None, start: date | None = None, end: date | None = None, today: date | None = None
+) -> Period:
     """The period a request asks for; raise :class:`DashboardError` for a bad custom range."""
     today = today or local_today()
     kind = kind if kind in PERIOD_KINDS else "month"
@@ -231,8 +233,19 @@ def totals(rows: list[Figures], population: bool = True) -> Figures:
     zones counts in each), which the page says."""
     total = Figures(0, _("合计"))
     for r in rows:
-        for c in ("activities", "shifts", "capacity", "taken", "signups", "participants",
-                  "hours", "attended", "no_shows", "visits", "leaders"):
+        for c in (
+            "activities",
+            "shifts",
+            "capacity",
+            "taken",
+            "signups",
+            "participants",
+            "hours",
+            "attended",
+            "no_shows",
+            "visits",
+            "leaders",
+        ):
             setattr(total, c, getattr(total, c) + getattr(r, c))
         if population and r.population:
             total.population = (total.population or 0) + r.population
@@ -332,9 +345,15 @@ def trend_weeks(period: Period) -> list[date]:
 
 # The pass over a period's sign-ups reads this index alone (no table rows): places,
 # attendance, confirmed hours and the person (migration 0008).
-Index("ix_signups_dashboard", Signup.__table__.c.shift_id, Signup.__table__.c.status,
-      Signup.__table__.c.user_id, Signup.__table__.c.attendance, Signup.__table__.c.hours,
-      Signup.__table__.c.hours_confirmed_at)
+Index(
+    "ix_signups_dashboard",
+    Signup.__table__.c.shift_id,
+    Signup.__table__.c.status,
+    Signup.__table__.c.user_id,
+    Signup.__table__.c.attendance,
+    Signup.__table__.c.hours,
+    Signup.__table__.c.hours_confirmed_at,
+)
 
 _ADDITIVE = ("shifts", "capacity", "taken", "signups", "hours", "attended", "no_shows")
 
@@ -348,15 +367,25 @@ class _Segment:
 def _segments(period: Period, mondays: list[date]):
     """Boundaries (UTC instants, sorted) and what each segment between two of them is."""
     previous = period.previous()
-    days = {previous.start, period.start, period.end + timedelta(days=1),
-            previous.end + timedelta(days=1), *mondays, mondays[-1] + timedelta(days=7)}
+    days = {
+        previous.start,
+        period.start,
+        period.end + timedelta(days=1),
+        previous.end + timedelta(days=1),
+        *mondays,
+        mondays[-1] + timedelta(days=7),
+    }
     days = sorted(days)
     segments = []
     for day in days[:-1]:
-        part = ("current" if period.start <= day <= period.end
-                else "previous" if previous.start <= day <= previous.end else None)
-        week = next((i for i, m in enumerate(mondays) if m <= day < m + timedelta(days=7)),
-                    None)
+        part = (
+            "current"
+            if period.start <= day <= period.end
+            else "previous"
+            if previous.start <= day <= previous.end
+            else None
+        )
+        week = next((i for i, m in enumerate(mondays) if m <= day < m + timedelta(days=7)), None)
         segments.append(_Segment(part, week))
     return [local_to_utc(d, time.min) for d in days], segments
 
@@ -426,23 +455,31 @@ def compute_board(period: Period, scope: Scope | None = None) -> Board:
     # shift, not per sign-up. Places, confirmed hours (the records rule), attended, no-shows.
     live = shift_is_live()
     live_place = and_(live, Signup.status.in_(PLACE_HOLDING_STATUSES))
-    rows = db.session.execute(scoped(
-        select(
-            Shift.activity_id, seg.label("seg"), Activity.zone_id, Activity.unit_id,
-            case((live, 1), else_=0), Shift.capacity, Shift.taken_count,
-            func.sum(case((live_place, 1), else_=0)),
-            func.sum(case((counts_as_record(), Signup.hours), else_=0)),
-            func.sum(case((and_(live, Signup.attendance == Attendance.ATTENDED), 1), else_=0)),
-            func.sum(case((and_(live, Signup.attendance == Attendance.NO_SHOW), 1), else_=0)),
+    rows = db.session.execute(
+        scoped(
+            select(
+                Shift.activity_id,
+                seg.label("seg"),
+                Activity.zone_id,
+                Activity.unit_id,
+                case((live, 1), else_=0),
+                Shift.capacity,
+                Shift.taken_count,
+                func.sum(case((live_place, 1), else_=0)),
+                func.sum(case((counts_as_record(), Signup.hours), else_=0)),
+                func.sum(case((and_(live, Signup.attendance == Attendance.ATTENDED), 1), else_=0)),
+                func.sum(case((and_(live, Signup.attendance == Attendance.NO_SHOW), 1), else_=0)),
+            )
+            .select_from(Shift)
+            .join(Activity, Activity.id == Shift.activity_id)
+            .outerjoin(Signup, Signup.shift_id == Shift.id)
+            .where(
+                Shift.starts_at >= lo, Shift.starts_at < hi, Activity.status != ActivityStatus.DRAFT
+            )
+            .group_by(Shift.starts_at, Shift.id, Activity.id),
+            all_zones=rank_all,
         )
-        .select_from(Shift)
-        .join(Activity, Activity.id == Shift.activity_id)
-        .outerjoin(Signup, Signup.shift_id == Shift.id)
-        .where(Shift.starts_at >= lo, Shift.starts_at < hi,
-               Activity.status != ActivityStatus.DRAFT)
-        .group_by(Shift.starts_at, Shift.id, Activity.id),
-        all_zones=rank_all,
-    )).all()
+    ).all()
 
     # per activity and part (current / previous), and per week
     per_activity: dict[tuple[str, int], dict] = {}
@@ -477,10 +514,10 @@ def compute_board(period: Period, scope: Scope | None = None) -> Board:
 
     zones = _zone_rows(period)
     previous_zones = _zone_rows(period.previous(), with_names=zones)
-    by_zone = {"current": {z.key: z for z in zones},
-               "previous": {z.key: z for z in previous_zones}}
-    in_my_zones = (lambda zid: True) if scope.zone_ids is None else (
-        lambda zid: zid in scope.zone_ids)
+    by_zone = {"current": {z.key: z for z in zones}, "previous": {z.key: z for z in previous_zones}}
+    in_my_zones = (
+        (lambda zid: True) if scope.zone_ids is None else (lambda zid: zid in scope.zone_ids)
+    )
     units = {u.key: u for u in _unit_rows(scope)}
     programme_links = _programme_links([aid for (part, aid) in per_activity if part == "current"])
     programmes: dict[int, Figures] = {}
@@ -539,25 +576,41 @@ def _participants(period: Period, scope: Scope, rank_all: bool):
     lo, hi = _part_range(period)
     cur_lo, cur_hi = period.utc_bounds()
     part = case((Shift.starts_at < cur_lo, literal("previous")), else_=literal("current"))
-    base_where = (Signup.status.in_(PLACE_HOLDING_STATUSES), shift_is_live(),
-                  Activity.status != ActivityStatus.DRAFT)
+    base_where = (
+        Signup.status.in_(PLACE_HOLDING_STATUSES),
+        shift_is_live(),
+        Activity.status != ActivityStatus.DRAFT,
+    )
 
     def base(*cols, start, end, all_zones=False):
-        stmt = (select(*cols).select_from(Signup)
-                .join(Shift, Shift.id == Signup.shift_id)
-                .join(Activity, Activity.id == Shift.activity_id)
-                .where(Shift.starts_at >= start, Shift.starts_at < end, *base_where))
+        stmt = (
+            select(*cols)
+            .select_from(Signup)
+            .join(Shift, Shift.id == Signup.shift_id)
+            .join(Activity, Activity.id == Shift.activity_id)
+            .where(Shift.starts_at >= start, Shift.starts_at < end, *base_where)
+        )
         return _scoped(stmt, scope, zones=not all_zones)
 
     n = func.count(distinct(Signup.user_id))
-    zones = base(literal("z"), part, Activity.zone_id, n, start=lo, end=hi,
-                 all_zones=rank_all).group_by(part, Activity.zone_id)
-    units = base(literal("u"), literal("current"), Activity.unit_id, n, start=cur_lo,
-                 end=cur_hi).group_by(Activity.unit_id)
-    programmes = base(literal("p"), literal("current"), activity_programmes.c.programme_id, n,
-                      start=cur_lo, end=cur_hi).join(
-        activity_programmes, activity_programmes.c.activity_id == Activity.id
-    ).group_by(activity_programmes.c.programme_id)
+    zones = base(
+        literal("z"), part, Activity.zone_id, n, start=lo, end=hi, all_zones=rank_all
+    ).group_by(part, Activity.zone_id)
+    units = base(
+        literal("u"), literal("current"), Activity.unit_id, n, start=cur_lo, end=cur_hi
+    ).group_by(Activity.unit_id)
+    programmes = (
+        base(
+            literal("p"),
+            literal("current"),
+            activity_programmes.c.programme_id,
+            n,
+            start=cur_lo,
+            end=cur_hi,
+        )
+        .join(activity_programmes, activity_programmes.c.activity_id == Activity.id)
+        .group_by(activity_programmes.c.programme_id)
+    )
     from sqlalchemy import union_all
 
     return db.session.execute(union_all(zones, units, programmes)).all()
@@ -580,8 +633,14 @@ def _zone_rows(period: Period, with_names: list[Figures] | None = None) -> list[
         .subquery()
     )
     stmt = (
-        select(Zone.id, Zone.name, Zone.street, Zone.population,
-               func.coalesce(visits.c.n, 0), func.coalesce(leaders.c.n, 0))
+        select(
+            Zone.id,
+            Zone.name,
+            Zone.street,
+            Zone.population,
+            func.coalesce(visits.c.n, 0),
+            func.coalesce(leaders.c.n, 0),
+        )
         .outerjoin(visits, visits.c.k == Zone.id)
         .outerjoin(leaders, leaders.c.k == Zone.id)
         .order_by(Zone.name, Zone.id)
@@ -606,8 +665,9 @@ def _programme_links(activity_ids: list[int]) -> dict[int, list[int]]:
     if not activity_ids:
         return links
     rows = db.session.execute(
-        select(activity_programmes.c.activity_id, activity_programmes.c.programme_id)
-        .where(activity_programmes.c.activity_id.in_(sorted(set(activity_ids))))
+        select(activity_programmes.c.activity_id, activity_programmes.c.programme_id).where(
+            activity_programmes.c.activity_id.in_(sorted(set(activity_ids)))
+        )
     )
     for aid, pid in rows:
         links.setdefault(aid, []).append(pid)
@@ -616,13 +676,14 @@ def _programme_links(activity_ids: list[int]) -> dict[int, list[int]]:
 
 def _programme_names(links: dict[int, list[int]]) -> dict[int, tuple[str, str, tuple]]:
     """Programme id → (name, parent's name, tree order); the whole tree is small."""
-    rows = db.session.execute(select(Programme.id, Programme.name, Programme.parent_id,
-                                     Programme.position)).all()
+    rows = db.session.execute(
+        select(Programme.id, Programme.name, Programme.parent_id, Programme.position)
+    ).all()
     by_id = {r[0]: r for r in rows}
     out = {}
     for pid, name, parent_id, position in rows:
         parent = by_id.get(parent_id)
-        order = ((parent[3], parent[0], position) if parent else (position, pid, -1))
+        order = (parent[3], parent[0], position) if parent else (position, pid, -1)
         out[pid] = (name, parent[1] if parent else "", order)
     return out
 
@@ -702,14 +763,21 @@ def leader_rows(period: Period, scope: Scope) -> list[LeaderRow]:
     if not leaders:
         return []
     next_month = (months[-1].replace(day=28) + timedelta(days=4)).replace(day=1)
-    bucket = case(
-        *[(LeaderVisit.visited_on < m, i - 1) for i, m in enumerate(months[1:], start=1)],
-        else_=len(months) - 1,
-    ) if len(months) > 1 else literal(0)
+    bucket = (
+        case(
+            *[(LeaderVisit.visited_on < m, i - 1) for i, m in enumerate(months[1:], start=1)],
+            else_=len(months) - 1,
+        )
+        if len(months) > 1
+        else literal(0)
+    )
     counts = db.session.execute(
         select(LeaderVisit.leader_id, bucket, func.count(LeaderVisit.id))
-        .where(LeaderVisit.leader_id.in_(sorted(leaders)),
-               LeaderVisit.visited_on >= months[0], LeaderVisit.visited_on < next_month)
+        .where(
+            LeaderVisit.leader_id.in_(sorted(leaders)),
+            LeaderVisit.visited_on >= months[0],
+            LeaderVisit.visited_on < next_month,
+        )
         .group_by(LeaderVisit.leader_id, bucket)
     )
     for uid, i, n in counts:
@@ -732,8 +800,14 @@ def visit_zones(user) -> list[Zone]:
     return sorted(user.led_zones, key=lambda z: z.name)
 
 
-def record_visit(leader: User, zone_id: int | None, visited_on: date | None, place: str,
-                 notes: str = "", today: date | None = None) -> LeaderVisit:
+def record_visit(
+    leader: User,
+    zone_id: int | None,
+    visited_on: date | None,
+    place: str,
+    notes: str = "",
+    today: date | None = None,
+) -> LeaderVisit:
     """Record a leader's visit to one of their zones; the caller commits."""
     today = today or local_today()
     zone = next((z for z in visit_zones(leader) if z.id == zone_id), None)
@@ -744,9 +818,7 @@ def record_visit(leader: User, zone_id: int | None, visited_on: date | None, pla
     if visited_on > today:
         raise DashboardError(_("走访日期不能晚于今天。"), "visited_on")
     if visited_on < today - timedelta(days=VISIT_BACKFILL_DAYS):
-        raise DashboardError(
-            _("只能补记%(n)d天内的走访。", n=VISIT_BACKFILL_DAYS), "visited_on"
-        )
+        raise DashboardError(_("只能补记%(n)d天内的走访。", n=VISIT_BACKFILL_DAYS), "visited_on")
     place = (place or "").strip()
     if not place:
         raise DashboardError(_("请写明走访地点，例如 县一小校门口。"), "place")
@@ -757,18 +829,23 @@ def record_visit(leader: User, zone_id: int | None, visited_on: date | None, pla
         raise DashboardError(_("情况记录最多%(n)d个字。", n=NOTES_MAX), "notes")
     duplicate = db.session.scalar(
         select(LeaderVisit.id).where(
-            LeaderVisit.leader_id == leader.id, LeaderVisit.zone_id == zone.id,
-            LeaderVisit.visited_on == visited_on, LeaderVisit.place == place,
+            LeaderVisit.leader_id == leader.id,
+            LeaderVisit.zone_id == zone.id,
+            LeaderVisit.visited_on == visited_on,
+            LeaderVisit.place == place,
         )
     )
     if duplicate is not None:
         raise DashboardError(_("这一天在这个地点的走访已经记过了。"), "place")
-    visit = LeaderVisit(leader=leader, zone=zone, visited_on=visited_on, place=place,
-                        notes=notes)
+    visit = LeaderVisit(leader=leader, zone=zone, visited_on=visited_on, place=place, notes=notes)
     db.session.add(visit)
     db.session.flush()
-    record("leader_visit.create", visit, summary=f"{zone.name} {visited_on.isoformat()} {place}",
-           after=_visit_fields(visit))
+    record(
+        "leader_visit.create",
+        visit,
+        summary=f"{zone.name} {visited_on.isoformat()} {place}",
+        after=_visit_fields(visit),
+    )
     return visit
 
 
@@ -779,15 +856,21 @@ def todays_activities(user, today: date | None = None) -> list[Activity]:
     if not zone_ids:
         return []
     lo, hi = local_to_utc(today, time.min), local_to_utc(today + timedelta(days=1), time.min)
-    return list(db.session.scalars(
-        select(Activity)
-        .where(Activity.zone_id.in_(zone_ids), Activity.is_public,
-               Activity.id.in_(
-                   select(Shift.activity_id).join(Activity, Activity.id == Shift.activity_id)
-                   .where(Shift.starts_at >= lo, Shift.starts_at < hi, shift_is_live())
-               ))
-        .order_by(Activity.title, Activity.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(Activity)
+            .where(
+                Activity.zone_id.in_(zone_ids),
+                Activity.is_public,
+                Activity.id.in_(
+                    select(Shift.activity_id)
+                    .join(Activity, Activity.id == Shift.activity_id)
+                    .where(Shift.starts_at >= lo, Shift.starts_at < hi, shift_is_live())
+                ),
+            )
+            .order_by(Activity.title, Activity.id)
+        )
+    )
 
 
 def check_in(leader: User, activity: Activity, today: date | None = None) -> LeaderVisit:
@@ -799,33 +882,51 @@ def check_in(leader: User, activity: Activity, today: date | None = None) -> Lea
         raise DashboardError(_("这个活动今天没有班次，不能签到；可以手动记一次走访。"))
     done = db.session.scalar(
         select(LeaderVisit.id).where(
-            LeaderVisit.leader_id == leader.id, LeaderVisit.activity_id == activity.id,
+            LeaderVisit.leader_id == leader.id,
+            LeaderVisit.activity_id == activity.id,
             LeaderVisit.visited_on == today,
         )
     )
     if done is not None:
         raise DashboardError(_("你今天已经在这个活动签到过了。"))
-    visit = LeaderVisit(leader=leader, zone_id=activity.zone_id, activity=activity,
-                        visited_on=today, place=activity.place[:PLACE_MAX],
-                        notes=_("活动现场签到：%(title)s", title=activity.title))
+    visit = LeaderVisit(
+        leader=leader,
+        zone_id=activity.zone_id,
+        activity=activity,
+        visited_on=today,
+        place=activity.place[:PLACE_MAX],
+        notes=_("活动现场签到：%(title)s", title=activity.title),
+    )
     db.session.add(visit)
     db.session.flush()
-    record("leader_visit.checkin", visit, summary=f"{activity.title} {today.isoformat()}",
-           after=_visit_fields(visit))
+    record(
+        "leader_visit.checkin",
+        visit,
+        summary=f"{activity.title} {today.isoformat()}",
+        after=_visit_fields(visit),
+    )
     return visit
 
 
 def _visit_fields(visit: LeaderVisit) -> dict:
-    return {"zone": visit.zone.name if visit.zone else visit.zone_id,
-            "visited_on": visit.visited_on.isoformat(), "place": visit.place,
-            "notes": visit.notes, "activity_id": visit.activity_id}
+    return {
+        "zone": visit.zone.name if visit.zone else visit.zone_id,
+        "visited_on": visit.visited_on.isoformat(),
+        "place": visit.place,
+        "notes": visit.notes,
+        "activity_id": visit.activity_id,
+    }
 
 
 def delete_visit(actor: User, visit: LeaderVisit) -> None:
     """Delete a visit (its leader or an admin; the permission check is the caller's)."""
-    record("leader_visit.delete", visit,
-           summary=f"{visit.zone.name} {visit.visited_on.isoformat()} {visit.place}",
-           before=_visit_fields(visit), actor=actor)
+    record(
+        "leader_visit.delete",
+        visit,
+        summary=f"{visit.zone.name} {visit.visited_on.isoformat()} {visit.place}",
+        before=_visit_fields(visit),
+        actor=actor,
+    )
     db.session.delete(visit)
 
 
@@ -835,8 +936,11 @@ def visits_of(user, limit: int = 200) -> list[LeaderVisit]:
 
     stmt = (
         select(LeaderVisit)
-        .options(joinedload(LeaderVisit.zone), joinedload(LeaderVisit.activity),
-                 joinedload(LeaderVisit.leader))
+        .options(
+            joinedload(LeaderVisit.zone),
+            joinedload(LeaderVisit.activity),
+            joinedload(LeaderVisit.leader),
+        )
         .order_by(LeaderVisit.visited_on.desc(), LeaderVisit.id.desc())
         .limit(limit)
     )
@@ -848,12 +952,16 @@ def visits_of(user, limit: int = 200) -> list[LeaderVisit]:
 def month_visits(user, today: date | None = None) -> int:
     today = today or local_today()
     m = month_of(today)
-    return db.session.scalar(
-        select(func.count(LeaderVisit.id)).where(
-            LeaderVisit.leader_id == user.id, LeaderVisit.visited_on >= m.start,
-            LeaderVisit.visited_on <= m.end,
+    return (
+        db.session.scalar(
+            select(func.count(LeaderVisit.id)).where(
+                LeaderVisit.leader_id == user.id,
+                LeaderVisit.visited_on >= m.start,
+                LeaderVisit.visited_on <= m.end,
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -862,8 +970,10 @@ def ceil_div(a: int, b: int) -> int:
 
 def landing_endpoint(user) -> str:
     """Where a person's work is: admins and zone leaders their dashboard, others home."""
-    if user is not None and getattr(user, "is_authenticated", False) and (
-        user.is_admin or user.led_zones
+    if (
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and (user.is_admin or user.led_zones)
     ):
         return "dashboard.index"
     return "main.home"

@@ -485,4 +485,3 @@ def splice(head: bytes, event_chunks: Sequence[bytes]) -> bytes:
     if not head.endswith(_END):  # pragma: no cover - icalendar always ends like this
         raise ValueError("unexpected calendar serialization")
     return head[: -len(_END)] + b"".join(event_chunks) + _END
-

@@ -327,9 +327,7 @@ def _programme_ids(scope: FeedScope):
     """A recursive CTE: the programme and every descendant (one statement, built once)."""
     if "ptree" not in scope.extra:
         tree = (
-            select(Programme.id)
-            .where(Programme.id == scope.object_id)
-            .cte("ptree", recursive=True)
+            select(Programme.id).where(Programme.id == scope.object_id).cte("ptree", recursive=True)
         )
         tree = tree.union_all(select(Programme.id).join(tree, Programme.parent_id == tree.c.id))
         scope.extra["ptree"] = tree
@@ -475,8 +473,13 @@ def _personal_aggregates(w: Window) -> Select:
 
 # Audited changes that can take an event out of a feed while leaving no newer row in it.
 _DEPARTURES = (
-    "shift.delete", "shift.update", "activity.update", "programme.update", "programme.delete",
-    "zone.update", "unit.update",
+    "shift.delete",
+    "shift.update",
+    "activity.update",
+    "programme.update",
+    "programme.delete",
+    "zone.update",
+    "unit.update",
 )
 
 
@@ -520,9 +523,12 @@ def _probe_statement(scope: FeedScope, w: Window, departures: bool = True) -> Se
                 select(Unit.name).where(Unit.id == scope.object_id).scalar_subquery().label("nm"),
                 *agg.c,
             ]
-            stmt = select(*cols, *_departure_columns(departures)).select_from(token).join(
-                User, User.id == token.user_id
-            ).join(agg, true())
+            stmt = (
+                select(*cols, *_departure_columns(departures))
+                .select_from(token)
+                .join(User, User.id == token.user_id)
+                .join(agg, true())
+            )
         else:
             agg = _personal_aggregates(w)
             stmt = (
@@ -592,8 +598,9 @@ def probe(scope: FeedScope, base_url: str, with_modified: bool = True) -> FeedSc
     # columns but costs as much as the statement itself on the 304 path.
     row = (
         db.session.connection()
-        .execute(_statement(scope.kind, "probe" if with_modified else "probe_etag"),
-                 _params(scope, w))
+        .execute(
+            _statement(scope.kind, "probe" if with_modified else "probe_etag"), _params(scope, w)
+        )
         .mappings()
         .first()
     )
@@ -763,9 +770,7 @@ def _personal_items(scope, w, host, base_url):
         .join(Signup.shift)
         .join(Shift.activity)
         .options(
-            contains_eager(Signup.shift)
-            .contains_eager(Shift.activity)
-            .joinedload(Activity.zone),
+            contains_eager(Signup.shift).contains_eager(Shift.activity).joinedload(Activity.zone),
             contains_eager(Signup.shift).contains_eager(Shift.activity).joinedload(Activity.unit),
             contains_eager(Signup.shift).defer(Shift.taken_count),
             contains_eager(Signup.shift).defer(Shift.waitlist_count),
@@ -1019,7 +1024,8 @@ def _render_rows(scope: FeedScope, base_url: str, refresh_minutes: int) -> bytes
             opts = plain
             if unit:
                 opts = ical.EventOptions(
-                    host=host, base_url=base_url,
+                    host=host,
+                    base_url=base_url,
                     counts=(r.taken_count, r.capacity, r.waitlist_count),
                 )
             chunk = ical.event_bytes(shift_row(r), opts)
@@ -1057,11 +1063,11 @@ def feed_body(scope: FeedScope, base_url: str) -> bytes:
 
 def single_shift(shift_id: int) -> Shift:
     """A shift of a public activity for the one-shot download, or FeedError(404)."""
-    shift = db.session.scalars(
-        _shift_query(False).where(
-            Shift.id == shift_id, Activity.is_public
-        )
-    ).unique().first()
+    shift = (
+        db.session.scalars(_shift_query(False).where(Shift.id == shift_id, Activity.is_public))
+        .unique()
+        .first()
+    )
     if shift is None:
         raise FeedError(404, _("没有找到这个班次。"))
     return shift

@@ -42,6 +42,8 @@ PUBLIC_CACHE = "public, max-age=900"
 # before each use (no-cache, not no-store: a kept copy is what makes the cheap 304 possible).
 PRIVATE_CACHE = "private, no-cache"
 _PLAIN_TOKEN_KEY = "feeds_new_token"
+
+
 def _base_url() -> str:
     return request.host_url.rstrip("/")
 
@@ -232,15 +234,17 @@ def public_subscribe(kind: str, object_id: int | None):
         https = url_for("feeds.zone_feed", zone_id=zone.id, _external=True)
     elif kind == "programmes":
         programme = db.get_or_404(Programme, object_id)
-        name, https = programme.name, url_for(
-            "feeds.programme_feed", programme_id=programme.id, _external=True
+        name, https = (
+            programme.name,
+            url_for("feeds.programme_feed", programme_id=programme.id, _external=True),
         )
     else:
         activity = db.get_or_404(Activity, object_id)
         if not permissions.can_view_activity(current_user, activity):
             abort(404)
-        name, https = activity.title, url_for(
-            "feeds.activity_feed", activity_id=activity.id, _external=True
+        name, https = (
+            activity.title,
+            url_for("feeds.activity_feed", activity_id=activity.id, _external=True),
         )
     feed_kind = {"all": "all", "zones": "zone", "programmes": "programme"}.get(kind, "activity")
     choices = zones = None
@@ -275,8 +279,11 @@ def new_link():
     plain = services.issue_token(current_user)
     from portal.audit.services import record
 
-    record("calendar.token_reset" if had else "calendar.token_create", current_user,
-           summary="日历订阅链接已重新生成" if had else "日历订阅链接已生成")
+    record(
+        "calendar.token_reset" if had else "calendar.token_create",
+        current_user,
+        summary="日历订阅链接已重新生成" if had else "日历订阅链接已生成",
+    )
     db.session.commit()
     session[_PLAIN_TOKEN_KEY] = plain
     flash(_("新的订阅链接已生成，旧链接立即失效。") if had else _("订阅链接已生成。"), "success")
@@ -299,7 +306,6 @@ def reminder():
     db.session.commit()
     flash(_("提醒设置已保存，日历下次刷新时生效。"), "success")
     return redirect(url_for("feeds.subscribe"))
-
 
 
 @bp.record_once

@@ -48,7 +48,9 @@ activity_programmes = Table(
     Base.metadata,
     Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
     Column(
-        "programme_id", ForeignKey("programmes.id", ondelete="RESTRICT"), primary_key=True,
+        "programme_id",
+        ForeignKey("programmes.id", ondelete="RESTRICT"),
+        primary_key=True,
         index=True,
     ),
 )
@@ -167,16 +169,18 @@ class Shift(Base):
             name="signup_window_order",
         ),
         CheckConstraint("sequence >= 0", name="sequence_not_negative"),
-        CheckConstraint(
-            "taken_count >= 0 AND waitlist_count >= 0", name="counters_not_negative"
-        ),
+        CheckConstraint("taken_count >= 0 AND waitlist_count >= 0", name="counters_not_negative"),
         Index("ix_shifts_activity_start", "activity_id", "starts_at"),
         # The list page and the API (portal.browse.queries): upcoming shifts in time order,
         # and one activity's live shifts with their places, both read from the index alone.
         Index("ix_shifts_status_start", "status", "starts_at", "activity_id"),
         Index(
             "ix_shifts_activity_status_start",
-            "activity_id", "status", "starts_at", "capacity", "taken_count",
+            "activity_id",
+            "status",
+            "starts_at",
+            "capacity",
+            "taken_count",
         ),
     )
 

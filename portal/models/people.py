@@ -45,12 +45,8 @@ class User(UserMixin, Base):
     )
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    units: Mapped[list[Unit]] = relationship(
-        secondary=unit_organizers, back_populates="organizers"
-    )
-    led_zones: Mapped[list[Zone]] = relationship(
-        secondary=zone_leaders, back_populates="leaders"
-    )
+    units: Mapped[list[Unit]] = relationship(secondary=unit_organizers, back_populates="organizers")
+    led_zones: Mapped[list[Zone]] = relationship(secondary=zone_leaders, back_populates="leaders")
 
     @property
     def is_active(self) -> bool:  # Flask-Login

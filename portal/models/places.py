@@ -74,9 +74,7 @@ class Unit(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    organizers: Mapped[list[User]] = relationship(
-        secondary=unit_organizers, back_populates="units"
-    )
+    organizers: Mapped[list[User]] = relationship(secondary=unit_organizers, back_populates="units")
 
     def __repr__(self) -> str:
         return f"<Unit {self.name}>"
@@ -96,9 +94,7 @@ class Programme(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     description: Mapped[str] = mapped_column(Text, default="")
 
-    parent: Mapped[Programme | None] = relationship(
-        remote_side=[id], back_populates="children"
-    )
+    parent: Mapped[Programme | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Programme]] = relationship(
         back_populates="parent", order_by="Programme.position"
     )

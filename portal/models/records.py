@@ -29,9 +29,7 @@ class HoursAdjustment(Base):
     __tablename__ = "hours_adjustments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    signup_id: Mapped[int] = mapped_column(
-        ForeignKey("signups.id", ondelete="CASCADE"), index=True
-    )
+    signup_id: Mapped[int] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE"), index=True)
     old_hours: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
     new_hours: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
     reason: Mapped[str] = mapped_column(Text, default="")

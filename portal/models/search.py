@@ -26,26 +26,26 @@ SEARCH_TEXT_SQL = "(title || ' ' || place || ' ' || description)"
 _SHADOW = ("", "_data", "_idx", "_docsize", "_config", "_content")
 NOT_IN_MODELS = {FTS_TABLE + s for s in _SHADOW} | {TRGM_INDEX}
 
-_COLUMNS = "title, place, description"
+# The DDL is written out as plain literals (no string formatting builds SQL here).
 SQLITE_CREATE = [
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5({_COLUMNS}, "
-    f"content='activities', content_rowid='id', tokenize='trigram')",
-    f"""CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ai AFTER INSERT ON activities BEGIN
-        INSERT INTO {FTS_TABLE}(rowid, {_COLUMNS})
+    "CREATE VIRTUAL TABLE IF NOT EXISTS activity_fts USING fts5(title, place, description, "
+    "content='activities', content_rowid='id', tokenize='trigram')",
+    """CREATE TRIGGER IF NOT EXISTS activity_fts_ai AFTER INSERT ON activities BEGIN
+        INSERT INTO activity_fts(rowid, title, place, description)
         VALUES (new.id, new.title, new.place, new.description);
     END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ad AFTER DELETE ON activities BEGIN
-        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, {_COLUMNS})
+    """CREATE TRIGGER IF NOT EXISTS activity_fts_ad AFTER DELETE ON activities BEGIN
+        INSERT INTO activity_fts(activity_fts, rowid, title, place, description)
         VALUES ('delete', old.id, old.title, old.place, old.description);
     END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_au
+    """CREATE TRIGGER IF NOT EXISTS activity_fts_au
         AFTER UPDATE OF title, place, description ON activities BEGIN
-        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, {_COLUMNS})
+        INSERT INTO activity_fts(activity_fts, rowid, title, place, description)
         VALUES ('delete', old.id, old.title, old.place, old.description);
-        INSERT INTO {FTS_TABLE}(rowid, {_COLUMNS})
+        INSERT INTO activity_fts(rowid, title, place, description)
         VALUES (new.id, new.title, new.place, new.description);
     END""",
-    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')",
+    "INSERT INTO activity_fts(activity_fts) VALUES ('rebuild')",
 ]
 SQLITE_DROP = [
     f"DROP TRIGGER IF EXISTS {FTS_TABLE}_ai",
@@ -96,7 +96,7 @@ def integrity_problems(session) -> list[str]:
         return []
     try:
         session.execute(
-            text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
+            text("INSERT INTO activity_fts(activity_fts, rank) VALUES ('integrity-check', 1)")
         )
     except Exception as exc:  # noqa: BLE001 - the message is the finding
         return [str(exc)]

@@ -60,9 +60,12 @@ def queue_email(note: Notification, user: User) -> bool:
 
 def pending_count() -> int:
     """Count the e-mails still waiting to be sent (due now or later)."""
-    return db.session.scalar(
-        select(func.count(Notification.id)).where(Notification.email_next_try_at.is_not(None))
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count(Notification.id)).where(Notification.email_next_try_at.is_not(None))
+        )
+        or 0
+    )
 
 
 @dataclass
@@ -128,8 +131,7 @@ def _claim(size: int, now: datetime, report: DeliveryReport) -> tuple[list[_Outg
         u.id: u
         for u in session.scalars(select(User).where(User.id.in_({n.user_id for n in notes})))
     }
-    max_age = timedelta(hours=current_app.config.get("MAIL_MAX_AGE_HOURS",
-                                                     DEFAULT_MAX_AGE_HOURS))
+    max_age = timedelta(hours=current_app.config.get("MAIL_MAX_AGE_HOURS", DEFAULT_MAX_AGE_HOURS))
     batch = []
     for note in notes:
         user = people[note.user_id]
@@ -143,8 +145,9 @@ def _claim(size: int, now: datetime, report: DeliveryReport) -> tuple[list[_Outg
             note.email_to = address
             note.email_attempts += 1
             note.email_next_try_at = now + LEASE
-            batch.append(_Outgoing(note.id, address, note.title, _mail_body(note),
-                                   note.email_next_try_at))
+            batch.append(
+                _Outgoing(note.id, address, note.title, _mail_body(note), note.email_next_try_at)
+            )
     report.handled += len(notes)
     session.commit()
     return batch, len(notes)

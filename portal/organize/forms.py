@@ -136,18 +136,23 @@ class ActivityForm(FlaskForm):
         _l("活动内容"), validators=[Length(max=5000, message=_l("活动内容最多5000个字。"))]
     )
     programme_ids = MultiCheckboxField(
-        _l("所属项目"), coerce=int, validators=[Optional()],
+        _l("所属项目"),
+        coerce=int,
+        validators=[Optional()],
         description=_l("可多选：五进、专项整治、文明工程、省运会服务等。"),
     )
     unit_id = SelectField(
-        _l("组织单位"), coerce=int, validators=[DataRequired(_l("请选择组织单位。"))],
+        _l("组织单位"),
+        coerce=int,
+        validators=[DataRequired(_l("请选择组织单位。"))],
         description=_l("只能选择你负责的单位。"),
     )
     zone_id = SelectField(_l("片区"), coerce=int, validators=[DataRequired(_l("请选择片区。"))])
     place = StringField(
         _l("地点"),
         validators=[
-            DataRequired(_l("请填写地点。")), Length(max=200, message=_l("地点最多200个字。"))
+            DataRequired(_l("请填写地点。")),
+            Length(max=200, message=_l("地点最多200个字。")),
         ],
         description=_l("写清楚集合位置，例如：县一小正门东侧。"),
     )
@@ -229,16 +234,19 @@ class ShiftForm(_ShiftOptions, FlaskForm):
     day = DateField(_l("日期"), validators=[InputRequired(_l("请选择日期。")), _sane_date])
     start = TimeField(_l("开始时间"), validators=[InputRequired(_l("请填写开始时间。"))])
     end = TimeField(
-        _l("结束时间"), validators=[InputRequired(_l("请填写结束时间。"))],
+        _l("结束时间"),
+        validators=[InputRequired(_l("请填写结束时间。"))],
         description=_l("早于开始时间表示到次日结束，例如夜班 22:00–02:00。"),
     )
     capacity = _capacity_field(5)
     signup_opens = DateTimeLocalField(
-        _l("报名开始（可选）"), validators=[Optional(), _sane_date],
+        _l("报名开始（可选）"),
+        validators=[Optional(), _sane_date],
         description=_l("不填则发布后即可报名。"),
     )
     signup_closes = DateTimeLocalField(
-        _l("报名截止（可选）"), validators=[Optional(), _sane_date],
+        _l("报名截止（可选）"),
+        validators=[Optional(), _sane_date],
         description=_l("不填则到班次开始为止。"),
     )
     # Only on the edit page: moving a shift may give someone two overlapping places.
@@ -303,9 +311,8 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
     weekdays = MultiCheckboxField(_l("星期"), choices=WEEKDAYS, coerce=int, validators=[Optional()])
     interval = _ChoiceOfNumbers(
         _l("频率"),
-        choices=[SelectChoice(1, _l("每周"))] + [
-            SelectChoice(n, _l("每 %(n)d 周一次", n=n)) for n in range(2, 5)
-        ],
+        choices=[SelectChoice(1, _l("每周"))]
+        + [SelectChoice(n, _l("每 %(n)d 周一次", n=n)) for n in range(2, 5)],
         coerce=int,
         default=1,
         validators=[Optional()],
@@ -317,14 +324,13 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
         validators=[Optional()],
     )
     last_date = DateField(
-        _l("结束日期"), validators=[Optional(), _sane_date],
+        _l("结束日期"),
+        validators=[Optional(), _sane_date],
         description=_l("包括这一天。"),
     )
     count = IntegerField(
         _l("次数"),
-        validators=[
-            Optional(), NumberRange(1, 500, _l("次数要在 1 到 %(max)d 之间。", max=500))
-        ],
+        validators=[Optional(), NumberRange(1, 500, _l("次数要在 1 到 %(max)d 之间。", max=500))],
         description=_l("一共几天，例如 4 表示重复 4 次；每天按下面的每个时段各建一个班次。"),
         render_kw={"inputmode": "numeric", "min": 1, "max": 500},
     )
@@ -369,8 +375,11 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
                     self.count.errors.append(str(_l("请填写次数。")))
                     return False
                 self.built_rule, self.occurrences = expand_weekly(
-                    self.first_date.data, self.weekdays.data or [], slots,
-                    self.interval.data or 1, count=self.count.data,
+                    self.first_date.data,
+                    self.weekdays.data or [],
+                    slots,
+                    self.interval.data or 1,
+                    count=self.count.data,
                 )
             else:
                 if self.last_date.data is None:
@@ -382,8 +391,11 @@ class BulkShiftForm(_ShiftOptions, FlaskForm):
                     )
                 else:
                     self.built_rule, self.occurrences = expand_weekly(
-                        self.first_date.data, self.weekdays.data or [], slots,
-                        self.interval.data, until=self.last_date.data,
+                        self.first_date.data,
+                        self.weekdays.data or [],
+                        slots,
+                        self.interval.data,
+                        until=self.last_date.data,
                     )
         except OrganizeError as exc:
             attach_error(self, exc)
@@ -416,13 +428,15 @@ class MessageForm(FlaskForm):
     title = StringField(
         _l("标题"),
         validators=[
-            DataRequired(_l("请填写标题。")), Length(max=100, message=_l("标题最多100个字。"))
+            DataRequired(_l("请填写标题。")),
+            Length(max=100, message=_l("标题最多100个字。")),
         ],
     )
     body = TextAreaField(
         _l("内容"),
         validators=[
-            DataRequired(_l("请填写内容。")), Length(max=2000, message=_l("内容最多2000个字。"))
+            DataRequired(_l("请填写内容。")),
+            Length(max=2000, message=_l("内容最多2000个字。")),
         ],
     )
     submit = SubmitField(_l("发送"))

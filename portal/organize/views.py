@@ -114,7 +114,9 @@ def queue():
         if form.validate_on_submit():
             try:
                 result = services.decide_many(
-                    current_user, form.signup_ids.data or [], form.decision.data,
+                    current_user,
+                    form.signup_ids.data or [],
+                    form.decision.data,
                     form.reason.data or "",
                 )
             except OrganizeError as exc:
@@ -328,16 +330,16 @@ def new_shift(activity_id: int):
     if form.validate_on_submit():
         try:
             shift = services.add_shift(
-                current_user, activity, form.values(),
+                current_user,
+                activity,
+                form.values(),
                 allow_duplicate=bool(form.allow_duplicate.data),
             )
         except OrganizeError as exc:
             _fail(exc, form)
         else:
             db.session.commit()
-            flash(
-                _("已添加班次 %(range)s。", range=_range(shift)), "success"
-            )
+            flash(_("已添加班次 %(range)s。", range=_range(shift)), "success")
             return redirect(url_for(".activity", activity_id=activity.id))
     return render_template("organize/shift_form.html", form=form, activity=activity, shift=None)
 
@@ -359,7 +361,10 @@ def bulk_shifts(activity_id: int):
         if form.save.data and form.confirm.data == "1":
             try:
                 shifts = services.create_shifts(
-                    current_user, activity, form.occurrences, form.options(),
+                    current_user,
+                    activity,
+                    form.occurrences,
+                    form.options(),
                     allow_duplicates=allow,
                 )
             except OrganizeError as exc:
@@ -371,7 +376,8 @@ def bulk_shifts(activity_id: int):
                     flash(
                         _(
                             "已创建 %(n)d 个班次；跳过了 %(m)d 个与已有班次完全相同的。",
-                            n=len(shifts), m=skipped,
+                            n=len(shifts),
+                            m=skipped,
                         ),
                         "success",
                     )
@@ -380,11 +386,15 @@ def bulk_shifts(activity_id: int):
                 return redirect(url_for(".activity", activity_id=activity.id))
         form.confirm.data = "1"
         twins = services.duplicate_times(
-            activity, [(o.starts_at, o.ends_at) for o in form.occurrences],
+            activity,
+            [(o.starts_at, o.ends_at) for o in form.occurrences],
             form.post_name.data or "",
         )
         return render_template(
-            "organize/bulk.html", form=form, activity=activity, preview=form.occurrences,
+            "organize/bulk.html",
+            form=form,
+            activity=activity,
+            preview=form.occurrences,
             twins=twins,
         )
     form.confirm.data = ""
@@ -412,7 +422,10 @@ def edit_shift(shift_id: int):
     if form.validate_on_submit():
         try:
             services.update_shift(
-                current_user, shift, form.values(), over_overlap=bool(form.over_overlap.data),
+                current_user,
+                shift,
+                form.values(),
+                over_overlap=bool(form.over_overlap.data),
                 reason=form.override_reason.data or "",
                 allow_duplicate=bool(form.allow_duplicate.data),
             )
@@ -475,9 +488,7 @@ def roster(shift_id: int):
 
     rows = services.roster(shift)
     positions = waitlist_positions(rows)
-    audit.record(
-        "roster.view_full", shift, shift.activity.title, after={"rows": len(rows)}
-    )
+    audit.record("roster.view_full", shift, shift.activity.title, after={"rows": len(rows)})
     db.session.commit()
     now = now_utc()
     return render_template(
@@ -509,9 +520,7 @@ def _roster_action(signup_id: int, action: str):
     if action in ("reject", "remove"):
         form = ReasonForm()
         if not form.validate_on_submit():
-            flash(
-                (form.reason.errors or [_("请填写原因。")])[0], "error"
-            )
+            flash((form.reason.errors or [_("请填写原因。")])[0], "error")
             return back
     else:
         form = ActionForm()
@@ -527,8 +536,11 @@ def _roster_action(signup_id: int, action: str):
             message = _("已拒绝 %(name)s 的报名，已通知本人。", name=name)
         elif action == "promote":
             signups.promote(
-                current_user, signup, over_capacity=bool(form.over_capacity.data),
-                over_overlap=bool(form.over_overlap.data), reason=form.override_reason.data or "",
+                current_user,
+                signup,
+                over_capacity=bool(form.over_capacity.data),
+                over_overlap=bool(form.over_overlap.data),
+                reason=form.override_reason.data or "",
             )
             message = _("已把 %(name)s 从候补转为正式，已通知本人。", name=name)
         else:
@@ -575,9 +587,13 @@ def walk_in(shift_id: int):
         return back
     try:
         added = services.walk_in(
-            current_user, shift, form.phone.data, form.name.data,
+            current_user,
+            shift,
+            form.phone.data,
+            form.name.data,
             over_capacity=bool(form.over_capacity.data),
-            over_overlap=bool(form.over_overlap.data), reason=form.override_reason.data or "",
+            over_overlap=bool(form.over_overlap.data),
+            reason=form.override_reason.data or "",
         )
     except (OrganizeError, signups.SignupError) as exc:
         _fail(exc)
@@ -633,7 +649,10 @@ def sign_in_sheet(shift_id: int):
     db.session.commit()
     blank = max(5, min(shift.capacity - len(rows), 10))
     return render_template(
-        "organize/sign_in_sheet.html", shift=shift, activity=shift.activity, rows=rows,
+        "organize/sign_in_sheet.html",
+        shift=shift,
+        activity=shift.activity,
+        rows=rows,
         blank=blank,
     )
 

@@ -33,8 +33,10 @@ class ResetForm(FlaskForm):
     )
     new2 = PasswordField(
         _l("再次输入新密码"),
-        validators=[DataRequired(_l("请再次输入新密码。")),
-                    EqualTo("new", _l("两次输入的密码不一致。"))],
+        validators=[
+            DataRequired(_l("请再次输入新密码。")),
+            EqualTo("new", _l("两次输入的密码不一致。")),
+        ],
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField(_l("设置新密码"))

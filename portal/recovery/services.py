@@ -83,8 +83,11 @@ def find_for_reset(phone_or_email: str) -> User | None:
         )
     else:
         phone = normalise_phone(text)
-        user = db.session.scalar(select(User).where(User.phone == phone)) if is_valid_phone(
-            phone) else None
+        user = (
+            db.session.scalar(select(User).where(User.phone == phone))
+            if is_valid_phone(phone)
+            else None
+        )
     if user is None or not user.is_active or user.deleted_at is not None or is_unclaimed(user):
         return None
     return user
@@ -103,8 +106,10 @@ def request_reset(phone_or_email: str) -> bool:
         user,
         "password_reset",
         _("重设密码"),
-        _("有人（希望是你本人）申请重设这个账号的密码。请在 %(m)d 分钟内打开下面的链接设置新密码，链接只能用一次。如果不是你申请的，不用理会这封邮件，密码不会改变。",  # noqa: E501
-          m=reset_minutes()),
+        _(
+            "有人（希望是你本人）申请重设这个账号的密码。请在 %(m)d 分钟内打开下面的链接设置新密码，链接只能用一次。如果不是你申请的，不用理会这封邮件，密码不会改变。",  # noqa: E501
+            m=reset_minutes(),
+        ),
         link,
     )
     record("user.password_reset_requested", user, "申请通过邮件重设密码", actor=user)
@@ -147,6 +152,12 @@ def change_phone(user: User, password: str, new_phone: str) -> str:
     old = user.phone
     user.phone = phone
     db.session.flush()
-    record("user.phone_changed", user, f"{mask_phone(old or '')} → {mask_phone(phone)}",
-           before={"phone": mask_phone(old or "")}, after={"phone": mask_phone(phone)}, actor=user)
+    record(
+        "user.phone_changed",
+        user,
+        f"{mask_phone(old or '')} → {mask_phone(phone)}",
+        before={"phone": mask_phone(old or "")},
+        after={"phone": mask_phone(phone)},
+        actor=user,
+    )
     return phone

@@ -25,7 +25,10 @@ def password_reset_request():
         db.session.commit()
         sent = True
     return render_template(
-        "recovery/forgot.html", form=form, sent=sent, mail_on=mail.mail_enabled(),
+        "recovery/forgot.html",
+        form=form,
+        sent=sent,
+        mail_on=mail.mail_enabled(),
         minutes=services.reset_minutes(),
     )
 
@@ -34,8 +37,7 @@ def password_reset_request():
 def password_reset(token: str):
     user = services.user_for_token(token)
     if user is None:
-        return render_template("recovery/reset_invalid.html",
-                               minutes=services.reset_minutes()), 410
+        return render_template("recovery/reset_invalid.html", minutes=services.reset_minutes()), 410
     form = ResetForm(phone=user.phone or "")
     if form.validate_on_submit():
         try:

@@ -208,7 +208,10 @@ def grant_place(
 def join_queue(shift: Shift, user_id: int, now: datetime) -> Signup:
     """Put the person at the end of the shift's waitlist; the caller holds the locks."""
     signup = Signup(
-        shift_id=shift.id, user_id=user_id, status=SignupStatus.WAITLISTED, source="self",
+        shift_id=shift.id,
+        user_id=user_id,
+        status=SignupStatus.WAITLISTED,
+        source="self",
         queued_at=now,
     )
     if not _insert(signup):
@@ -324,8 +327,9 @@ def _overrides(over_capacity: bool, over_overlap: bool, reason: str) -> dict:
 def _require_reason(over_capacity: bool, over_overlap: bool, reason: str) -> str:
     reason = (reason or "").strip()
     if (over_capacity or over_overlap) and not reason:
-        raise SignupError(_("超员或时间冲突时仍然加入，请写明原因（会记入操作日志）。"),
-                          field="override_reason")
+        raise SignupError(
+            _("超员或时间冲突时仍然加入，请写明原因（会记入操作日志）。"), field="override_reason"
+        )
     return reason
 
 
@@ -345,8 +349,11 @@ def approve(actor: User, signup: Signup, now: datetime | None = None) -> Signup:
     before = _snapshot(signup)
     grant_place(shift, signup.user_id, signup, actor=actor, now=now)
     notify(
-        signup.user_id, "signup_approved", _("报名已通过：%(what)s", what=describe(shift)),
-        confirmed_message(shift), shift_link(shift),
+        signup.user_id,
+        "signup_approved",
+        _("报名已通过：%(what)s", what=describe(shift)),
+        confirmed_message(shift),
+        shift_link(shift),
     )
     record("signup.approve", signup, _("通过报名"), before, _snapshot(signup), actor=actor)
     return signup
@@ -367,7 +374,12 @@ def reject(actor: User, signup: Signup, reason: str, now: datetime | None = None
 
 
 def _take_off(
-    actor: User, signup: Signup, shift: Shift, status: SignupStatus, reason: str, title: str,
+    actor: User,
+    signup: Signup,
+    shift: Shift,
+    status: SignupStatus,
+    reason: str,
+    title: str,
     now: datetime | None,
 ) -> Signup:
     """End an organizer-refused or removed sign-up: tell the person, log it, refill."""
@@ -414,12 +426,20 @@ def promote(
     check_decidable(shift, now)
     before = _snapshot(signup)
     grant_place(
-        shift, signup.user_id, signup, actor=actor, over_capacity=over_capacity,
-        over_overlap=over_overlap, now=now,
+        shift,
+        signup.user_id,
+        signup,
+        actor=actor,
+        over_capacity=over_capacity,
+        over_overlap=over_overlap,
+        now=now,
     )
     notify(
-        signup.user_id, "waitlist_promoted", _("候补成功：%(what)s", what=describe(shift)),
-        confirmed_message(shift), shift_link(shift),
+        signup.user_id,
+        "waitlist_promoted",
+        _("候补成功：%(what)s", what=describe(shift)),
+        confirmed_message(shift),
+        shift_link(shift),
     )
     summary = _("从候补转为正式") + (_("（超出名额）") if over_capacity else "")
     after = _snapshot(signup) | _overrides(over_capacity, over_overlap, reason)
@@ -500,12 +520,21 @@ def place_walk_in(
             return existing, WALK_IN_CONFIRMED  # they were next in the queue themselves
     before = _snapshot(existing) if existing is not None else None
     signup = grant_place(
-        fresh, user.id, existing, source="walk_in", actor=actor,
-        over_capacity=over_capacity, over_overlap=over_overlap, now=now,
+        fresh,
+        user.id,
+        existing,
+        source="walk_in",
+        actor=actor,
+        over_capacity=over_capacity,
+        over_overlap=over_overlap,
+        now=now,
     )
     notify(
-        user.id, "walk_in_added", _("组织方已为你报名：%(what)s", what=describe(fresh)),
-        "", shift_link(fresh),
+        user.id,
+        "walk_in_added",
+        _("组织方已为你报名：%(what)s", what=describe(fresh)),
+        "",
+        shift_link(fresh),
     )
     summary = _("现场添加") + (_("（超出名额）") if over_capacity else "")
     after = _snapshot(signup) | _overrides(over_capacity, over_overlap, reason)

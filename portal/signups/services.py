@@ -334,5 +334,3 @@ def cancel_signup(user: User, signup_id: int, now: datetime | None = None) -> Si
     if held_place:
         places.fill(shift, now)
     return signup
-
-

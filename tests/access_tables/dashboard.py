@@ -26,8 +26,13 @@ def world(people, ids):
     from portal.extensions import db
     from portal.models import LeaderVisit
 
-    visit = LeaderVisit(leader=people["zone_leader"], zone_id=ids["zone"],
-                        visited_on=date(2026, 12, 1), place="县一小校门口", notes="")
+    visit = LeaderVisit(
+        leader=people["zone_leader"],
+        zone_id=ids["zone"],
+        visited_on=date(2026, 12, 1),
+        place="县一小校门口",
+        notes="",
+    )
     db.session.add(visit)
     db.session.commit()
     ids["visit"] = visit.id

@@ -179,8 +179,9 @@ def live_server(module_server):
 @pytest.fixture
 def phone_page(browser, request):
     """A page at phone size (390×844) in a fresh context, Chinese locale."""
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2,
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport=PHONE, locale="zh-CN", device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page

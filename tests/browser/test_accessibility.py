@@ -33,7 +33,6 @@ FAILING_IMPACTS = {"serious", "critical"}
 TAP_MIN = 60
 
 
-
 def _submit(page, name: str) -> None:
     with page.expect_navigation():
         page.get_by_role("button", name=name).first.click()
@@ -47,6 +46,7 @@ def _first_org_activity(page, base: str) -> None:
 
 
 # --- how each page is reached --------------------------------------------------------------
+
 
 def home(page, base):
     page.goto(base + "/")
@@ -206,9 +206,19 @@ PAGES: list[tuple[str, Callable]] = [
     ("sign-in-sheet", sign_in_sheet),
     ("not-found", not_found),
 ]
-LARGE_PAGES = ["home", "activities", "activity-anonymous", "activity-signed-up", "login-errors",
-               "register-errors", "forgot", "change-phone-errors", "my-schedule",
-               "subscribe-link", "organize-activity"]
+LARGE_PAGES = [
+    "home",
+    "activities",
+    "activity-anonymous",
+    "activity-signed-up",
+    "login-errors",
+    "register-errors",
+    "forgot",
+    "change-phone-errors",
+    "my-schedule",
+    "subscribe-link",
+    "organize-activity",
+]
 
 # --- checks ---------------------------------------------------------------------------------
 
@@ -257,10 +267,12 @@ def off_host_requests(phone_page, live_server):
     seen: list[str] = []
     phone_page.on(
         "request",
-        lambda r: seen.append(r.url)
-        if urlsplit(r.url).scheme in {"http", "https", "ws", "wss"}
-        and urlsplit(r.url).netloc != host
-        else None,
+        lambda r: (
+            seen.append(r.url)
+            if urlsplit(r.url).scheme in {"http", "https", "ws", "wss"}
+            and urlsplit(r.url).netloc != host
+            else None
+        ),
     )
     return seen
 

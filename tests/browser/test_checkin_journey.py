@@ -22,12 +22,19 @@ def _shift_in_progress(app) -> int:
         organizer = db.session.scalar(select(User).where(User.phone == DEMO_LOGINS["organizer"][0]))
         resident = db.session.scalar(select(User).where(User.phone == DEMO_LOGINS["resident"][0]))
         activity = db.session.scalar(
-            select(Activity).where(Activity.unit_id.in_([u.id for u in organizer.units]))
-            .order_by(Activity.id).limit(1)
+            select(Activity)
+            .where(Activity.unit_id.in_([u.id for u in organizer.units]))
+            .order_by(Activity.id)
+            .limit(1)
         )
         now = datetime.now(UTC).replace(microsecond=0)
-        shift = Shift(activity=activity, starts_at=now - timedelta(minutes=5),
-                      ends_at=now + timedelta(hours=2), capacity=5, post_name="南门")
+        shift = Shift(
+            activity=activity,
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=2),
+            capacity=5,
+            post_name="南门",
+        )
         db.session.add(shift)
         db.session.add(Signup(shift=shift, user=resident, status=SignupStatus.CONFIRMED))
         db.session.commit()
@@ -63,9 +70,7 @@ def test_resident_scans_the_gate_screen_and_is_checked_in(live_server, browser, 
 
         # The screen refreshes itself (checkin.js, every 20 seconds), without a reload.
         tablet.evaluate("window.__same_page = true")
-        expect(tablet.locator("[data-counts]")).to_have_text(
-            "已签到 1 / 已确认 1", timeout=30_000
-        )
+        expect(tablet.locator("[data-counts]")).to_have_text("已签到 1 / 已确认 1", timeout=30_000)
         assert tablet.evaluate("window.__same_page === true")
     finally:
         tablet_context.close()

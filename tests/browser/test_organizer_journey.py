@@ -17,7 +17,6 @@ ACCOUNTS = DEMO_LOGINS
 TITLE = "县一小校门口护学岗<b>测试</b>"
 
 
-
 def _no_sideways_scroll(page, width=PHONE["width"]):
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 

@@ -35,8 +35,9 @@ def test_gate_to_verified_certificate(live_server, browser, phone_page, tmp_path
     before = _confirmed_hours(live_server.app)
     shift_id = _shift_in_progress(live_server.app)  # started 5 min ago, 2 h 05 min long
 
-    organizer_context = browser.new_context(viewport={"width": 800, "height": 1280},
-                                            locale="zh-CN", accept_downloads=True)
+    organizer_context = browser.new_context(
+        viewport={"width": 800, "height": 1280}, locale="zh-CN", accept_downloads=True
+    )
     organizer = organizer_context.new_page()
     try:
         log_in(organizer, base, "organizer")
@@ -73,8 +74,9 @@ def test_gate_to_verified_certificate(live_server, browser, phone_page, tmp_path
         pdf = tmp_path / "certificate.pdf"
         pdf.write_bytes(info.value.path().read_bytes())
         if shutil.which("pdftotext"):
-            text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True,
-                                  text=True, check=True).stdout
+            text = subprocess.run(
+                ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+            ).stdout
             assert "王秀英" in text and verify_url in text.replace("\n", "")
 
         # Whoever receives the certificate checks it, signed out.

@@ -63,11 +63,16 @@ def test_long_activity_by_day_with_a_strip(live_server, phone_page):
         const b = r.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight;
     }).length""")
     assert visible >= 6, visible
-    heights = page.evaluate("[...document.querySelectorAll('.srow')].slice(0, 20)"
-                            ".map(r => r.getBoundingClientRect().height)")
+    heights = page.evaluate(
+        "[...document.querySelectorAll('.srow')].slice(0, 20)"
+        ".map(r => r.getBoundingClientRect().height)"
+    )
     assert max(heights) <= 90, heights
-    page.screenshot(path=str(screenshot(page, "resident-03-day-jump").with_name(
-        "resident-03-day-jump-screen.png")))
+    page.screenshot(
+        path=str(
+            screenshot(page, "resident-03-day-jump").with_name("resident-03-day-jump-screen.png")
+        )
+    )
     page.locator(f"{key} a.to-strip").click()
     assert page.locator("#day-strip").bounding_box()["y"] < 120
 
@@ -80,8 +85,12 @@ def test_cancelled_shift_reads_cancelled(live_server, phone_page):
     app = live_server.app
     with app.app_context():
         shift = db.session.scalars(
-            db.select(Shift).where(Shift.activity_id == 11, Shift.ends_at > now_utc())
-            .order_by(Shift.starts_at).offset(1).limit(1)).one()
+            db.select(Shift)
+            .where(Shift.activity_id == 11, Shift.ends_at > now_utc())
+            .order_by(Shift.starts_at)
+            .offset(1)
+            .limit(1)
+        ).one()
         shift.status, shift.cancel_reason = ShiftStatus.CANCELLED, "暴雨橙色预警"
         db.session.commit()
         shift_id = shift.id
@@ -93,13 +102,17 @@ def test_cancelled_shift_reads_cancelled(live_server, phone_page):
     assert row.locator(".bar, button, a.button, a[href$='.ics']").count() == 0
     assert "余" not in row.inner_text() and "已满" not in row.inner_text()
     row.scroll_into_view_if_needed()
-    page.screenshot(path=str(screenshot(page, "resident-04-cancelled").with_name(
-        "resident-04-cancelled-screen.png")))
+    page.screenshot(
+        path=str(
+            screenshot(page, "resident-04-cancelled").with_name("resident-04-cancelled-screen.png")
+        )
+    )
 
 
 def test_wechat_offers_no_ics_download(live_server, browser):
-    context = browser.new_context(viewport=PHONE, user_agent=WECHAT_UA, locale="zh-CN",
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport=PHONE, user_agent=WECHAT_UA, locale="zh-CN", is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     try:
         log_in(page, live_server.url, "resident")
@@ -149,8 +162,9 @@ def test_large_text_scales_headings_badges_and_tap_targets(live_server, phone_pa
 def test_subscription_page_toggles_are_tap_sized(live_server, phone_page):
     page = phone_page
     page.goto(live_server.url + "/calendar/public")
-    heights = page.evaluate("[...document.querySelectorAll('summary')]"
-                            ".map(s => s.getBoundingClientRect().height)")
+    heights = page.evaluate(
+        "[...document.querySelectorAll('summary')].map(s => s.getBoundingClientRect().height)"
+    )
     assert heights and min(heights) >= 44, heights
 
 

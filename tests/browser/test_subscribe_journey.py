@@ -53,8 +53,13 @@ def test_subscribe_on_a_phone(live_server, phone_page):
 
 
 def test_subscribe_inside_wechat(live_server, browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=WECHAT_UA,
-                                  locale="zh-CN", is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        user_agent=WECHAT_UA,
+        locale="zh-CN",
+        is_mobile=True,
+        has_touch=True,
+    )
     page = context.new_page()
     try:
         log_in(page, live_server.url, "resident")

@@ -105,7 +105,6 @@ def activity_snapshot(activity: Activity) -> dict:
     return data
 
 
-
 def _programmes(ids: Iterable[int]) -> list[Programme]:
     ids = list(ids or [])
     if not ids:
@@ -158,7 +157,13 @@ def update_activity(actor: User, activity: Activity, data: dict) -> dict:
 # DESCRIPTION's zone and unit, ORGANIZER's unit): a change raises the SEQUENCE of upcoming
 # shifts.
 _CALENDAR_FIELDS = {
-    "title", "place", "description", "latitude", "longitude", "zone_id", "unit_id",
+    "title",
+    "place",
+    "description",
+    "latitude",
+    "longitude",
+    "zone_id",
+    "unit_id",
 }
 
 
@@ -185,8 +190,12 @@ def publish_activity(actor: User, activity: Activity) -> None:
     activity.published_at = utcnow()
     db.session.flush()
     audit.record(
-        "activity.publish", activity, activity.title,
-        {"status": "draft"}, {"status": "published"}, actor=actor,
+        "activity.publish",
+        activity,
+        activity.title,
+        {"status": "draft"},
+        {"status": "published"},
+        actor=actor,
     )
 
 
@@ -221,8 +230,12 @@ def cancel_activity(actor: User, activity: Activity, reason: str) -> int:
     raise_sequence([s.id for s in activity.shifts])
     places.notify_activity_cancelled(activity, reason)
     audit.record(
-        "activity.cancel", activity, reason,
-        {"status": str(before)}, {"status": "cancelled", "reason": reason}, actor=actor,
+        "activity.cancel",
+        activity,
+        reason,
+        {"status": str(before)},
+        {"status": "cancelled", "reason": reason},
+        actor=actor,
     )
     return touched
 
@@ -254,7 +267,11 @@ def duplicate_activity(actor: User, activity: Activity) -> Activity:
     db.session.add(copy)
     db.session.flush()
     audit.record(
-        "activity.duplicate", copy, _("复制自活动 #%(id)d", id=activity.id),
-        {"source_id": activity.id}, {"id": copy.id, "shifts": len(copy.shifts)}, actor=actor,
+        "activity.duplicate",
+        copy,
+        _("复制自活动 #%(id)d", id=activity.id),
+        {"source_id": activity.id},
+        {"id": copy.id, "shifts": len(copy.shifts)},
+        actor=actor,
     )
     return copy

@@ -159,9 +159,7 @@ def decide_many(
     if not ids:
         raise OrganizeError(_("请先勾选要处理的报名。"), field="signup_ids")
     if len(ids) > MAX_DECISIONS:
-        raise OrganizeError(
-            _("一次最多处理 %(n)d 条报名。", n=MAX_DECISIONS), field="signup_ids"
-        )
+        raise OrganizeError(_("一次最多处理 %(n)d 条报名。", n=MAX_DECISIONS), field="signup_ids")
     reason = (reason or "").strip()
     if decision == "reject" and not reason:
         raise OrganizeError(_("不通过时请填写原因，对方会收到这条说明。"), field="reason")
@@ -178,7 +176,8 @@ def decide_many(
         if can_manage_shift(actor, s.shift)
     }
     places.lock(
-        {s.shift_id for s in found.values()}, {s.user_id for s in found.values()},
+        {s.shift_id for s in found.values()},
+        {s.user_id for s in found.values()},
         with_waiting=True,
     )
     result = Decisions(decision)
@@ -263,8 +262,13 @@ def day_shifts(user: User, day: date) -> Day:
         confirmed, pending, attended, no_show = counts.get(shift.id, (0, 0, 0, 0))
         result.append(
             DayShift(
-                shift, confirmed, pending, attended, no_show,
-                started_before=shift.starts_at < start, ends_next_day=shift.ends_at > end,
+                shift,
+                confirmed,
+                pending,
+                attended,
+                no_show,
+                started_before=shift.starts_at < start,
+                ends_next_day=shift.ends_at > end,
             )
         )
     return Day(day, result)

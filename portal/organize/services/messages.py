@@ -58,7 +58,9 @@ def send_notice(actor: User, target: Activity | Shift, title: str, body: str) ->
     queued = sum(1 for note in notes if note.email_next_try_at is not None)
     count = len(notes)
     audit.record(
-        "message.send", target, title,
+        "message.send",
+        target,
+        title,
         after={"recipients": count, "email_queued": queued, "title": title, "body": body[:500]},
         actor=actor,
     )

@@ -233,9 +233,7 @@ def weekly_rule(
     if any(not 0 <= d <= 6 for d in days):
         raise OrganizeError(_("不是有效的选择。"), field="weekdays")
     if not 1 <= interval <= MAX_INTERVAL:
-        raise OrganizeError(
-            _("间隔要在 1 到 %(max)d 周之间。", max=MAX_INTERVAL), field="interval"
-        )
+        raise OrganizeError(_("间隔要在 1 到 %(max)d 周之间。", max=MAX_INTERVAL), field="interval")
     if until is None and count is None:
         raise OrganizeError(_("请填写结束日期或次数。"), field="last_date")
     if until is not None and count is not None:
@@ -277,8 +275,11 @@ def expand_weekly(
     except OrganizeError as exc:
         # The rule was built here, not typed: point at what the organizer chose instead.
         raise OrganizeError(str(exc), field="count" if count else "weekdays") from None
-    if until is not None and (until - first).days > 366 or occurrences and (
-        occurrences[-1].starts_at - occurrences[0].starts_at
-    ) > timedelta(days=366):
+    if (
+        until is not None
+        and (until - first).days > 366
+        or occurrences
+        and (occurrences[-1].starts_at - occurrences[0].starts_at) > timedelta(days=366)
+    ):
         raise OrganizeError(_("日期范围最长一年。"), field="count" if count else "last_date")
     return rule, occurrences

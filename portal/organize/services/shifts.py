@@ -100,7 +100,9 @@ def _check_activity_open(activity: Activity) -> None:
 
 
 def duplicate_times(
-    activity: Activity, times: Sequence[tuple[datetime, datetime]], post_name: str,
+    activity: Activity,
+    times: Sequence[tuple[datetime, datetime]],
+    post_name: str,
     exclude_id: int | None = None,
 ) -> set[tuple[datetime, datetime]]:
     """The (start, end) pairs among ``times`` that a not-cancelled shift of the activity with
@@ -178,14 +180,17 @@ def create_shifts(
         raise OrganizeError(_("一次最多创建 %(max)d 个班次。", max=MAX_SHIFTS_PER_REQUEST))
     if not allow_duplicates:
         twins = duplicate_times(
-            activity, [(o.starts_at, o.ends_at) for o in occurrences],
+            activity,
+            [(o.starts_at, o.ends_at) for o in occurrences],
             options.get("post_name", ""),
         )
         occurrences = [o for o in occurrences if (o.starts_at, o.ends_at) not in twins]
         if not occurrences:
             raise OrganizeError(
-                _("这些班次都和已有的班次完全相同（时间和岗位），没有新建。"
-                  "如确实要再加一遍，请勾选“仍然添加”。"),
+                _(
+                    "这些班次都和已有的班次完全相同（时间和岗位），没有新建。"
+                    "如确实要再加一遍，请勾选“仍然添加”。"
+                ),
                 field="allow_duplicates",
             )
     shifts = []
@@ -249,11 +254,19 @@ def update_shift(
             field="capacity",
         )
     moved = (values["starts_at"], values["ends_at"], values.get("post_name", "")) != (
-        shift.starts_at, shift.ends_at, shift.post_name or ""
+        shift.starts_at,
+        shift.ends_at,
+        shift.post_name or "",
     )
-    if moved and not allow_duplicate and duplicate_times(
-        shift.activity, [(values["starts_at"], values["ends_at"])], values.get("post_name", ""),
-        exclude_id=shift.id,
+    if (
+        moved
+        and not allow_duplicate
+        and duplicate_times(
+            shift.activity,
+            [(values["starts_at"], values["ends_at"])],
+            values.get("post_name", ""),
+            exclude_id=shift.id,
+        )
     ):
         raise _duplicate_error(values)
     before = shift_snapshot(shift)
@@ -340,8 +353,12 @@ def cancel_shift(actor: User, shift: Shift, reason: str) -> None:
     raise_sequence([shift.id])
     places.notify_shift_cancelled(shift, reason)
     audit.record(
-        "shift.cancel", shift, reason,
-        {"status": "scheduled"}, {"status": "cancelled", "reason": reason}, actor=actor,
+        "shift.cancel",
+        shift,
+        reason,
+        {"status": "scheduled"},
+        {"status": "cancelled", "reason": reason},
+        actor=actor,
     )
 
 
