@@ -89,7 +89,7 @@ def test_deleted_people_get_no_notices(app, db, make_activity, make_shift, make_
     db.session.execute(text("DELETE FROM notifications"))
     with app.test_request_context():
         assert send_notice(organizer, shift, "集合地点变更", "改到东门") == 1
-        signups.notify_shift_changed(shift, "时间改为 9:00")
+        signups.notify_shift_changed(shift, lambda: "时间改为 9:00")
     db.session.commit()
     to = {n.user_id for n in db.session.scalars(select(Notification))}
     assert to == {stays.id}

@@ -483,7 +483,7 @@ def test_notify_changes_and_cancellations_keep_status(
     make_signup(s2, user=a)
     make_signup(s2, user=b, status=SignupStatus.WAITLISTED, queued_at=NOW)
     make_signup(s1, user=gone, status=SignupStatus.CANCELLED)
-    assert services.notify_shift_changed(s1, "集合地点改为校门东侧") == 1
+    assert services.notify_shift_changed(s1, lambda: "集合地点改为校门东侧") == 1
     assert services.notify_shift_cancelled(s2, "暴雨预警") == 2
     assert services.notify_activity_cancelled(activity, "暴雨预警") == 2
     db.session.commit()

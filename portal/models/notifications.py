@@ -31,6 +31,10 @@ class Notification(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     link: Mapped[str] = mapped_column(String(300), default="")
+    # The message in the other languages, written at the same time from the same msgids and
+    # values: {"en": {"title": …, "body": …}}. ``title``/``body`` hold the Chinese; the inbox
+    # shows the reader's language and falls back to the Chinese (rows from before this).
+    texts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The outbox (see the class docstring); the address is the one the person had when the
@@ -42,6 +46,13 @@ class Notification(Base):
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+    def text_in(self, language: str) -> tuple[str, str]:
+        """(title, body) in ``language`` ("en", "zh"), or the Chinese when there is none."""
+        other = (self.texts or {}).get(language)
+        if other:
+            return other.get("title") or self.title, other.get("body", self.body)
+        return self.title, self.body
 
 
 class AuditEntry(Base):

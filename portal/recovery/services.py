@@ -105,12 +105,14 @@ def request_reset(phone_or_email: str) -> bool:
     notify(
         user,
         "password_reset",
-        _("重设密码"),
-        _(
-            "有人（希望是你本人）申请重设这个账号的密码。请在 %(m)d 分钟内打开下面的链接设置新密码，链接只能用一次。如果不是你申请的，不用理会这封邮件，密码不会改变。",  # noqa: E501
-            m=reset_minutes(),
+        link=link,
+        compose=lambda: (
+            _("重设密码"),
+            _(
+                "有人（希望是你本人）申请重设这个账号的密码。请在 %(m)d 分钟内打开下面的链接设置新密码，链接只能用一次。如果不是你申请的，不用理会这封邮件，密码不会改变。",  # noqa: E501
+                m=reset_minutes(),
+            ),
         ),
-        link,
     )
     record("user.password_reset_requested", user, "申请通过邮件重设密码", actor=user)
     return True

@@ -17,7 +17,7 @@ Services flush; the calling view commits once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from flask_babel import gettext as _
@@ -40,7 +40,7 @@ from portal.models import (
     SignupStatus,
     User,
 )
-from portal.notifications.services import notify
+from portal.notifications.services import notify, notify_many
 from portal.timeutil import fmt_short, now_utc
 
 
@@ -269,14 +269,25 @@ def fill(shift: Shift, now: datetime | None = None) -> list[Signup]:
         grant_place(shift, signup.user_id, signup, status, source=signup.source, now=now)
         free -= 1
         promoted.append(signup)
-        if status == SignupStatus.CONFIRMED:
-            title = _("候补成功：%(what)s", what=describe(shift))
-            body = confirmed_message(shift)
-        else:
-            title = _("候补有位：%(what)s", what=describe(shift))
-            body = _("有名额空出，你的报名已转为待审核，审核结果会通知你。")
-        notify(signup.user_id, "waitlist_promoted", title, body, shift_link(shift))
+        notify(
+            signup.user_id,
+            "waitlist_promoted",
+            link=shift_link(shift),
+            compose=_promoted_message(shift, status == SignupStatus.CONFIRMED),
+        )
     return promoted
+
+
+def _promoted_message(shift: Shift, confirmed: bool):
+    def compose() -> tuple[str, str]:
+        if confirmed:
+            return _("候补成功：%(what)s", what=describe(shift)), confirmed_message(shift)
+        return (
+            _("候补有位：%(what)s", what=describe(shift)),
+            _("有名额空出，你的报名已转为待审核，审核结果会通知你。"),
+        )
+
+    return compose
 
 
 def fill_from_waitlist(shift: Shift) -> list[Signup]:
@@ -351,9 +362,11 @@ def approve(actor: User, signup: Signup, now: datetime | None = None) -> Signup:
     notify(
         signup.user_id,
         "signup_approved",
-        _("报名已通过：%(what)s", what=describe(shift)),
-        confirmed_message(shift),
-        shift_link(shift),
+        link=shift_link(shift),
+        compose=lambda: (
+            _("报名已通过：%(what)s", what=describe(shift)),
+            confirmed_message(shift),
+        ),
     )
     record("signup.approve", signup, _("通过报名"), before, _snapshot(signup), actor=actor)
     return signup
@@ -369,7 +382,10 @@ def reject(actor: User, signup: Signup, reason: str, now: datetime | None = None
         return signup
     if signup.status not in (SignupStatus.PENDING, SignupStatus.WAITLISTED):
         raise SignupError(_("只有待审核或候补中的报名可以不通过。"))
-    title = _("报名未通过：%(what)s", what=describe(shift))
+
+    def title() -> str:
+        return _("报名未通过：%(what)s", what=describe(shift))
+
     return _take_off(actor, signup, shift, SignupStatus.REJECTED, reason, title, now)
 
 
@@ -379,7 +395,7 @@ def _take_off(
     shift: Shift,
     status: SignupStatus,
     reason: str,
-    title: str,
+    title: Callable[[], str],
     now: datetime | None,
 ) -> Signup:
     """End an organizer-refused or removed sign-up: tell the person, log it, refill."""
@@ -394,9 +410,13 @@ def _take_off(
     signup.decided_at = now
     signup.queued_at = None
     db.session.flush()
-    body = _("原因：%(reason)s", reason=signup.reason) if signup.reason else ""
     kind = "signup_rejected" if status == SignupStatus.REJECTED else "signup_removed"
-    notify(signup.user_id, kind, title, body, shift_link(shift))
+    notify(
+        signup.user_id,
+        kind,
+        link=shift_link(shift),
+        compose=lambda: (title(), _reason_line(signup.reason)),
+    )
     action = "signup.reject" if status == SignupStatus.REJECTED else "signup.remove"
     record(action, signup, signup.reason, before, _snapshot(signup), actor=actor)
     if held:
@@ -437,9 +457,8 @@ def promote(
     notify(
         signup.user_id,
         "waitlist_promoted",
-        _("候补成功：%(what)s", what=describe(shift)),
-        confirmed_message(shift),
-        shift_link(shift),
+        link=shift_link(shift),
+        compose=_promoted_message(shift, True),
     )
     summary = _("从候补转为正式") + (_("（超出名额）") if over_capacity else "")
     after = _snapshot(signup) | _overrides(over_capacity, over_overlap, reason)
@@ -455,7 +474,10 @@ def remove(actor: User, signup: Signup, reason: str, now: datetime | None = None
     signup, shift = _organizer_lock(signup)
     if signup.status not in ACTIVE_STATUSES:
         raise SignupError(_("这条报名已经不在名单上了。"))
-    title = _("组织方已将你移出班次：%(what)s", what=describe(shift))
+
+    def title() -> str:
+        return _("组织方已将你移出班次：%(what)s", what=describe(shift))
+
     return _take_off(actor, signup, shift, SignupStatus.CANCELLED, reason, title, now)
 
 
@@ -532,9 +554,8 @@ def place_walk_in(
     notify(
         user.id,
         "walk_in_added",
-        _("组织方已为你报名：%(what)s", what=describe(fresh)),
-        "",
-        shift_link(fresh),
+        link=shift_link(fresh),
+        compose=lambda: (_("组织方已为你报名：%(what)s", what=describe(fresh)), ""),
     )
     summary = _("现场添加") + (_("（超出名额）") if over_capacity else "")
     after = _snapshot(signup) | _overrides(over_capacity, over_overlap, reason)
@@ -565,30 +586,47 @@ def recipients(shift_ids: Sequence[int]) -> list[User]:
     )
 
 
-def notify_shift_changed(shift: Shift, summary: str) -> int:
-    """Tell everyone active on the shift what changed (time, place …); return how many."""
+def _reason_line(reason: str) -> str:
+    return _("原因：%(reason)s", reason=reason) if reason else ""
+
+
+def notify_shift_changed(shift: Shift, summary: Callable[[], str]) -> int:
+    """Tell everyone active on the shift what changed; return how many.
+
+    :param summary: writes what changed (time, place …) with ``_()``, once per language.
+    """
     users = recipients([shift.id])
-    title = _("班次有变更：%(what)s", what=describe(shift))
-    for user in users:
-        notify(user.id, "shift_changed", title, summary, shift_link(shift))
+    notify_many(
+        users,
+        "shift_changed",
+        link=shift_link(shift),
+        compose=lambda: (_("班次有变更：%(what)s", what=describe(shift)), summary()),
+    )
     return len(users)
 
 
 def notify_shift_cancelled(shift: Shift, reason: str) -> int:
     """Tell everyone active on a cancelled shift; their sign-ups keep their status."""
     users = recipients([shift.id])
-    title = _("班次已取消：%(what)s", what=describe(shift))
-    body = _("原因：%(reason)s", reason=reason) if reason else ""
-    for user in users:
-        notify(user.id, "shift_cancelled", title, body, shift_link(shift))
+    notify_many(
+        users,
+        "shift_cancelled",
+        link=shift_link(shift),
+        compose=lambda: (_("班次已取消：%(what)s", what=describe(shift)), _reason_line(reason)),
+    )
     return len(users)
 
 
 def notify_activity_cancelled(activity: Activity, reason: str) -> int:
     """Tell everyone active on any shift of a cancelled activity, once per person."""
     users = recipients([s.id for s in activity.shifts])
-    title = _("活动已取消：“%(title)s”", title=activity.title)
-    body = _("原因：%(reason)s", reason=reason) if reason else ""
-    for user in users:
-        notify(user.id, "activity_cancelled", title, body, f"/activities/{activity.id}")
+    notify_many(
+        users,
+        "activity_cancelled",
+        link=f"/activities/{activity.id}",
+        compose=lambda: (
+            _("活动已取消：“%(title)s”", title=activity.title),
+            _reason_line(reason),
+        ),
+    )
     return len(users)

@@ -175,7 +175,9 @@ def _activity_changed(activity: Activity, new: dict) -> None:
     raise_sequence([s.id for s in upcoming])
     if "place" in new:
         for shift in upcoming:
-            places.notify_shift_changed(shift, _("地点改为：%(place)s", place=activity.place))
+            places.notify_shift_changed(
+                shift, lambda: _("地点改为：%(place)s", place=activity.place)
+            )
     db.session.flush()
 
 

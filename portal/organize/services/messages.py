@@ -72,6 +72,17 @@ def send_notice(actor: User, target: Activity | Shift, title: str, body: str) ->
 REMINDER_LEAD = timedelta(hours=25)
 
 
+def _reminder(shift, activity):
+    def compose() -> tuple[str, str]:
+        return _("明天提醒：%(title)s", title=activity.title), _(
+            "你报名的班次 %(when)s 在 %(place)s，请准时到达。如不能参加，请尽早在“我的”中取消。",
+            when=fmt_range(shift.starts_at, shift.ends_at),
+            place=activity.place,
+        )
+
+    return compose
+
+
 def send_due_reminders(now: datetime | None = None) -> int:
     """Remind each confirmed volunteer once, within 25 hours before their shift starts.
 
@@ -104,13 +115,12 @@ def send_due_reminders(now: datetime | None = None) -> int:
     for signup in due:
         shift = signup.shift
         activity = shift.activity
-        title = _("明天提醒：%(title)s", title=activity.title)
-        body = _(
-            "你报名的班次 %(when)s 在 %(place)s，请准时到达。如不能参加，请尽早在“我的”中取消。",
-            when=fmt_range(shift.starts_at, shift.ends_at),
-            place=activity.place,
+        notify(
+            signup.user,
+            "reminder",
+            link=f"/activities/{activity.id}#shift-{shift.id}",
+            compose=_reminder(shift, activity),
         )
-        notify(signup.user, "reminder", title, body, f"/activities/{activity.id}#shift-{shift.id}")
         signup.reminder_sent_at = now
     db.session.flush()
     return len(due)

@@ -296,8 +296,9 @@ def update_shift(
         extra = {"override": ["overlap"], "override_reason": reason} if over_overlap else {}
         audit.record("shift.update", shift, shift.activity.title, old, new | extra, actor=actor)
     if time_changed:
-        summary = _("时间改为 %(range)s", range=fmt_range(shift.starts_at, shift.ends_at))
-        places.notify_shift_changed(shift, summary)
+        places.notify_shift_changed(
+            shift, lambda: _("时间改为 %(range)s", range=fmt_range(shift.starts_at, shift.ends_at))
+        )
     if values["capacity"] > before["capacity"]:
         places.fill(shift)
     return new
