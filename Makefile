@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app portal
 
-.PHONY: run test bench bench-smoke lint translations extract-messages clean
+.PHONY: run dev test bench bench-smoke lint translations extract-messages clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,19 @@ extract-messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o portal/translations/messages.pot .
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching
 
+# `make run` serves with gunicorn, as in production; `make dev` with Flask's reloading
+# development server.
 run: $(STAMP) translations
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
 	@echo "Serving on http://127.0.0.1:$(PORT)"
-	PORTAL_HOST=$${PORTAL_HOST:-127.0.0.1:$(PORT)} $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	PORTAL_HOST=$${PORTAL_HOST:-127.0.0.1:$(PORT)} $(BIN)/gunicorn --bind 127.0.0.1:$(PORT) \
+		--workers 2 --threads 4 --worker-class gthread --access-logfile - wsgi:app
+
+dev: $(STAMP) translations
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --if-empty
+	PORTAL_HOST=$${PORTAL_HOST:-127.0.0.1:$(PORT)} $(FLASK) run --debug --host 127.0.0.1 --port $(PORT)
 
 # The suite runs in one process per core (pytest-xdist); a module stays in one process so its
 # shared servers and databases are built once. TEST_WORKERS=0 runs it in this process.

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import text
 
 from portal.browse import services as browse
 from portal.extensions import db
+from portal.signups.services import map_link, next_signup
 from portal.timeutil import local_today
 from portal.urls import is_safe_next
 
@@ -26,8 +28,12 @@ def home():
         page=1,
         per_page=8,
     )
+    mine = next_signup(current_user) if current_user.is_authenticated else None
+
     return render_template(
         "main/home.html",
+        next_signup=mine,
+        map_link=map_link,
         this_week=this_week,
         programmes=browse.programme_tree(),
         zones=browse.zones_overview(),

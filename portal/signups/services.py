@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from portal.extensions import db
 from portal.models import (
@@ -31,6 +31,7 @@ from portal.models import (
     Signup,
     SignupStatus,
     User,
+    shift_is_live,
 )
 from portal.signups import places
 from portal.signups.places import (  # noqa: F401 - the organizer side, re-exported
@@ -191,6 +192,34 @@ def my_schedule(user: User, now: datetime | None = None) -> Schedule:
     past.reverse()
     cancelled.sort(key=lambda s: s.updated_at or s.created_at, reverse=True)
     return Schedule(upcoming, past, cancelled, waitlist_positions(upcoming))
+
+
+def next_signup(user: User, now: datetime | None = None) -> Signup | None:
+    """The person's next shift that is still to come or under way (confirmed, pending or
+    waitlisted; not cancelled), with its activity loaded — for the home page."""
+    now = now or now_utc()
+    return db.session.scalars(
+        select(Signup)
+        .join(Signup.shift)
+        .join(Shift.activity)
+        .where(
+            Signup.user_id == user.id,
+            Signup.status.in_(ACTIVE_STATUSES),
+            Shift.ends_at > now,
+            shift_is_live(),
+        )
+        .options(contains_eager(Signup.shift).contains_eager(Shift.activity))
+        .order_by(Shift.starts_at, Signup.id)
+        .limit(1)
+    ).first()
+
+
+def map_link(place: str) -> str:
+    """A link that opens the phone's map app (Amap, which WeChat and Chinese phones open)
+    searching for the place as written."""
+    from urllib.parse import quote
+
+    return "https://uri.amap.com/search?keyword=" + quote(place.strip()) if place.strip() else ""
 
 
 def cancel_deadline(shift: Shift) -> datetime:
