@@ -104,16 +104,13 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("登录"))
 
 
-class ChangePasswordForm(FlaskForm):
-    current = PasswordField(
-        _l("当前密码"),
-        validators=[DataRequired(_l("请输入当前密码。"))],
-        render_kw={"autocomplete": "current-password"},
-    )
+class NewPasswordForm(FlaskForm):
+    """A new password typed twice: changing one's password and resetting it share these."""
+
     new = PasswordField(
         _l("新密码"),
         validators=[DataRequired(_l("请设置新密码。")), Length(max=128)],
-        description=_l("至少8位，不要用生日或连续数字。"),
+        description=_l("至少8位，不要用生日、连续数字或手机号。"),
         render_kw={"autocomplete": "new-password"},
     )
     new2 = PasswordField(
@@ -123,6 +120,14 @@ class ChangePasswordForm(FlaskForm):
             EqualTo("new", _l("两次输入的密码不一致。")),
         ],
         render_kw={"autocomplete": "new-password"},
+    )
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField(
+        _l("当前密码"),
+        validators=[DataRequired(_l("请输入当前密码。"))],
+        render_kw={"autocomplete": "current-password"},
     )
     submit = SubmitField(_l("修改密码"))
 

@@ -6,8 +6,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.fields import TelField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
+from portal.auth.forms import NewPasswordForm
 from portal.auth.services import password_problem
 
 
@@ -24,21 +25,7 @@ class ForgotForm(FlaskForm):
     submit = SubmitField(_l("发送重设链接"))
 
 
-class ResetForm(FlaskForm):
-    new = PasswordField(
-        _l("新密码"),
-        validators=[DataRequired(_l("请设置新密码。")), Length(max=128)],
-        description=_l("至少8位，不要用生日、连续数字或手机号。"),
-        render_kw={"autocomplete": "new-password"},
-    )
-    new2 = PasswordField(
-        _l("再次输入新密码"),
-        validators=[
-            DataRequired(_l("请再次输入新密码。")),
-            EqualTo("new", _l("两次输入的密码不一致。")),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
+class ResetForm(NewPasswordForm):
     submit = SubmitField(_l("设置新密码"))
 
     def __init__(self, *args, phone: str = "", **kwargs):
