@@ -153,3 +153,15 @@ def attach_error(form: FlaskForm, exc: DomainError) -> bool:
     # Before validation WTForms keeps errors as a tuple; leave a list behind either way.
     field.errors = [*field.errors, str(exc)]
     return True
+
+
+def refuse(exc: DomainError, form: FlaskForm | None = None) -> None:
+    """A rule refused the request: roll the session back and show the message next to its
+    field of ``form``, or as a flash."""
+    from portal.extensions import db
+
+    db.session.rollback()
+    if form is None:
+        flash(str(exc), "error")
+    else:
+        attach_error(form, exc)

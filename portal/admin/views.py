@@ -36,7 +36,7 @@ from portal.admin.services import AdminError
 from portal.audit.services import record
 from portal.database import writes
 from portal.extensions import db
-from portal.forms import attach_error
+from portal.forms import refuse
 from portal.models import Programme, Unit, UnitKind, User, Zone, activity_programmes
 from portal.timeutil import local_today
 
@@ -113,14 +113,6 @@ def _must_change_password_first():
         _("你是用一次性密码登录的。请先设置你自己的新密码：“当前密码”处填写一次性密码。"), "error"
     )
     return redirect(url_for("auth.change_password"))
-
-
-def _fail(exc: AdminError, form=None) -> None:
-    db.session.rollback()
-    if form is None:
-        flash(str(exc), "error")
-    else:
-        attach_error(form, exc)
 
 
 # --- home -------------------------------------------------------------------------------------
@@ -200,7 +192,7 @@ def _zone_form(zone: Zone | None):
         try:
             saved = services.save_zone(current_user, zone, data)
         except AdminError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
             return form, None
         db.session.commit()
         return form, saved
@@ -246,7 +238,7 @@ def _unit_form(unit: Unit | None):
         try:
             saved = services.save_unit(current_user, unit, form.name.data, form.kind.data)
         except AdminError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
             return form, None
         db.session.commit()
         return form, saved
@@ -312,7 +304,7 @@ def _programme_form(programme: Programme | None):
         try:
             saved = services.save_programme(current_user, programme, data)
         except AdminError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
             return form, None
         db.session.commit()
         return form, saved
@@ -351,7 +343,7 @@ def delete_programme(programme_id: int):
     try:
         services.delete_programme(current_user, programme)
     except AdminError as exc:
-        _fail(exc)
+        refuse(exc)
         return redirect(url_for("admin.programmes"))
     db.session.commit()
     flash(_("已删除项目 %(name)s。", name=name), "success")
@@ -437,7 +429,7 @@ def grant_organizer(user_id: int):
             try:
                 services.grant_organizer(current_user, person, unit)
             except AdminError as exc:
-                _fail(exc, form)
+                refuse(exc, form)
             else:
                 db.session.commit()
                 flash(
@@ -474,7 +466,7 @@ def grant_zone_leader(user_id: int):
             try:
                 services.grant_zone_leader(current_user, person, zone)
             except AdminError as exc:
-                _fail(exc, form)
+                refuse(exc, form)
             else:
                 db.session.commit()
                 flash(
@@ -512,7 +504,7 @@ def _simple(person: User, form, action, done: str):
     try:
         action()
     except AdminError as exc:
-        _fail(exc)
+        refuse(exc)
         return _back(person)
     db.session.commit()
     flash(done, "success")
@@ -679,7 +671,7 @@ def one_time_password(user_id: int):
     try:
         password = services.set_one_time_password(current_user, person)
     except AdminError as exc:
-        _fail(exc)
+        refuse(exc)
         abort(403)
     db.session.commit()
     # Shown on this response only: never stored, flashed or put in a URL.

@@ -17,7 +17,7 @@ from portal.attendance.forms import AdjustHoursForm, MarkForm, UndoForm
 from portal.attendance.services import AttendanceError
 from portal.domain import DomainError
 from portal.extensions import db
-from portal.forms import attach_error
+from portal.forms import attach_error, refuse
 from portal.models import Attendance, Signup
 from portal.privacy import mask_name
 from portal.signups import places
@@ -59,11 +59,6 @@ def _back(shift_id: int, signup_id: int | None = None):
     return redirect(url_for("organize.roster", shift_id=shift_id, _anchor=anchor))
 
 
-def _fail(exc: DomainError) -> None:
-    db.session.rollback()
-    flash(str(exc), "error")
-
-
 def _who(signup: Signup) -> str:
     return mask_name(signup.user.real_name)
 
@@ -81,7 +76,7 @@ def _signup_action(signup_id: int, act, message):
     try:
         signup = act(signup)
     except AttendanceError as exc:
-        _fail(exc)
+        refuse(exc)
         return _back(shift_id, signup_id)
     db.session.commit()
     flash(message(signup), "success")
@@ -130,7 +125,7 @@ def undo(signup_id: int):
     try:
         signup = services.undo_attendance(current_user, signup, form.reason.data, now_utc())
     except AttendanceError as exc:
-        _fail(exc)
+        refuse(exc)
         return _back(shift_id, signup_id)
     db.session.commit()
     flash(_("已撤销 %(name)s 的出勤记录，原因已记入操作日志。", name=_who(signup)), "success")
@@ -186,7 +181,7 @@ def _shift_action(shift_id: int, act, message):
     try:
         n = act(shift)
     except AttendanceError as exc:
-        _fail(exc)
+        refuse(exc)
         return _back(shift_id)
     db.session.commit()
     flash(message(n), "success" if n else "info")
@@ -250,7 +245,7 @@ def walk_in_attended(shift_id: int):
         if attended:
             signup = services.mark_attended(current_user, signup, now)
     except (DomainError, OrganizeError) as exc:
-        _fail(exc)
+        refuse(exc)
         return _back(shift_id)
     db.session.commit()
     name = mask_name(user.real_name)

@@ -15,16 +15,14 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from portal import exports, permissions
 from portal.audit import services as audit
 from portal.database import writes
-from portal.domain import DomainError
 from portal.extensions import db
-from portal.forms import attach_error
+from portal.forms import refuse
 from portal.models import (
     Activity,
     ActivityStatus,
@@ -60,15 +58,6 @@ def _organizers_only():
     if not permissions.is_organizer(current_user):
         abort(403)
     return None
-
-
-def _fail(exc: DomainError, form: FlaskForm | None = None) -> None:
-    """Roll back; show the message next to its field of ``form``, else as a flash."""
-    db.session.rollback()
-    if form is None:
-        flash(str(exc), "error")
-    else:
-        attach_error(form, exc)
 
 
 # --- activities ------------------------------------------------------------------------------
@@ -120,7 +109,7 @@ def queue():
                     form.reason.data or "",
                 )
             except OrganizeError as exc:
-                _fail(exc)
+                refuse(exc)
             else:
                 db.session.commit()
                 flash(result.message(), "success" if not result.failed else "warning")
@@ -219,7 +208,7 @@ def new_activity():
         try:
             activity = services.create_activity(current_user, form.data_for_service())
         except OrganizeError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
         else:
             db.session.commit()
             flash(_("活动已保存为草稿。下一步：添加班次，然后发布。"), "success")
@@ -258,7 +247,7 @@ def edit_activity(activity_id: int):
         try:
             changed = services.update_activity(current_user, activity, form.data_for_service())
         except OrganizeError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
         else:
             db.session.commit()
             flash(_("已保存修改。") if changed else _("没有修改任何内容。"), "success")
@@ -273,7 +262,7 @@ def publish_activity(activity_id: int):
         try:
             services.publish_activity(current_user, activity)
         except OrganizeError as exc:
-            _fail(exc)
+            refuse(exc)
         else:
             db.session.commit()
             flash(_("活动已发布，居民现在可以看到并报名。"), "success")
@@ -288,7 +277,7 @@ def cancel_activity(activity_id: int):
         try:
             services.cancel_activity(current_user, activity, form.reason.data)
         except OrganizeError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
         else:
             db.session.commit()
             flash(_("活动已取消，所有报名的人都会收到通知，日历中显示为已取消。"), "success")
@@ -307,7 +296,7 @@ def duplicate_activity(activity_id: int):
     try:
         copy = services.duplicate_activity(current_user, activity)
     except OrganizeError as exc:
-        _fail(exc)
+        refuse(exc)
         return redirect(url_for(".activity", activity_id=activity_id))
     db.session.commit()
     flash(
@@ -336,7 +325,7 @@ def new_shift(activity_id: int):
                 allow_duplicate=bool(form.allow_duplicate.data),
             )
         except OrganizeError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
         else:
             db.session.commit()
             flash(_("已添加班次 %(range)s。", range=_range(shift)), "success")
@@ -368,7 +357,7 @@ def bulk_shifts(activity_id: int):
                     allow_duplicates=allow,
                 )
             except OrganizeError as exc:
-                _fail(exc, form)
+                refuse(exc, form)
             else:
                 db.session.commit()
                 skipped = len(form.occurrences) - len(shifts)
@@ -430,7 +419,7 @@ def edit_shift(shift_id: int):
                 allow_duplicate=bool(form.allow_duplicate.data),
             )
         except OrganizeError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
             shift = db.session.get(Shift, shift_id)
         else:
             db.session.commit()
@@ -449,7 +438,7 @@ def cancel_shift(shift_id: int):
         try:
             services.cancel_shift(current_user, shift, form.reason.data)
         except OrganizeError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
         else:
             db.session.commit()
             flash(_("班次已取消，报名的人都会收到通知。"), "success")
@@ -468,7 +457,7 @@ def delete_shift(shift_id: int):
         try:
             services.delete_shift(current_user, shift)
         except OrganizeError as exc:
-            _fail(exc)
+            refuse(exc)
         else:
             db.session.commit()
             flash(_("班次已删除。"), "success")
@@ -547,7 +536,7 @@ def _roster_action(signup_id: int, action: str):
             signups.remove(current_user, signup, form.reason.data.strip())
             message = _("已将 %(name)s 移出名单，已通知本人。", name=name)
     except signups.SignupError as exc:
-        _fail(exc)
+        refuse(exc)
         return back
     db.session.commit()
     flash(message, "success")
@@ -596,7 +585,7 @@ def walk_in(shift_id: int):
             reason=form.override_reason.data or "",
         )
     except (OrganizeError, signups.SignupError) as exc:
-        _fail(exc)
+        refuse(exc)
         return back
     db.session.commit()
     # The name masked: typing a phone number must not reveal whose it is.
@@ -670,7 +659,7 @@ def _message(target, activity: Activity, shift: Shift | None):
                 current_user, target, form.title.data.strip(), form.body.data.strip()
             )
         except OrganizeError as exc:
-            _fail(exc, form)
+            refuse(exc, form)
         else:
             db.session.commit()
             flash(_("消息已发送给 %(n)d 人。", n=count), "success")
