@@ -597,7 +597,7 @@ def run(args) -> int:
 def bench_database(args, database: str, big: float, small: float, results: list) -> None:
     print(f"== {database}")
     urls = {big: ensure_district(database, big)}
-    if not args.smoke:
+    if not args.smoke and "serial" in args.parts:
         urls[small] = ensure_district(database, small)
     serial = {}
     for scale in sorted(urls, reverse=True):
@@ -607,8 +607,10 @@ def bench_database(args, database: str, big: float, small: float, results: list)
                 "resident": Browser(server.base).login(BENCH_ACCOUNTS["resident"]),
                 "admin": Browser(server.base).login(BENCH_ACCOUNTS["admin"]),
             }
-            todo = routes(scale)
-            if scale == big:
+            todo = [
+                r for r in routes(scale) if not args.routes or any(w in r.name for w in args.routes)
+            ]
+            if scale == big and "load" in args.parts:
                 print(f"-- load: wrk, 16 connections, {args.duration:g} s per route, S={scale:g}")
                 results += load_routes(
                     server,
@@ -619,8 +621,12 @@ def bench_database(args, database: str, big: float, small: float, results: list)
                     database,
                     scale,
                 )
-            serial[scale] = serial_latency(server, todo, sessions, args.serial)
-            if scale == big:
+            serial[scale] = (
+                serial_latency(server, todo, sessions, args.serial)
+                if "serial" in args.parts
+                else {}
+            )
+            if scale == big and "contended" in args.parts:
                 print(f"-- contended sign-up: {args.people} people at once, {args.rounds} rounds")
                 got = contended_signup(server, urls[scale], args.people, args.rounds)
                 print(
@@ -644,10 +650,10 @@ def bench_database(args, database: str, big: float, small: float, results: list)
     print(
         f"-- latency on one connection, p50: S={big:g}" + ("" if args.smoke else f" vs S={small:g}")
     )
-    for name, at_big in serial[big].items():
+    for name, at_big in serial.get(big, {}).items():
         at_small = serial.get(small, {}).get(name) if not args.smoke else None
         growth = (at_big["p50_ms"] / at_small["p50_ms"]) if at_small else None
-        bare = serial[big]["bare"]["rps"]
+        bare = serial[big]["bare"]["rps"]  # always measured first
         results.append(
             {
                 "name": f"latency: {name}",
@@ -669,21 +675,22 @@ def bench_database(args, database: str, big: float, small: float, results: list)
 
 
 def finish(args, results: list, started: float) -> int:
-    print("== cold build of a 1,000-event feed")
-    feed = cold_feed()
-    results.append(
-        {
-            "name": "cold 1,000-event feed",
-            "kind": "feed",
-            "database": "sqlite",
-            "scale": None,
-            "rps": None,
-            "p50_ms": feed["cold_ms"],
-            "p99_ms": None,
-            "ratio": None,
-            "events": feed["events"],
-        }
-    )
+    if "feed" in args.parts:
+        print("== cold build of a 1,000-event feed")
+        feed = cold_feed()
+        results.append(
+            {
+                "name": "cold 1,000-event feed",
+                "kind": "feed",
+                "database": "sqlite",
+                "scale": None,
+                "rps": None,
+                "p50_ms": feed["cold_ms"],
+                "p99_ms": None,
+                "ratio": None,
+                "events": feed["events"],
+            }
+        )
     out = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -711,6 +718,16 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument(
+        "--routes", nargs="*", help="only the routes whose name contains one of these words"
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="*",
+        choices=["load", "serial", "contended", "feed"],
+        default=["load", "serial", "contended", "feed"],
+        help="which parts to run (default: all)",
+    )
     args = parser.parse_args()
     args.duration = args.duration or (2.0 if args.smoke else 4.0)
     args.serial = args.serial or (1.0 if args.smoke else 2.0)
