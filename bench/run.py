@@ -260,6 +260,9 @@ class Browser:
         )
         if status not in (302, 303):
             raise RuntimeError(f"login of {phone} answered {status}")
+        # Like a browser, follow the redirect once: the welcome flash is shown and leaves the
+        # session (else every later request would carry it and show it again).
+        self.get("/")
         return self
 
     def cookie_header(self) -> str:

@@ -213,6 +213,17 @@ def find_activities(f: ActivityFilters, page: int = 1, per_page: int = 20) -> Pa
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
+def next_shift_start(now: datetime | None = None) -> datetime | None:
+    """When the next scheduled shift starts (it then leaves the list of upcoming ones); one
+    index seek (``ix_shifts_status_start``)."""
+    now = now or now_utc()
+    return db.session.scalar(
+        select(func.min(Shift.starts_at)).where(
+            Shift.status == ShiftStatus.SCHEDULED, Shift.starts_at >= now
+        )
+    )
+
+
 def shifts_for_activity(activity: Activity, include_past: bool = False) -> list[Shift]:
     """An activity's shifts in time order, with their counts loaded in the same statement."""
     stmt = select(Shift).where(Shift.activity_id == activity.id).order_by(Shift.starts_at)

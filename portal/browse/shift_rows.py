@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -193,6 +193,23 @@ def build_days(
         before, after = head.split("\x00", 1)
         bucket.block = Markup(before + str(bucket.html) + after)  # nosec B704
     return list(days.values())
+
+
+def moments(activity, shifts) -> list[datetime | None]:
+    """Every instant at which the clock changes what these shifts' rows show: sign-up opens or
+    closes, the shift starts (closed) or ends (gone from the upcoming list), the own
+    cancellation deadline passes."""
+    hours = timedelta(hours=activity.cancellation_deadline_hours)
+    found: list[datetime | None] = []
+    for s in shifts:
+        found += (
+            s.signup_opens_at,
+            s.signup_closes_at,
+            s.starts_at,
+            s.ends_at,
+            s.starts_at - hours,
+        )
+    return found
 
 
 def day_labels(d: date) -> tuple[str, str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, get_flashed_messages, render_template, request
 from flask_login import current_user
 
-from portal import permissions
+from portal import pagecache, permissions
 from portal.browse import services
 from portal.browse import shift_rows as services_rows
 from portal.browse.summary import date_span
@@ -17,6 +17,10 @@ bp.add_app_template_global(date_span, "date_span")
 
 
 def _list_page(template: str, **context):
+    return pagecache.serve(lambda: _render_list_page(template, **context))
+
+
+def _render_list_page(template: str, **context) -> str:
     filters = services.parse_filters(request.args)
     for key in ("zone_id", "programme_id"):
         if context.get(key):
@@ -28,6 +32,7 @@ def _list_page(template: str, **context):
     if page > 1 and not result.items:
         abort(404)
     args = {k: v for k, v in request.args.items() if k != "page"}
+    pagecache.not_after(services.next_shift_start())  # an upcoming shift leaves the list
     return render_template(
         template,
         filters=filters,
@@ -46,6 +51,10 @@ def activities():
 
 @bp.route("/activities/<int:activity_id>")
 def activity(activity_id: int):
+    return pagecache.serve(lambda: _render_activity(activity_id))
+
+
+def _render_activity(activity_id: int) -> str:
     activity = db.get_or_404(Activity, activity_id)
     if not permissions.can_view_activity(current_user, activity):
         abort(404)
@@ -67,6 +76,7 @@ def activity(activity_id: int):
         flashes=tuple(get_flashed_messages(with_categories=True)) if flash_shift else (),
         flash_shift=flash_shift,
     )
+    pagecache.not_after_any(services_rows.moments(activity, shifts))
     return render_template(
         "browse/activity.html",
         activity=activity,

@@ -51,7 +51,10 @@ versions = Table(
     Column("token", BigInteger, nullable=False),
 )
 
-#: Every table the dashboard's figures, names and leader rows come from.
+#: Every table the dashboard's figures, names and leader rows come from, and every table the
+#: pages kept by :mod:`portal.pagecache` read (the list, an activity page, "my schedule" and
+#: the navigation's role links: ``unit_organizers``). Notifications are not here: the one
+#: figure of them on those pages, the unread badge, is part of the page cache's key.
 WATCHED = frozenset(
     {
         "signups",
@@ -64,6 +67,7 @@ WATCHED = frozenset(
         "zone_leaders",
         "users",
         "leader_visits",
+        "unit_organizers",
     }
 )
 

@@ -194,6 +194,16 @@ def my_schedule(user: User, now: datetime | None = None) -> Schedule:
     return Schedule(upcoming, past, cancelled, waitlist_positions(upcoming))
 
 
+def schedule_moments(schedule: Schedule) -> list[datetime]:
+    """Every instant at which the clock changes what "my schedule" shows: an upcoming shift
+    starts (a waitlisted place can no longer be cancelled) or ends (it moves to the past), a
+    cancellation deadline passes."""
+    found: list[datetime] = []
+    for s in schedule.upcoming:
+        found += (s.shift.starts_at, s.shift.ends_at, cancel_deadline(s.shift))
+    return found
+
+
 def next_signup(user: User, now: datetime | None = None) -> Signup | None:
     """The person's next shift that is still to come or under way (confirmed, pending or
     waitlisted; not cancelled), with its activity loaded — for the home page."""

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from portal import permissions
+from portal import pagecache, permissions
 from portal.database import writes
 from portal.extensions import db
 from portal.models import ActivityStatus, Shift, Signup
@@ -114,7 +114,12 @@ def cancel(signup_id: int):
 @bp.route("/me")
 @login_required
 def my_schedule():
+    return pagecache.serve(_render_my_schedule)
+
+
+def _render_my_schedule() -> str:
     schedule = services.my_schedule(current_user)
+    pagecache.not_after_any(services.schedule_moments(schedule))
     return render_template(
         "signups/my_schedule.html",
         schedule=schedule,

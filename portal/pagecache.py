@@ -1,0 +1,197 @@
+"""Rendered-page cache for the busiest HTML pages (issue 12): the activity list, an activity
+page and "my schedule".
+
+At 100× data a list page costs ~10 ms of SQL and ~30–100 ms of Python and Jinja; an
+activity page with 240 shifts ~10 ms; "my schedule" ~10 ms. The HTML only changes when
+somebody writes, when the clock passes a moment the page depends on, or with the visitor.
+So a page is rendered once and kept in the process, keyed by:
+
+- the **data version** of :mod:`portal.dashboard.freshness` (random tokens bumped in the
+  same transaction by every write to a table in ``freshness.WATCHED``), read *before* the
+  page is computed: a cached page can be newer than its key, never older;
+- the request as the page sees it: endpoint, full path with query, host, language, large
+  text, WeChat or not, and the person (``None`` for every anonymous visitor; their id and
+  unread count otherwise);
+- a **valid-until** instant the view names with :func:`not_after` (the next shift start,
+  end, sign-up opening or closing, cancellation deadline that changes what is shown), never
+  later than the next local midnight (today / past-day labels).
+
+What differs per response is substituted on the way out: the CSP nonce and the CSRF token
+are stored as placeholders and replaced by this response's values (the CSRF token is
+generated as the template would have, so the session cookie behaves the same). A request
+with flashed messages waiting bypasses the cache (the page would show and consume them).
+Headers are not stored: the after-request hooks (Cache-Control, Vary, CSP) run as for any
+page.
+
+``PAGE_CACHE`` (default on; ``PORTAL_PAGE_CACHE=0`` turns it off) — e.g. a benchmark of the
+uncached pages, or a test that compares against a fresh render.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app, g, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+
+from portal.dashboard import freshness
+from portal.extensions import db
+from portal.timeutil import local_day_bounds, local_today, now_utc
+
+MAX_BYTES = 48 * 1024 * 1024  # per process; an activity page with 240 shifts is ~200 KB
+# Random per process and never sent: page content cannot contain them by accident.
+_NONCE = "pcn" + secrets.token_hex(12)
+_CSRF = "pcc" + secrets.token_hex(12)
+
+
+@dataclass
+class Entry:
+    html: str
+    valid_until: datetime
+    nonce: bool
+    csrf: bool
+
+
+_lock = threading.Lock()
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple, Entry] = OrderedDict()
+        self.version: tuple | None = None
+        self.size = 0
+
+
+def _store() -> _Store:
+    store = current_app.extensions.get("page_cache")
+    if store is None:
+        store = current_app.extensions.setdefault("page_cache", _Store())
+    return store
+
+
+def enabled() -> bool:
+    if "PAGE_CACHE" in current_app.config:
+        return bool(current_app.config["PAGE_CACHE"])
+    return os.environ.get("PORTAL_PAGE_CACHE", "1") not in ("0", "false", "no")
+
+
+def clear() -> None:
+    """Forget every cached page of this app (tests; a load that bypassed the engine)."""
+    with _lock:
+        store = _store()
+        store.entries.clear()
+        store.size = 0
+
+
+def not_after(when: datetime | None) -> None:
+    """Tell the cache that the page being rendered may change at ``when`` (UTC)."""
+    if when is None:
+        return
+    current = g.get("page_cache_not_after")
+    if current is None or when < current:
+        g.page_cache_not_after = when
+
+
+def not_after_any(times) -> None:
+    """:func:`not_after` the earliest of ``times`` still to come (``None``s skipped)."""
+    now = now_utc()
+    future = [t for t in times if t is not None and t > now]
+    if future:
+        not_after(min(future))
+
+
+def _visitor() -> tuple:
+    if not current_user.is_authenticated:
+        return (None,)
+    if "unread" not in g:  # the nav's unread badge (the context processor reuses g.unread)
+        from portal.notifications.services import unread_count
+
+        g.unread = unread_count(current_user)
+    return (current_user.id, g.unread)
+
+
+def _key(version: tuple) -> tuple:
+    return (
+        version,
+        request.endpoint,
+        request.full_path,
+        request.host_url,
+        str(get_locale() or ""),
+        request.cookies.get("large") == "1",
+        "MicroMessenger" in (request.user_agent.string or ""),
+        *_visitor(),
+    )
+
+
+def _out(entry: Entry) -> str:
+    html = entry.html
+    if entry.nonce:
+        from portal.security import csp_nonce
+
+        html = html.replace(_NONCE, csp_nonce())
+    if entry.csrf:
+        from flask_wtf.csrf import generate_csrf
+
+        html = html.replace(_CSRF, generate_csrf())
+    return html
+
+
+def serve(render: Callable[[], str]) -> str:
+    """The page ``render()`` would return, from the cache when it holds it for this request."""
+    if not enabled() or request.method != "GET" or session.get("_flashes"):
+        return render()
+    version = freshness.current_key(db.session)
+    if version is None:
+        return render()
+    key = _key(version)
+    now = now_utc()
+    with _lock:
+        store = _store()
+        entry = store.entries.get(key)
+        if entry is not None:
+            if now < entry.valid_until:
+                store.entries.move_to_end(key)
+            else:
+                entry = None
+    if entry is not None:
+        return _out(entry)
+
+    g.pop("page_cache_not_after", None)
+    html = render()
+    if not isinstance(html, str):  # a redirect or a response object: not ours to keep
+        return html
+    midnight = local_day_bounds(local_today())[1]
+    until = min(g.pop("page_cache_not_after", midnight), midnight, now + timedelta(hours=1))
+    nonce, token = g.get("csp_nonce"), g.get("csrf_token")
+    stored = Entry(html, until, bool(nonce and nonce in html), bool(token and token in html))
+    if stored.nonce:
+        stored.html = stored.html.replace(nonce, _NONCE)
+    if stored.csrf:
+        stored.html = stored.html.replace(token, _CSRF)
+    _put(key, stored)
+    return html
+
+
+def _put(key: tuple, entry: Entry) -> None:
+    weight = len(entry.html) * 2  # roughly; CJK text is more per character in memory
+    with _lock:
+        store = _store()
+        if store.version != key[0]:  # pages of an older data version are never asked again
+            store.entries.clear()
+            store.size = 0
+            store.version = key[0]
+        old = store.entries.pop(key, None)
+        if old is not None:
+            store.size -= len(old.html) * 2
+        store.entries[key] = entry
+        store.size += weight
+        while store.size > MAX_BYTES and len(store.entries) > 1:
+            _k, dropped = store.entries.popitem(last=False)
+            store.size -= len(dropped.html) * 2
