@@ -277,7 +277,8 @@ def sign_up(user: User, shift_id: int, now: datetime | None = None) -> SignupRes
 
     :raises SignupError: when the shift does not take this sign-up, with the reason.
     """
-    places.lock([shift_id], [user.id], with_waiting=True)
+    user_id = user.id  # read before the lock: taking it ends the read transaction (expiry)
+    places.lock([shift_id], [user_id], with_waiting=True)
     # Read the clock only once the lock is held: the waitlist is ordered by queued_at, so a
     # request that waited for the lock must not queue ahead of those who got it first.
     now = now or now_utc()
@@ -285,12 +286,12 @@ def sign_up(user: User, shift_id: int, now: datetime | None = None) -> SignupRes
     if shift is None:
         raise SignupError(_("没有找到这个班次，它可能已被删除。"))
 
-    existing = places.active_signup(user.id, shift.id)
+    existing = places.active_signup(user_id, shift.id)
     if existing is not None:
         return SignupResult(existing, Outcome.UNCHANGED, _unchanged_message(existing))
 
     _check_open(shift, now)
-    other = places.clash(user.id, shift)
+    other = places.clash(user_id, shift)
     if other is not None:
         raise SignupError(
             _(
@@ -306,7 +307,7 @@ def sign_up(user: User, shift_id: int, now: datetime | None = None) -> SignupRes
 
     if shift.taken_count < shift.capacity:
         status = SignupStatus.PENDING if shift.requires_approval else SignupStatus.CONFIRMED
-        signup = places.grant_place(shift, user.id, None, status, now=now)
+        signup = places.grant_place(shift, user_id, None, status, now=now)
     elif shift.waitlist_enabled:
         signup = places.join_queue(shift, user.id, now)
     else:

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal import pagecache, permissions
-from portal.database import writes
+from portal.database import locks_late, writes
 from portal.extensions import db
 from portal.models import ActivityStatus, Shift, Signup
 from portal.notifications import services as notifications
@@ -44,6 +44,7 @@ def _back(default: str) -> str:
 
 
 @bp.route("/shifts/<int:shift_id>/signup", methods=["POST"])
+@locks_late  # services.sign_up takes the write lock (places.lock) before it writes
 @login_required
 def sign_up(shift_id: int):
     form = SignupForm()
