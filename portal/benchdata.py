@@ -34,6 +34,7 @@ from portal.models import (
     User,
     Zone,
     activity_programmes,
+    participation,
     unit_organizers,
     zone_leaders,
 )
@@ -184,6 +185,11 @@ def seed_bench(
     rng = random.Random(seed)
     n = sizes(scale)
     write = _writer()
+    # The participation summary's triggers would cost several statements per row of a million
+    # sign-ups: off during the load, the summary rebuilt in one pass at the end.
+    dialect = db.engine.dialect.name
+    for statement in participation.drop_statements(dialect):
+        db.session.execute(text(statement))
     tick = progress or (lambda _n: None)
     report = BenchReport()
     now = datetime.now(UTC).replace(microsecond=0)
@@ -582,6 +588,10 @@ def seed_bench(
         ("id", "user_id", "token_hash", "alarm_minutes", "created_at", "revoked_at"),
         [(1, resident, hash_token(BENCH_FEED_TOKEN), None, created, None)],
     )
+
+    for statement in participation.create_statements(dialect):
+        db.session.execute(text(statement))
+    participation.rebuild(db.session.connection())
 
     if db.engine.dialect.name == "postgresql":
         for table in (

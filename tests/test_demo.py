@@ -24,6 +24,7 @@ from portal.models import (
     Unit,
     User,
     Zone,
+    participation,
 )
 from portal.models.signups import counter_mismatches
 from portal.timeutil import now_utc, to_local
@@ -106,6 +107,7 @@ def test_demo_shifts_are_upcoming_in_four_weeks_some_full(runner, db):
     for shift in db.session.scalars(select(Shift)):
         assert shift.taken_count <= shift.capacity
     assert counter_mismatches(db.session) == []
+    assert participation.problems(db.session) == []  # the dashboard's summary
 
 
 @pytest.mark.demo_district

@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Index, and_, case, distinct, func, literal, select
+from sqlalchemy import Index, and_, case, distinct, func, literal, select, union_all
 
 from portal.attendance.records import counts_as_record
 from portal.audit.services import record
@@ -52,6 +52,7 @@ from portal.models import (
     User,
     Zone,
     activity_programmes,
+    participation,
     shift_is_live,
     zone_leaders,
 )
@@ -354,6 +355,17 @@ Index(
     Signup.__table__.c.hours,
     Signup.__table__.c.hours_confirmed_at,
 )
+# The pass over marked sign-ups (hours, attended, no-shows) reads only those (migration 0010):
+# at most the past shifts' sign-ups, not every place of the period.
+Index(
+    "ix_signups_marked",
+    Signup.__table__.c.shift_id,
+    Signup.__table__.c.attendance,
+    Signup.__table__.c.hours,
+    Signup.__table__.c.hours_confirmed_at,
+    sqlite_where=Signup.__table__.c.attendance.is_not(None),
+    postgresql_where=Signup.__table__.c.attendance.is_not(None),
+)
 
 _ADDITIVE = ("shifts", "capacity", "taken", "signups", "hours", "attended", "no_shows")
 
@@ -396,13 +408,6 @@ def _segment_of(bounds):
     if not inner:
         return literal(0)
     return case(*[(Shift.starts_at < b, i) for i, b in enumerate(inner)], else_=len(inner))
-
-
-def _part_range(period: Period):
-    previous = period.previous()
-    lo, _ = previous.utc_bounds()
-    _, hi = period.utc_bounds()
-    return lo, hi
 
 
 @dataclass
@@ -449,35 +454,76 @@ def compute_board(period: Period, scope: Scope | None = None) -> Board:
     def scoped(stmt, *, all_zones: bool):
         return _scoped(stmt, scope, zones=not all_zones)
 
-    # One row per shift in the range, its sign-ups summed: the statement walks the shifts in
-    # the order of their start (index ix_shifts_starts_at) and each shift's sign-ups by
-    # ix_signups_shift_status, so grouping needs no sort; the segment is worked out per
-    # shift, not per sign-up. Places, confirmed hours (the records rule), attended, no-shows.
+    # Two passes, each summed per activity and segment in SQL (a few thousand rows at S=1):
+    # 1. the live shifts: how many, their capacity and places taken — the shift's own
+    #    counter, which the one way into a place keeps equal to its place-holding sign-ups
+    #    (tests/test_places.py), so no sign-up is read for places;
+    # 2. the marked sign-ups (attendance set): confirmed hours (the records rule), attended
+    #    and no-shows, read from the covering index ix_signups_dashboard.
     live = shift_is_live()
-    live_place = and_(live, Signup.status.in_(PLACE_HOLDING_STATUSES))
-    rows = db.session.execute(
+    shift_rows = db.session.execute(
         scoped(
             select(
                 Shift.activity_id,
                 seg.label("seg"),
                 Activity.zone_id,
                 Activity.unit_id,
-                case((live, 1), else_=0),
-                Shift.capacity,
-                Shift.taken_count,
-                func.sum(case((live_place, 1), else_=0)),
-                func.sum(case((counts_as_record(), Signup.hours), else_=0)),
-                func.sum(case((and_(live, Signup.attendance == Attendance.ATTENDED), 1), else_=0)),
-                func.sum(case((and_(live, Signup.attendance == Attendance.NO_SHOW), 1), else_=0)),
+                func.count(),
+                func.sum(Shift.capacity),
+                func.sum(Shift.taken_count),
             )
             .select_from(Shift)
             .join(Activity, Activity.id == Shift.activity_id)
-            .outerjoin(Signup, Signup.shift_id == Shift.id)
             .where(
-                Shift.starts_at >= lo, Shift.starts_at < hi, Activity.status != ActivityStatus.DRAFT
+                Shift.starts_at >= lo,
+                Shift.starts_at < hi,
+                Activity.status != ActivityStatus.DRAFT,
+                live,
             )
-            .group_by(Shift.starts_at, Shift.id, Activity.id),
+            .group_by(Shift.activity_id, "seg", Activity.zone_id, Activity.unit_id),
             all_zones=rank_all,
+        )
+    ).all()
+    # Grouped per shift first, in the order of the shifts' start (ix_shifts_starts_at) and
+    # each shift's sign-ups by the index, so the many marked sign-ups need no sort; only the
+    # per-shift sums are then grouped per activity.
+    per_shift = scoped(
+        select(
+            Shift.activity_id.label("activity_id"),
+            seg.label("seg"),
+            Activity.zone_id.label("zone_id"),
+            Activity.unit_id.label("unit_id"),
+            func.sum(case((counts_as_record(), Signup.hours), else_=0)).label("hours"),
+            func.sum(
+                case((and_(live, Signup.attendance == Attendance.ATTENDED), 1), else_=0)
+            ).label("attended"),
+            func.sum(case((and_(live, Signup.attendance == Attendance.NO_SHOW), 1), else_=0)).label(
+                "no_shows"
+            ),
+        )
+        .select_from(Shift)
+        .join(Activity, Activity.id == Shift.activity_id)
+        .join(Signup, Signup.shift_id == Shift.id)
+        .where(
+            Shift.starts_at >= lo,
+            Shift.starts_at < hi,
+            Activity.status != ActivityStatus.DRAFT,
+            Signup.attendance.is_not(None),
+        )
+        .group_by(Shift.starts_at, Shift.id, Activity.id),
+        all_zones=rank_all,
+    ).subquery()
+    marked_rows = db.session.execute(
+        select(
+            per_shift.c.activity_id,
+            per_shift.c.seg,
+            per_shift.c.zone_id,
+            per_shift.c.unit_id,
+            func.sum(per_shift.c.hours),
+            func.sum(per_shift.c.attended),
+            func.sum(per_shift.c.no_shows),
+        ).group_by(
+            per_shift.c.activity_id, per_shift.c.seg, per_shift.c.zone_id, per_shift.c.unit_id
         )
     ).all()
 
@@ -485,27 +531,39 @@ def compute_board(period: Period, scope: Scope | None = None) -> Board:
     per_activity: dict[tuple[str, int], dict] = {}
     where: dict[int, tuple[int, int]] = {}
     weeks = [Week(m) for m in mondays]
-    for aid, s, zone_id, unit_id, is_live, cap, taken, places, hours, attended, no_shows in rows:
+
+    def values_of(aid, s, zone_id, unit_id):
         where[aid] = (zone_id, unit_id)
-        hours = Decimal(str(hours or 0))
-        places = int(places or 0)
         segment = segments[int(s)]
-        if segment.week is not None and (scope.zone_ids is None or zone_id in scope.zone_ids):
-            weeks[segment.week].signups += places
-            weeks[segment.week].hours += hours
-        if not segment.part:
-            continue
-        d = per_activity.get((segment.part, aid))
-        if d is None:
-            d = per_activity[(segment.part, aid)] = dict.fromkeys(_ADDITIVE, 0)
-        if is_live:
-            d["shifts"] += 1
-            d["capacity"] += cap
+        week = weeks[segment.week] if segment.week is not None else None
+        if week is not None and scope.zone_ids is not None and zone_id not in scope.zone_ids:
+            week = None
+        d = None
+        if segment.part:
+            d = per_activity.get((segment.part, aid))
+            if d is None:
+                d = per_activity[(segment.part, aid)] = dict.fromkeys(_ADDITIVE, 0)
+        return d, week
+
+    for aid, s, zone_id, unit_id, shifts, cap, taken in shift_rows:
+        d, week = values_of(aid, s, zone_id, unit_id)
+        taken = int(taken or 0)
+        if week is not None:
+            week.signups += taken
+        if d is not None:
+            d["shifts"] += int(shifts)
+            d["capacity"] += int(cap or 0)
             d["taken"] += taken
-        d["signups"] += places
-        d["hours"] += hours
-        d["attended"] += int(attended or 0)
-        d["no_shows"] += int(no_shows or 0)
+            d["signups"] += taken
+    for aid, s, zone_id, unit_id, hours, attended, no_shows in marked_rows:
+        d, week = values_of(aid, s, zone_id, unit_id)
+        hours = Decimal(str(hours or 0))
+        if week is not None:
+            week.hours += hours
+        if d is not None:
+            d["hours"] += hours
+            d["attended"] += int(attended or 0)
+            d["no_shows"] += int(no_shows or 0)
     for w in weeks:
         w.hours = w.hours.quantize(Decimal("0.1"))
 
@@ -572,10 +630,45 @@ def compute_board(period: Period, scope: Scope | None = None) -> Board:
 
 def _participants(period: Period, scope: Scope, rank_all: bool):
     """(kind, part, key, n): distinct people holding a place on a live shift — per zone in
-    this and the previous period, per unit and programme this period."""
-    lo, hi = _part_range(period)
-    cur_lo, cur_hi = period.utc_bounds()
-    part = case((Shift.starts_at < cur_lo, literal("previous")), else_=literal("current"))
+    this and the previous period, per unit and programme this period.
+
+    A part that is one calendar month over all of its rows (every zone; every unit or the
+    organizer's own units; every programme for an admin) is read from the monthly summary
+    :mod:`portal.models.participation` (one index range per part, no sign-up read); any other
+    part — a week, a custom range, a leader's units — is counted live from the sign-ups."""
+    previous = period.previous()
+    summary = participation.usable(current_app.config["PORTAL_TIMEZONE"])
+    cur_month = _calendar_month(period) if summary else None
+    prev_month = _calendar_month(previous) if summary else None
+    everyone = scope.zone_ids is None and scope.unit_ids is None
+    zones_summarised = scope.unit_ids is None and (rank_all or scope.zone_ids is None)
+    units_summarised = scope.zone_ids is None  # an organizer's units are whole units
+    from_summary = []  # (kind, part, month, keys or None)
+    live = []  # (kind, part)
+    for kind, part, month, summarised in (
+        ("z", "current", cur_month, zones_summarised),
+        ("z", "previous", prev_month, zones_summarised),
+        ("u", "current", cur_month, units_summarised),
+        ("p", "current", cur_month, everyone),
+    ):
+        if month and summarised:
+            keys = scope.unit_ids if kind == "u" else None
+            from_summary.append((kind, part, month, keys))
+        else:
+            live.append((kind, part))
+
+    statements = []
+    p = participation.participation
+    for kind, part, month, keys in from_summary:
+        stmt = (
+            select(literal(kind), literal(part), p.c.key, func.count())
+            .where(p.c.month == month, p.c.kind == kind, p.c.n > 0)
+            .group_by(p.c.key)
+        )
+        if keys is not None:
+            stmt = stmt.where(p.c.key.in_(sorted(keys)))
+        statements.append(stmt)
+
     base_where = (
         Signup.status.in_(PLACE_HOLDING_STATUSES),
         shift_is_live(),
@@ -593,27 +686,48 @@ def _participants(period: Period, scope: Scope, rank_all: bool):
         return _scoped(stmt, scope, zones=not all_zones)
 
     n = func.count(distinct(Signup.user_id))
-    zones = base(
-        literal("z"), part, Activity.zone_id, n, start=lo, end=hi, all_zones=rank_all
-    ).group_by(part, Activity.zone_id)
-    units = base(
-        literal("u"), literal("current"), Activity.unit_id, n, start=cur_lo, end=cur_hi
-    ).group_by(Activity.unit_id)
-    programmes = (
-        base(
-            literal("p"),
-            literal("current"),
-            activity_programmes.c.programme_id,
-            n,
-            start=cur_lo,
-            end=cur_hi,
-        )
-        .join(activity_programmes, activity_programmes.c.activity_id == Activity.id)
-        .group_by(activity_programmes.c.programme_id)
-    )
-    from sqlalchemy import union_all
+    bounds = {"current": period.utc_bounds(), "previous": previous.utc_bounds()}
+    for kind, part in live:
+        start, end = bounds[part]
+        if kind == "z":
+            statements.append(
+                base(
+                    literal("z"),
+                    literal(part),
+                    Activity.zone_id,
+                    n,
+                    start=start,
+                    end=end,
+                    all_zones=rank_all,
+                ).group_by(Activity.zone_id)
+            )
+        elif kind == "u":
+            statements.append(
+                base(
+                    literal("u"), literal(part), Activity.unit_id, n, start=start, end=end
+                ).group_by(Activity.unit_id)
+            )
+        else:
+            statements.append(
+                base(
+                    literal("p"),
+                    literal(part),
+                    activity_programmes.c.programme_id,
+                    n,
+                    start=start,
+                    end=end,
+                )
+                .join(activity_programmes, activity_programmes.c.activity_id == Activity.id)
+                .group_by(activity_programmes.c.programme_id)
+            )
+    return db.session.execute(union_all(*statements)).all()
 
-    return db.session.execute(union_all(zones, units, programmes)).all()
+
+def _calendar_month(period: Period) -> str | None:
+    """'YYYY-MM' when the period is exactly one calendar month, else None."""
+    if period.start.day != 1 or period.end != month_of(period.start).end:
+        return None
+    return period.start.strftime("%Y-%m")
 
 
 def _zone_rows(period: Period, with_names: list[Figures] | None = None) -> list[Figures]:

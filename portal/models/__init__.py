@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 
+from portal.models import participation as _participation  # noqa: F401 - its triggers' DDL hooks
 from portal.models import search as _search  # noqa: F401 - the text index's DDL hooks
 from portal.models.activities import (
     MAX_CAPACITY,
