@@ -30,6 +30,7 @@ uncached pages, or a test that compares against a fresh render.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -45,18 +46,34 @@ from portal.dashboard import freshness
 from portal.extensions import db
 from portal.timeutil import local_day_bounds, local_today, now_utc
 
-MAX_BYTES = 48 * 1024 * 1024  # per process; an activity page with 240 shifts is ~200 KB
+MAX_BYTES = 32 * 1024 * 1024  # per process (UTF-8); an activity page with 240 shifts: ~200 KB
 # Random per process and never sent: page content cannot contain them by accident.
 _NONCE = "pcn" + secrets.token_hex(12)
 _CSRF = "pcc" + secrets.token_hex(12)
+_SLOT = re.compile(f"({_NONCE}|{_CSRF})")
 
 
 @dataclass
 class Entry:
-    html: str
+    """A page as UTF-8 pieces with a per-response value between each two: ``slots[i]`` is
+    ``"n"`` (the CSP nonce) or ``"c"`` (the CSRF token) and goes after ``parts[i]``."""
+
+    parts: list[bytes]
+    slots: list[str]
     valid_until: datetime
-    nonce: bool
-    csrf: bool
+
+    @property
+    def size(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    @classmethod
+    def of(cls, html: str, valid_until: datetime) -> Entry:
+        pieces = _SLOT.split(html)
+        return cls(
+            [p.encode() for p in pieces[::2]],
+            ["n" if x == _NONCE else "c" for x in pieces[1::2]],
+            valid_until,
+        )
 
 
 _lock = threading.Lock()
@@ -130,20 +147,25 @@ def _key(version: tuple) -> tuple:
     )
 
 
-def _out(entry: Entry) -> str:
-    html = entry.html
-    if entry.nonce:
+def _out(entry: Entry) -> bytes:
+    if not entry.slots:
+        return entry.parts[0]
+    values = {}
+    if "n" in entry.slots:
         from portal.security import csp_nonce
 
-        html = html.replace(_NONCE, csp_nonce())
-    if entry.csrf:
+        values["n"] = csp_nonce().encode()
+    if "c" in entry.slots:
         from flask_wtf.csrf import generate_csrf
 
-        html = html.replace(_CSRF, generate_csrf())
-    return html
+        values["c"] = generate_csrf().encode()
+    out = [entry.parts[0]]
+    for slot, part in zip(entry.slots, entry.parts[1:], strict=True):
+        out += (values[slot], part)
+    return b"".join(out)
 
 
-def serve(render: Callable[[], str]) -> str:
+def serve(render: Callable[[], str]) -> str | bytes:
     """The page ``render()`` would return, from the cache when it holds it for this request."""
     if not enabled() or request.method != "GET" or session.get("_flashes"):
         return render()
@@ -169,18 +191,17 @@ def serve(render: Callable[[], str]) -> str:
         return html
     midnight = local_day_bounds(local_today())[1]
     until = min(g.pop("page_cache_not_after", midnight), midnight, now + timedelta(hours=1))
+    kept = html
     nonce, token = g.get("csp_nonce"), g.get("csrf_token")
-    stored = Entry(html, until, bool(nonce and nonce in html), bool(token and token in html))
-    if stored.nonce:
-        stored.html = stored.html.replace(nonce, _NONCE)
-    if stored.csrf:
-        stored.html = stored.html.replace(token, _CSRF)
-    _put(key, stored)
+    if nonce:
+        kept = kept.replace(nonce, _NONCE)
+    if token:
+        kept = kept.replace(token, _CSRF)
+    _put(key, Entry.of(kept, until))
     return html
 
 
 def _put(key: tuple, entry: Entry) -> None:
-    weight = len(entry.html) * 2  # roughly; CJK text is more per character in memory
     with _lock:
         store = _store()
         if store.version != key[0]:  # pages of an older data version are never asked again
@@ -189,9 +210,9 @@ def _put(key: tuple, entry: Entry) -> None:
             store.version = key[0]
         old = store.entries.pop(key, None)
         if old is not None:
-            store.size -= len(old.html) * 2
+            store.size -= old.size
         store.entries[key] = entry
-        store.size += weight
+        store.size += entry.size
         while store.size > MAX_BYTES and len(store.entries) > 1:
             _k, dropped = store.entries.popitem(last=False)
-            store.size -= len(dropped.html) * 2
+            store.size -= dropped.size
