@@ -186,6 +186,9 @@ def serve(render: Callable[[], str]) -> str | bytes:
         return _out(entry)
 
     g.pop("page_cache_not_after", None)
+    # Rows loaded before the version was read (the person, a zone) may predate it on
+    # PostgreSQL (read committed): let the page read them again, after the version.
+    db.session.expire_all()
     html = render()
     if not isinstance(html, str):  # a redirect or a response object: not ours to keep
         return html

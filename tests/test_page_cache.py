@@ -405,3 +405,30 @@ def test_concurrent_sign_ups_and_edits_never_leave_a_stale_page(
     assert not errors, errors
     db.session.expire_all()
     _assert_fresh(app, clients, town)
+
+
+def test_a_write_between_loading_the_person_and_reading_the_version_is_not_lost(
+    app, db, resident_client, town, monkeypatch
+):
+    """The person is loaded before the page reads the data version; a rename committed in
+    between (PostgreSQL reads committed data statement by statement) must not be kept under
+    the newer version with the older name."""
+    from sqlalchemy import update
+
+    from portal.dashboard import freshness
+    from portal.models import User
+
+    resident_id = town["resident"].id
+    real = freshness.current_key
+    calls = {"n": 0}
+
+    def rename_first(session):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            with db.engine.begin() as conn:  # another request's transaction, committed now
+                conn.execute(update(User).where(User.id == resident_id).values(real_name="王秀兰"))
+        return real(session)
+
+    monkeypatch.setattr(freshness, "current_key", rename_first)
+    resident_client.get("/me")
+    assert "王秀兰" in resident_client.get("/me").get_data(as_text=True)
