@@ -185,10 +185,10 @@ def seed_bench(
     rng = random.Random(seed)
     n = sizes(scale)
     write = _writer()
-    # The participation summary's triggers would cost several statements per row of a million
+    # The dashboard summaries' triggers would cost several statements per row of a million
     # sign-ups: off during the load, the summary rebuilt in one pass at the end.
     dialect = db.engine.dialect.name
-    for statement in participation.drop_statements(dialect):
+    for statement in participation.drop_statements(dialect, "all"):
         db.session.execute(text(statement))
     tick = progress or (lambda _n: None)
     report = BenchReport()
@@ -589,9 +589,10 @@ def seed_bench(
         [(1, resident, hash_token(BENCH_FEED_TOKEN), None, created, None)],
     )
 
-    for statement in participation.create_statements(dialect):
+    for statement in participation.create_statements(dialect, "all"):
         db.session.execute(text(statement))
     participation.rebuild(db.session.connection())
+    participation.rebuild_marks(db.session.connection())
 
     if db.engine.dialect.name == "postgresql":
         for table in (

@@ -71,6 +71,7 @@ def test_counters_equal_the_truth(db, district):
     assert counter_mismatches(db.session) == []
     # loaded with the summary's triggers off, then rebuilt: it equals the live count
     assert participation.problems(db.session) == []
+    assert participation.mark_problems(db.session) == []
     assert db.session.scalar(text("SELECT COUNT(*) FROM participation")) > 0
     assert db.session.scalar(select(func.sum(Shift.taken_count))) > 0
 

@@ -107,7 +107,8 @@ def test_demo_shifts_are_upcoming_in_four_weeks_some_full(runner, db):
     for shift in db.session.scalars(select(Shift)):
         assert shift.taken_count <= shift.capacity
     assert counter_mismatches(db.session) == []
-    assert participation.problems(db.session) == []  # the dashboard's summary
+    assert participation.problems(db.session) == []  # the dashboard's summaries
+    assert participation.mark_problems(db.session) == []
 
 
 @pytest.mark.demo_district

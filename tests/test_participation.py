@@ -6,6 +6,7 @@ sign-ups."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, select, text, update
@@ -254,7 +255,7 @@ def test_a_migrated_database_has_the_triggers(app, db, backend):
                 text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
             )
         }
-    assert set(participation.TRIGGER_NAMES) <= found
+    assert set(participation.TRIGGER_NAMES + participation.MARK_TRIGGER_NAMES) <= found
 
 
 def _random_mix(db, world, make_shift, make_user, rng):
@@ -335,3 +336,112 @@ def test_other_time_zones_count_live(app, db, world, count_queries, monkeypatch)
         rows = dash._participants(dash.month_of(DECEMBER.date()), dash.Scope("admin"), True)
     assert "signups" in counter.statements[0].lower()
     assert ("z", "current", world["zone"].id, 1) in [tuple(r) for r in rows]
+
+
+# --- the shifts' attendance sums --------------------------------------------------------------
+
+CONFIRMED_AT = datetime(2026, 12, 10, 6, 0, tzinfo=UTC)
+
+
+def _mark(db, signup, **values):
+    return _set(db, signup, **values)
+
+
+# Each write on a sign-up of the shift, and (attended, no-shows, tenths of confirmed hours).
+MARK_CASES = {
+    "attended, hours confirmed": (
+        lambda db, s: _mark(
+            db, s, attendance="attended", hours=Decimal("2.5"), hours_confirmed_at=CONFIRMED_AT
+        ),
+        (1, 0, 25),
+    ),
+    "attended, hours not confirmed": (
+        lambda db, s: _mark(db, s, attendance="attended", hours=Decimal("2.5")),
+        (1, 0, 0),
+    ),
+    "attended, zero hours": (
+        lambda db, s: _mark(
+            db, s, attendance="attended", hours=Decimal("0"), hours_confirmed_at=CONFIRMED_AT
+        ),
+        (1, 0, 0),
+    ),
+    "no-show": (lambda db, s: _mark(db, s, attendance="no_show"), (0, 1, 0)),
+    "attended then no-show": (
+        lambda db, s: (
+            _mark(
+                db,
+                s,
+                attendance="attended",
+                hours=Decimal("1.3"),
+                hours_confirmed_at=CONFIRMED_AT,
+            ),
+            _mark(db, s, attendance="no_show"),
+        ),
+        (0, 1, 0),
+    ),
+    "hours corrected": (
+        lambda db, s: (
+            _mark(
+                db, s, attendance="attended", hours=Decimal("3"), hours_confirmed_at=CONFIRMED_AT
+            ),
+            _mark(db, s, hours=Decimal("1.5")),
+        ),
+        (1, 0, 15),
+    ),
+    "mark taken back": (
+        lambda db, s: (_mark(db, s, attendance="attended"), _mark(db, s, attendance=None)),
+        (0, 0, 0),
+    ),
+    "marked sign-up deleted": (
+        lambda db, s: (_mark(db, s, attendance="no_show"), _delete(db, s)),
+        (0, 0, 0),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MARK_CASES))
+def test_the_shift_sums_follow_every_attendance_write(db, world, case):
+    write, expected = MARK_CASES[case]
+    signup = _sign_up(db, world)
+    write(db, signup)
+    db.session.expire_all()
+    assert participation.mark_problems(db.session) == []
+    shift = world["shift"]
+    assert (shift.attended_count, shift.no_show_count, shift.record_tenths) == expected
+
+
+def test_a_marked_sign_up_moved_to_another_shift_moves_its_sums(db, world, make_shift):
+    other = make_shift(world["activity"], starts_at=DECEMBER + timedelta(days=1))
+    signup = _mark(
+        db,
+        _sign_up(db, world),
+        attendance="attended",
+        hours=Decimal("2"),
+        hours_confirmed_at=CONFIRMED_AT,
+    )
+    _set(db, signup, shift_id=other.id)
+    db.session.expire_all()
+    assert participation.mark_problems(db.session) == []
+    assert (world["shift"].attended_count, other.attended_count, other.record_tenths) == (0, 1, 20)
+
+
+def test_rebuilt_sums_equal_the_kept_ones(db, world):
+    for who, mark in enumerate(("attended", "no_show", "attended")):
+        _mark(
+            db,
+            _sign_up(db, world, who=who),
+            attendance=mark,
+            hours=Decimal("1.5"),
+            hours_confirmed_at=CONFIRMED_AT,
+        )
+    db.session.expire_all()
+    kept = (
+        world["shift"].attended_count,
+        world["shift"].no_show_count,
+        world["shift"].record_tenths,
+    )
+    participation.rebuild_marks(db.session.connection())
+    db.session.commit()
+    db.session.expire_all()
+    shift = world["shift"]
+    assert (shift.attended_count, shift.no_show_count, shift.record_tenths) == kept == (2, 1, 30)

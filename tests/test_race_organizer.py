@@ -115,6 +115,7 @@ def _state(app, shift_id: int):
             "waitlisted": rows.get("waitlisted", 0),
             "mismatches": counter_mismatches(db.session),
             "participation": participation.problems(db.session),
+            "marks": participation.mark_problems(db.session),
         }
         db.session.remove()
     return state
@@ -238,6 +239,7 @@ def test_residents_race_an_organizer_change(world, change):
     state = _state(app, shift_id)
     assert state["mismatches"] == []
     assert state["participation"] == []  # the dashboard's summary followed every write
+    assert state["marks"] == []
     placed = [a for a in answers if a[1].startswith("你已报名")]
     queued = [a for a in answers if "已加入候补" in a[1]]
     told = [a for a in answers if a[0] in (302, 404) and a not in placed and a not in queued]
@@ -353,6 +355,7 @@ def test_mixed_load_has_no_errors_and_loses_nothing(world):
     with app.app_context():
         assert counter_mismatches(db.session) == []
         assert participation.problems(db.session) == []
+        assert participation.mark_problems(db.session) == []
         for shift_id in shifts:
             confirmed = db.session.scalar(
                 select(func.count(Signup.id)).where(

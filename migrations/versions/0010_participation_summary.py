@@ -8,15 +8,13 @@ The dashboard's unique participants per zone, unit and programme are read from
 ``participation`` instead of a COUNT(DISTINCT) over a period's sign-ups. The triggers that keep
 it (on signups, shifts, activities and activity_programmes) are defined in
 portal/models/participation.py, which create_all uses too; the table is filled here from the
-data already present. ``ix_signups_marked``: the dashboard's pass over marked sign-ups
-(hours, attended, no-shows) reads only those.
+data already present.
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from portal.models import participation
-
 
 # revision identifiers, used by Alembic.
 revision = "0010"
@@ -34,18 +32,14 @@ def upgrade():
         sa.Column("user_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "month", "kind", "key", "user_id", name=op.f("pk_participation"), postgresql_include=["n"]
+            "month",
+            "kind",
+            "key",
+            "user_id",
+            name=op.f("pk_participation"),
+            postgresql_include=["n"],
         ),
         sqlite_with_rowid=False,
-    )
-    # Plain CREATE INDEX (no batch mode: a table recreated on SQLite would lose its triggers).
-    op.create_index(
-        "ix_signups_marked",
-        "signups",
-        ["shift_id", "attendance", "hours", "hours_confirmed_at"],
-        unique=False,
-        sqlite_where=sa.text("attendance IS NOT NULL"),
-        postgresql_where=sa.text("attendance IS NOT NULL"),
     )
     bind = op.get_bind()
     for statement in participation.create_statements(bind.dialect.name):
@@ -58,4 +52,3 @@ def downgrade():
     for statement in participation.drop_statements(bind.dialect.name):
         op.execute(sa.text(statement))
     op.drop_table("participation")
-    op.drop_index("ix_signups_marked", table_name="signups")

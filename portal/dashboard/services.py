@@ -32,9 +32,8 @@ from decimal import Decimal
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Index, and_, case, distinct, func, literal, select, union_all
+from sqlalchemy import Index, case, distinct, func, literal, select, union_all
 
-from portal.attendance.records import counts_as_record
 from portal.audit.services import record
 from portal.dashboard import freshness
 from portal.domain import DomainError
@@ -42,8 +41,8 @@ from portal.extensions import db
 from portal.models import (
     PLACE_HOLDING_STATUSES,
     Activity,
+    ActivityKind,
     ActivityStatus,
-    Attendance,
     LeaderVisit,
     Programme,
     Shift,
@@ -355,18 +354,6 @@ Index(
     Signup.__table__.c.hours,
     Signup.__table__.c.hours_confirmed_at,
 )
-# The pass over marked sign-ups (hours, attended, no-shows) reads only those (migration 0010):
-# at most the past shifts' sign-ups, not every place of the period.
-Index(
-    "ix_signups_marked",
-    Signup.__table__.c.shift_id,
-    Signup.__table__.c.attendance,
-    Signup.__table__.c.hours,
-    Signup.__table__.c.hours_confirmed_at,
-    sqlite_where=Signup.__table__.c.attendance.is_not(None),
-    postgresql_where=Signup.__table__.c.attendance.is_not(None),
-)
-
 _ADDITIVE = ("shifts", "capacity", "taken", "signups", "hours", "attended", "no_shows")
 
 
@@ -454,13 +441,18 @@ def compute_board(period: Period, scope: Scope | None = None) -> Board:
     def scoped(stmt, *, all_zones: bool):
         return _scoped(stmt, scope, zones=not all_zones)
 
-    # Two passes, each summed per activity and segment in SQL (a few thousand rows at S=1):
-    # 1. the live shifts: how many, their capacity and places taken — the shift's own
-    #    counter, which the one way into a place keeps equal to its place-holding sign-ups
-    #    (tests/test_places.py), so no sign-up is read for places;
-    # 2. the marked sign-ups (attendance set): confirmed hours (the records rule), attended
-    #    and no-shows, read from the covering index ix_signups_dashboard.
+    # One pass over the shifts in the range, summed per activity and segment in SQL (a few
+    # thousand rows at S=1); no sign-up is read. Places taken are the shift's own counter,
+    # which the one way into a place keeps equal to its place-holding sign-ups
+    # (tests/test_places.py); attended, no-shows and confirmed hours are the shift's
+    # attendance sums, kept by database triggers (portal/models/participation.py). Shifts
+    # that do not take place count only for confirmed hours (the records rule).
     live = shift_is_live()
+    volunteer = Activity.kind == ActivityKind.VOLUNTEER
+
+    def live_sum(column):
+        return func.sum(case((live, column), else_=0))
+
     shift_rows = db.session.execute(
         scoped(
             select(
@@ -468,9 +460,12 @@ def compute_board(period: Period, scope: Scope | None = None) -> Board:
                 seg.label("seg"),
                 Activity.zone_id,
                 Activity.unit_id,
-                func.count(),
-                func.sum(Shift.capacity),
-                func.sum(Shift.taken_count),
+                live_sum(1),
+                live_sum(Shift.capacity),
+                live_sum(Shift.taken_count),
+                func.sum(case((volunteer, Shift.record_tenths), else_=0)),
+                live_sum(Shift.attended_count),
+                live_sum(Shift.no_show_count),
             )
             .select_from(Shift)
             .join(Activity, Activity.id == Shift.activity_id)
@@ -478,52 +473,9 @@ def compute_board(period: Period, scope: Scope | None = None) -> Board:
                 Shift.starts_at >= lo,
                 Shift.starts_at < hi,
                 Activity.status != ActivityStatus.DRAFT,
-                live,
             )
             .group_by(Shift.activity_id, "seg", Activity.zone_id, Activity.unit_id),
             all_zones=rank_all,
-        )
-    ).all()
-    # Grouped per shift first, in the order of the shifts' start (ix_shifts_starts_at) and
-    # each shift's sign-ups by the index, so the many marked sign-ups need no sort; only the
-    # per-shift sums are then grouped per activity.
-    per_shift = scoped(
-        select(
-            Shift.activity_id.label("activity_id"),
-            seg.label("seg"),
-            Activity.zone_id.label("zone_id"),
-            Activity.unit_id.label("unit_id"),
-            func.sum(case((counts_as_record(), Signup.hours), else_=0)).label("hours"),
-            func.sum(
-                case((and_(live, Signup.attendance == Attendance.ATTENDED), 1), else_=0)
-            ).label("attended"),
-            func.sum(case((and_(live, Signup.attendance == Attendance.NO_SHOW), 1), else_=0)).label(
-                "no_shows"
-            ),
-        )
-        .select_from(Shift)
-        .join(Activity, Activity.id == Shift.activity_id)
-        .join(Signup, Signup.shift_id == Shift.id)
-        .where(
-            Shift.starts_at >= lo,
-            Shift.starts_at < hi,
-            Activity.status != ActivityStatus.DRAFT,
-            Signup.attendance.is_not(None),
-        )
-        .group_by(Shift.starts_at, Shift.id, Activity.id),
-        all_zones=rank_all,
-    ).subquery()
-    marked_rows = db.session.execute(
-        select(
-            per_shift.c.activity_id,
-            per_shift.c.seg,
-            per_shift.c.zone_id,
-            per_shift.c.unit_id,
-            func.sum(per_shift.c.hours),
-            func.sum(per_shift.c.attended),
-            func.sum(per_shift.c.no_shows),
-        ).group_by(
-            per_shift.c.activity_id, per_shift.c.seg, per_shift.c.zone_id, per_shift.c.unit_id
         )
     ).all()
 
@@ -545,22 +497,18 @@ def compute_board(period: Period, scope: Scope | None = None) -> Board:
                 d = per_activity[(segment.part, aid)] = dict.fromkeys(_ADDITIVE, 0)
         return d, week
 
-    for aid, s, zone_id, unit_id, shifts, cap, taken in shift_rows:
+    for aid, s, zone_id, unit_id, shifts, cap, taken, tenths, attended, no_shows in shift_rows:
         d, week = values_of(aid, s, zone_id, unit_id)
         taken = int(taken or 0)
+        hours = Decimal(int(tenths or 0)) / 10
         if week is not None:
             week.signups += taken
+            week.hours += hours
         if d is not None:
-            d["shifts"] += int(shifts)
+            d["shifts"] += int(shifts or 0)
             d["capacity"] += int(cap or 0)
             d["taken"] += taken
             d["signups"] += taken
-    for aid, s, zone_id, unit_id, hours, attended, no_shows in marked_rows:
-        d, week = values_of(aid, s, zone_id, unit_id)
-        hours = Decimal(str(hours or 0))
-        if week is not None:
-            week.hours += hours
-        if d is not None:
             d["hours"] += hours
             d["attended"] += int(attended or 0)
             d["no_shows"] += int(no_shows or 0)

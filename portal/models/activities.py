@@ -206,6 +206,11 @@ class Shift(Base):
     # ``_keep_shift_counters``), so that lists never count sign-ups. Never set them by hand.
     taken_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     waitlist_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Attendance sums of its sign-ups, kept by database triggers for the dashboard
+    # (portal/models/participation.py): never written by the app.
+    attended_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    no_show_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    record_tenths: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -247,12 +247,64 @@ def _triggers(d: str) -> list[tuple[str, str, str, str | None, list[str]]]:
     ]
 
 
+# --- per-shift attendance sums -----------------------------------------------------------
+#
+# The board's hours, attended and no-shows per shift, kept on the shift by the same kind of
+# trigger (no sign-up read for them either): ``attended_count`` and ``no_show_count`` count
+# sign-ups by their attendance mark; ``record_tenths`` sums, in tenths of an hour (integers:
+# exact on both databases), the hours of attended sign-ups with hours above zero that the
+# organizer confirmed — the records rule (portal.attendance.records.counts_as_record) but for
+# the activity's kind, which the reader applies. Whether the shift takes place is also left
+# to the reader.
+
+_MARK_COLUMNS = ("attendance", "hours", "hours_confirmed_at", "shift_id")
+
+
+def _marks(ref: str, sign: str) -> str:
+    return (
+        "UPDATE shifts SET "
+        f"attended_count = attended_count {sign} "
+        f"(CASE WHEN {ref}.attendance = 'attended' THEN 1 ELSE 0 END), "
+        f"no_show_count = no_show_count {sign} "
+        f"(CASE WHEN {ref}.attendance = 'no_show' THEN 1 ELSE 0 END), "
+        f"record_tenths = record_tenths {sign} "
+        f"(CASE WHEN {ref}.attendance = 'attended' AND {ref}.hours > 0 "
+        f"AND {ref}.hours_confirmed_at IS NOT NULL "
+        f"THEN CAST(ROUND({ref}.hours * 10) AS INTEGER) ELSE 0 END) "
+        f"WHERE id = {ref}.shift_id AND {ref}.attendance IS NOT NULL"
+    )
+
+
+def _mark_triggers(d: str) -> list[tuple[str, str, str, str | None, list[str]]]:
+    return [
+        ("shift_marks_signup_ins", "AFTER INSERT", "signups", None, [_marks("NEW", "+")]),
+        ("shift_marks_signup_del", "AFTER DELETE", "signups", None, [_marks("OLD", "-")]),
+        (
+            "shift_marks_signup_upd",
+            "AFTER UPDATE OF " + ", ".join(_MARK_COLUMNS),
+            "signups",
+            _changed(d, _MARK_COLUMNS),
+            [_marks("OLD", "-"), _marks("NEW", "+")],
+        ),
+    ]
+
+
 TRIGGER_NAMES = tuple(t[0] for t in _triggers("sqlite"))
+MARK_TRIGGER_NAMES = tuple(t[0] for t in _mark_triggers("sqlite"))
 
 
-def create_statements(dialect: str) -> list[str]:
+def _all(dialect: str, which: str):
+    if which == "participation":
+        return _triggers(dialect)
+    if which == "marks":
+        return _mark_triggers(dialect)
+    return _triggers(dialect) + _mark_triggers(dialect)
+
+
+def create_statements(dialect: str, which: str = "participation") -> list[str]:
+    """DDL of the triggers: ``participation`` (migration 0010), ``marks`` (0011), ``all``."""
     out = []
-    for name, timing, table, when, body in _triggers(dialect):
+    for name, timing, table, when, body in _all(dialect, which):
         if dialect == "sqlite":
             cond = f" WHEN {when}" if when else ""
             out.append(
@@ -274,14 +326,53 @@ def create_statements(dialect: str) -> list[str]:
     return out
 
 
-def drop_statements(dialect: str) -> list[str]:
+def drop_statements(dialect: str, which: str = "participation") -> list[str]:
     out = []
-    for name, _timing, table, _when, _body in _triggers(dialect):
+    for name, _timing, table, _when, _body in _all(dialect, which):
         if dialect == "sqlite":
             out.append(f"DROP TRIGGER IF EXISTS {name}")
         else:
             out.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
             out.append(f"DROP FUNCTION IF EXISTS {name}()")
+    return out
+
+
+_MARKS_TRUTH = (
+    "SELECT s.shift_id AS shift_id, "
+    "SUM(CASE WHEN s.attendance = 'attended' THEN 1 ELSE 0 END) AS a, "
+    "SUM(CASE WHEN s.attendance = 'no_show' THEN 1 ELSE 0 END) AS ns, "
+    "SUM(CASE WHEN s.attendance = 'attended' AND s.hours > 0 "
+    "AND s.hours_confirmed_at IS NOT NULL THEN CAST(ROUND(s.hours * 10) AS INTEGER) ELSE 0 END) "
+    "AS h "
+    "FROM signups s WHERE s.attendance IS NOT NULL GROUP BY s.shift_id"
+)
+
+
+def rebuild_marks(connection) -> None:
+    """Recount every shift's attendance sums from its sign-ups (migration 0011, bulk loads)."""
+    connection.execute(
+        text("UPDATE shifts SET attended_count = 0, no_show_count = 0, record_tenths = 0")
+    )
+    connection.execute(
+        text(
+            "UPDATE shifts SET attended_count = t.a, no_show_count = t.ns, record_tenths = t.h "
+            f"FROM ({_MARKS_TRUTH}) AS t WHERE shifts.id = t.shift_id"
+        )
+    )
+
+
+def mark_problems(session, limit: int = 20) -> list[tuple]:
+    """(shift, kept (attended, no-shows, tenths), counted) where they differ; empty if none."""
+    true = {sid: (int(a), int(ns), int(h)) for sid, a, ns, h in session.execute(text(_MARKS_TRUTH))}
+    out = []
+    for sid, a, ns, h in session.execute(
+        text("SELECT id, attended_count, no_show_count, record_tenths FROM shifts ORDER BY id")
+    ):
+        kept, counted = (a, ns, h), true.get(sid, (0, 0, 0))
+        if kept != counted:
+            out.append((sid, kept, counted))
+            if len(out) >= limit:
+                break
     return out
 
 
@@ -350,11 +441,11 @@ def usable(timezone: str) -> bool:
 
 @event.listens_for(Base.metadata, "after_create")
 def _create_triggers(_metadata, connection, **_kw) -> None:
-    for statement in create_statements(connection.dialect.name):
+    for statement in create_statements(connection.dialect.name, "all"):
         connection.execute(text(statement))
 
 
 @event.listens_for(Base.metadata, "before_drop")
 def _drop_triggers(_metadata, connection, **_kw) -> None:
-    for statement in drop_statements(connection.dialect.name):
+    for statement in drop_statements(connection.dialect.name, "all"):
         connection.execute(text(statement))
