@@ -192,12 +192,12 @@ def get(key):
         if found is None:
             return None
         store.move_to_end(key)
-    return copy.deepcopy(found)  # callers rank and filter the rows in place
+    return _copy(found)  # callers rank and filter the rows in place
 
 
 def put(key, value) -> None:
     """Keep a board under (data version, period, scope)."""
-    value = copy.deepcopy(value)
+    value = _copy(value)
     with _lock:
         store = _store()
         for old in [k for k in store if k[0] != key[0]]:
@@ -206,6 +206,11 @@ def put(key, value) -> None:
         store.move_to_end(key)
         while len(store) > CACHE_SIZE:
             store.popitem(last=False)
+
+
+def _copy(value):
+    clone = getattr(value, "clone", None)
+    return clone() if clone is not None else copy.deepcopy(value)
 
 
 def clear() -> None:
