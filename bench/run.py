@@ -5,8 +5,9 @@ re-uses, when built today at the same scale — the big district with ``flask se
 starts gunicorn with 2 sync workers and loads each key route with wrk, each run next to a run
 of the bare route ``/healthz`` so the ratio compares like with like under the machine's load
 of the moment. Then: the latency of each route on one connection at S=1 against S=0.01, a
-40-way contended sign-up (p99, errors, counters checked afterwards) and the cold build of a
-1,000-event feed (bench/feed_bench.py). Everything goes to bench/results.json.
+40-way contended sign-up (p99, errors, counters checked afterwards), the dashboard after a
+write and cached (bench/dashboard_bench.py) and the cold build of a 1,000-event feed
+(bench/feed_bench.py). Everything goes to bench/results.json.
 
     .venv/bin/python bench/run.py                 # what `make bench` runs
     .venv/bin/python bench/run.py --smoke         # S=0.01, short runs (CI smoke)
@@ -553,6 +554,46 @@ def contended_signup(server: Server, url: str, people: int, rounds: int) -> dict
     }
 
 
+def dashboard(url: str, database: str, scale: float) -> list[dict]:
+    """bench/dashboard_bench.py on this district: the page after a write and cached."""
+    out = subprocess.run(
+        [str(BIN / "python"), str(ROOT / "bench" / "dashboard_bench.py")],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+    ).stdout
+    print("   " + "\n   ".join(out.strip().splitlines()))
+    rows = []
+    pattern = r"dashboard (after a write|cached|/healthz): median ([\d.]+) ms, p90 ([\d.]+) ms"
+    for name, median, p90 in re.findall(pattern, out):
+        rows.append(
+            {
+                "name": f"dashboard, {name}",
+                "kind": "dashboard",
+                "database": database,
+                "scale": scale,
+                "rps": None,
+                "ratio": None,
+                "p50_ms": float(median),
+                "p90_ms": float(p90),
+            }
+        )
+    if not rows:
+        rows.append(
+            {
+                "name": "dashboard",
+                "kind": "dashboard",
+                "database": database,
+                "scale": scale,
+                "rps": None,
+                "ratio": None,
+                "errors": 1,
+            }
+        )
+    return rows
+
+
 def cold_feed() -> dict:
     out = subprocess.run(
         [str(BIN / "python"), str(ROOT / "bench" / "feed_bench.py")],
@@ -663,6 +704,9 @@ def bench_database(args, database: str, big: float, small: float, results: list)
                         **got,
                     }
                 )
+            if scale == big and "dashboard" in args.parts:
+                print("-- dashboard: first view after a write, and cached (in-process)")
+                results.extend(dashboard(urls[scale], database, scale))
         finally:
             server.stop()
     print(
@@ -742,8 +786,8 @@ def main() -> int:
     parser.add_argument(
         "--parts",
         nargs="*",
-        choices=["load", "serial", "contended", "feed"],
-        default=["load", "serial", "contended", "feed"],
+        choices=["load", "serial", "contended", "dashboard", "feed"],
+        default=["load", "serial", "contended", "dashboard", "feed"],
         help="which parts to run (default: all)",
     )
     args = parser.parse_args()

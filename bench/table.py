@@ -58,6 +58,19 @@ def table(rows: list[dict], before: list[dict] | None) -> str:
             else:
                 line += f" {_fmt(o.get('ratio'), 3)} | {_fmt(o.get('p50_ms'))} |"
         out.append(line)
+    board = {}
+    for r in rows:
+        if r.get("kind") == "dashboard" and r.get("p50_ms") is not None:
+            board.setdefault(r["database"], []).append(
+                f"{r['name'].removeprefix('dashboard, ')} p50 {_fmt(r['p50_ms'])} ms "
+                f"(p90 {_fmt(r.get('p90_ms'))})"
+            )
+    for database, parts in board.items():
+        out.append(
+            f"\nDashboard at S=1 on {database}, one request at a time in-process: "
+            + "; ".join(parts)
+            + "."
+        )
     for r in rows:
         if r.get("kind") == "feed":
             out.append(
