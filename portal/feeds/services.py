@@ -343,13 +343,18 @@ def _public_cond(scope: FeedScope) -> ColumnElement[bool]:
     if scope.kind == "zone":
         cond = and_(cond, Activity.zone_id == scope.object_id)
     elif scope.kind == "programme":
+        # EXISTS per shift rather than an IN list of activities: the statement then walks the
+        # window's shifts in time order and stops at the limit. (With the IN list SQLite
+        # probed every activity of the programme tree and sorted: 8-13 ms at S=1, where a
+        # programme like 五进 holds 4,000 activities; now 0.6-7 ms.)
         cond = and_(
             cond,
-            Activity.id.in_(
-                select(activity_programmes.c.activity_id).where(
-                    activity_programmes.c.programme_id.in_(_programme_ids(scope))
-                )
-            ),
+            select(activity_programmes.c.activity_id)
+            .where(
+                activity_programmes.c.activity_id == Shift.activity_id,
+                activity_programmes.c.programme_id.in_(_programme_ids(scope)),
+            )
+            .exists(),
         )
     elif scope.kind == "activity":
         cond = and_(cond, Activity.id == scope.object_id)
