@@ -108,40 +108,16 @@ CASES = {
         lambda w: _expect_place(w),
     ),
     "shift moved into January": (
-        lambda db, w: (
-            _sign_up(db, w),
-            _set(
-                db,
-                w["shift"],
-                starts_at=DECEMBER + timedelta(days=40),
-                ends_at=DECEMBER + timedelta(days=40, hours=2),
-            ),
-        ),
+        lambda db, w: _moved(db, w, DECEMBER + timedelta(days=40)),
         lambda w: _expect_place(w, month="2027-01"),
     ),
     # 23:30 on 31 December in Shanghai is 15:30 UTC: the local month decides.
     "shift at local new year's eve night": (
-        lambda db, w: (
-            _sign_up(db, w),
-            _set(
-                db,
-                w["shift"],
-                starts_at=datetime(2026, 12, 31, 15, 30, tzinfo=UTC),
-                ends_at=datetime(2026, 12, 31, 17, 0, tzinfo=UTC),
-            ),
-        ),
+        lambda db, w: _moved(db, w, datetime(2026, 12, 31, 15, 30, tzinfo=UTC)),
         lambda w: _expect_place(w, month="2026-12"),
     ),
     "shift just after local midnight": (
-        lambda db, w: (
-            _sign_up(db, w),
-            _set(
-                db,
-                w["shift"],
-                starts_at=datetime(2026, 12, 31, 16, 0, tzinfo=UTC),
-                ends_at=datetime(2026, 12, 31, 18, 0, tzinfo=UTC),
-            ),
-        ),
+        lambda db, w: _moved(db, w, datetime(2026, 12, 31, 16, 0, tzinfo=UTC)),
         lambda w: _expect_place(w, month="2027-01"),
     ),
     "shift deleted": (lambda db, w: (_sign_up(db, w), _delete(db, w["shift"])), None),
@@ -168,6 +144,12 @@ CASES = {
     ),
     "person deleted": (lambda db, w: (_sign_up(db, w), _delete(db, w["people"][0])), None),
 }
+
+
+def _moved(db, w, start):
+    """Sign up, then move the shift to start at ``start`` (for 90 minutes)."""
+    _sign_up(db, w)
+    return _set(db, w["shift"], starts_at=start, ends_at=start + timedelta(minutes=90))
 
 
 def _set(db, obj, **values):

@@ -77,53 +77,69 @@ def _month(dialect: str, column: str) -> str:
 # --- the row sources: (month, zone_id, unit_id, activity_id, user_id, delta) ------------------
 
 
+def _places(d: str, sign: int, *, sh: str, act: str, su: str, source: str, link: str) -> str:
+    """The places (place-holding sign-ups of live shifts of counted activities) a row stands
+    for: ``sh`` / ``act`` / ``su`` name the shift, activity and sign-up (a table alias, or
+    NEW / OLD), ``source`` and ``link`` join the ones that are tables."""
+    return (
+        f"SELECT {_month(d, sh + '.starts_at')} AS month, {act}.zone_id AS zone_id, "
+        f"{act}.unit_id AS unit_id, {act}.id AS activity_id, {su}.user_id AS user_id, "
+        f"{sign} AS delta FROM {source} "
+        f"WHERE {link} AND {sh}.status = 'scheduled' AND {act}.status NOT IN {_NOT_COUNTED} "
+        f"AND {su}.status IN {_HOLDING} AND {su}.user_id IS NOT NULL"
+    )
+
+
 def _one_signup(d: str, ref: str, sign: int) -> str:
     """The contribution of one sign-up row (NEW or OLD), looked up through its shift."""
-    return (
-        f"SELECT {_month(d, 'sh.starts_at')} AS month, a.zone_id AS zone_id, "
-        f"a.unit_id AS unit_id, a.id AS activity_id, {ref}.user_id AS user_id, {sign} AS delta "
-        "FROM shifts sh JOIN activities a ON a.id = sh.activity_id "
-        f"WHERE sh.id = {ref}.shift_id AND sh.status = 'scheduled' "
-        f"AND a.status NOT IN {_NOT_COUNTED} AND {ref}.status IN {_HOLDING} "
-        f"AND {ref}.user_id IS NOT NULL"
+    return _places(
+        d,
+        sign,
+        sh="sh",
+        act="a",
+        su=ref,
+        source="shifts sh JOIN activities a ON a.id = sh.activity_id",
+        link=f"sh.id = {ref}.shift_id",
     )
 
 
 def _one_shift(d: str, ref: str, sign: int) -> str:
     """Every place on one shift row (NEW or OLD: its start, status and activity)."""
-    return (
-        f"SELECT {_month(d, ref + '.starts_at')} AS month, a.zone_id AS zone_id, "
-        f"a.unit_id AS unit_id, a.id AS activity_id, s.user_id AS user_id, {sign} AS delta "
-        f"FROM signups s JOIN activities a ON a.id = {ref}.activity_id "
-        f"WHERE s.shift_id = {ref}.id AND {ref}.status = 'scheduled' "
-        f"AND a.status NOT IN {_NOT_COUNTED} AND s.status IN {_HOLDING} "
-        "AND s.user_id IS NOT NULL"
+    return _places(
+        d,
+        sign,
+        sh=ref,
+        act="a",
+        su="s",
+        source=f"signups s JOIN activities a ON a.id = {ref}.activity_id",
+        link=f"s.shift_id = {ref}.id",
     )
 
 
 def _one_activity(d: str, ref: str, sign: int) -> str:
     """Every place on one activity row (NEW or OLD: its status, zone and unit)."""
-    return (
-        f"SELECT {_month(d, 'sh.starts_at')} AS month, {ref}.zone_id AS zone_id, "
-        f"{ref}.unit_id AS unit_id, {ref}.id AS activity_id, s.user_id AS user_id, "
-        f"{sign} AS delta "
-        "FROM shifts sh JOIN signups s ON s.shift_id = sh.id "
-        f"WHERE sh.activity_id = {ref}.id AND sh.status = 'scheduled' "
-        f"AND {ref}.status NOT IN {_NOT_COUNTED} AND s.status IN {_HOLDING} "
-        "AND s.user_id IS NOT NULL"
+    return _places(
+        d,
+        sign,
+        sh="sh",
+        act=ref,
+        su="s",
+        source="shifts sh JOIN signups s ON s.shift_id = sh.id",
+        link=f"sh.activity_id = {ref}.id",
     )
 
 
 def _activity_places(d: str, activity: str, sign: int) -> str:
     """Every place on the activity with this id (as it is now)."""
-    return (
-        f"SELECT {_month(d, 'sh.starts_at')} AS month, a.zone_id AS zone_id, "
-        f"a.unit_id AS unit_id, a.id AS activity_id, s.user_id AS user_id, {sign} AS delta "
-        "FROM activities a JOIN shifts sh ON sh.activity_id = a.id "
-        "JOIN signups s ON s.shift_id = sh.id "
-        f"WHERE a.id = {activity} AND sh.status = 'scheduled' "
-        f"AND a.status NOT IN {_NOT_COUNTED} AND s.status IN {_HOLDING} "
-        "AND s.user_id IS NOT NULL"
+    return _places(
+        d,
+        sign,
+        sh="sh",
+        act="a",
+        su="s",
+        source="activities a JOIN shifts sh ON sh.activity_id = a.id "
+        "JOIN signups s ON s.shift_id = sh.id",
+        link=f"a.id = {activity}",
     )
 
 
