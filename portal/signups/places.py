@@ -172,31 +172,38 @@ def grant_place(
     actor: User | None = None,
     over_capacity: bool = False,
     over_overlap: bool = False,
+    overlap_checked: bool = False,
     now: datetime | None = None,
 ) -> Signup:
     """Give the person a place (confirmed or pending) on the shift; the caller holds the locks.
 
     ``signup`` is their active sign-up on the shift, if any (a pending one already holds a
     place; a waitlisted one does not). A new sign-up row is added when there is none.
+    ``overlap_checked``: the caller has just run :func:`clash` for this person under the same
+    locks and it found nothing (spares the same query twice while the shift is locked).
 
     :raises SignupError: ``field="overlap"`` when they hold an overlapping place, and
         ``field="capacity"`` when no place is free — unless the override is given.
     """
     now = now or now_utc()
     own = actor is None
-    other = clash(user_id, shift)
-    if other is not None and not over_overlap:
+    other = None if over_overlap or overlap_checked else clash(user_id, shift)
+    if other is not None:
         raise SignupError(_clash_message(other, own), field="overlap")
     holds = signup is not None and signup.status in PLACE_HOLDING_STATUSES
     if not holds and shift.taken_count >= shift.capacity and not over_capacity:
         raise SignupError(_full_message(), field="capacity")
     if signup is None:
-        signup = Signup(shift_id=shift.id, user_id=user_id, status=status, source=source)
+        # queued_at given (None), so the row is complete as inserted: no second UPDATE (and
+        # its triggers) while the shift is locked.
+        signup = Signup(
+            shift_id=shift.id, user_id=user_id, status=status, source=source, queued_at=None
+        )
         if not _insert(signup):
             raise SignupError(_("这个人已经在名单上了。"))
     else:
         signup.status = status
-    signup.queued_at = None
+        signup.queued_at = None
     if actor is not None:
         signup.decided_by_id = actor.id
         signup.decided_at = now

@@ -307,7 +307,7 @@ def sign_up(user: User, shift_id: int, now: datetime | None = None) -> SignupRes
 
     if shift.taken_count < shift.capacity:
         status = SignupStatus.PENDING if shift.requires_approval else SignupStatus.CONFIRMED
-        signup = places.grant_place(shift, user_id, None, status, now=now)
+        signup = places.grant_place(shift, user_id, None, status, overlap_checked=True, now=now)
     elif shift.waitlist_enabled:
         signup = places.join_queue(shift, user.id, now)
     else:
