@@ -14,14 +14,16 @@ So a page is rendered once and kept in the process, keyed by:
   unread count otherwise);
 - a **valid-until** instant the view names with :func:`not_after` (the next shift start,
   end, sign-up opening or closing, cancellation deadline that changes what is shown), never
-  later than the next local midnight (today / past-day labels).
+  later than the next local midnight (today / past-day labels), and at most an hour (a
+  margin for a time dependence nobody named).
 
 What differs per response is substituted on the way out: the CSP nonce and the CSRF token
 are stored as placeholders and replaced by this response's values (the CSRF token is
 generated as the template would have, so the session cookie behaves the same). A request
 with flashed messages waiting bypasses the cache (the page would show and consume them).
 Headers are not stored: the after-request hooks (Cache-Control, Vary, CSP) run as for any
-page.
+page. Every write to a watched table anywhere empties the cache (one version for all), so in
+a rush of sign-ups a page is rendered again after each one; the cache pays between writes.
 
 ``PAGE_CACHE`` (default on; ``PORTAL_PAGE_CACHE=0`` turns it off) — e.g. a benchmark of the
 uncached pages, or a test that compares against a fresh render.
