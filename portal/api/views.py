@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from portal import pagecache
 from portal.api.openapi import document
 from portal.browse import services as browse
 from portal.extensions import db
@@ -195,12 +196,20 @@ def shifts():
         if not raw_activity.isdigit() or not 0 < int(raw_activity) < 2**31:
             raise ApiError(400, "activity must be a positive integer")
         activity_id = int(raw_activity)
+    # The exact total counts every matching upcoming shift (~50,000 at S=1): the answer is
+    # kept by the page cache until the data changes or the next shift starts.
+    body = pagecache.serve(lambda: _shifts_body(f, page, per_page, activity_id))
+    return Response(body, mimetype=current_app.json.mimetype)
+
+
+def _shifts_body(f, page: int, per_page: int, activity_id: int | None) -> str:
+    pagecache.not_after(browse.next_start_of_any_shift())  # it leaves the window then
     stmt = browse.shift_query(f, activity_id=activity_id)
     total = browse.count_shifts(f, activity_id=activity_id)
     rows = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
     confirmed = _confirmed_counts([s.id for s in rows])
     items = [_shift(s, confirmed, with_activity=True) for s in rows]
-    return jsonify(_page_body(items, page, per_page, total or 0))
+    return jsonify(_page_body(items, page, per_page, total or 0)).get_data(as_text=True)
 
 
 @bp.route("/shifts/<int(max=2147483647):shift_id>")

@@ -224,6 +224,13 @@ def next_shift_start(now: datetime | None = None) -> datetime | None:
     )
 
 
+def next_start_of_any_shift(now: datetime | None = None) -> datetime | None:
+    """When the next shift of any status starts: the API's window (which lists cancelled
+    shifts too) changes then. One index seek (``ix_shifts_starts_at``)."""
+    now = now or now_utc()
+    return db.session.scalar(select(func.min(Shift.starts_at)).where(Shift.starts_at >= now))
+
+
 def shifts_for_activity(activity: Activity, include_past: bool = False) -> list[Shift]:
     """An activity's shifts in time order, with their counts loaded in the same statement."""
     stmt = select(Shift).where(Shift.activity_id == activity.id).order_by(Shift.starts_at)
