@@ -35,6 +35,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from flask_login import current_user
 
 from portal.dashboard import freshness
 from portal.extensions import db
-from portal.timeutil import local_day_bounds, local_today, now_utc
+from portal.timeutil import local_day_bounds, now_utc, to_local
 
 MAX_BYTES = 32 * 1024 * 1024  # per process (UTF-8); an activity page with 240 shifts: ~200 KB
 # Random per process and never sent: page content cannot contain them by accident.
@@ -85,6 +86,7 @@ class _Store:
     def __init__(self) -> None:
         self.entries: OrderedDict[tuple, Entry] = OrderedDict()
         self.version: tuple | None = None
+        self.version_since = 0.0  # monotonic time the entries' version was set
         self.size = 0
 
 
@@ -119,8 +121,12 @@ def not_after(when: datetime | None) -> None:
 
 
 def not_after_any(times) -> None:
-    """:func:`not_after` the earliest of ``times`` still to come (``None``s skipped)."""
-    now = now_utc()
+    """:func:`not_after` the earliest of ``times`` still to come (``None``s skipped).
+
+    "To come" is judged by the clock as it was when the request began (before the page read
+    anything): a moment that passes while the page is worked out still bounds the entry, so
+    a page worked out just before a sign-up opens is never kept past the opening."""
+    now = g.get("page_cache_started") or now_utc()
     future = [t for t in times if t is not None and t > now]
     if future:
         not_after(min(future))
@@ -171,11 +177,13 @@ def serve(render: Callable[[], str]) -> str | bytes:
     """The page ``render()`` would return, from the cache when it holds it for this request."""
     if not enabled() or request.method != "GET" or session.get("_flashes"):
         return render()
+    # The clock before anything is read: every moment the page depends on is later than this.
+    now = g.page_cache_started = now_utc()
+    started = time.monotonic()
     version = freshness.current_key(db.session)
     if version is None:
         return render()
     key = _key(version)
-    now = now_utc()
     with _lock:
         store = _store()
         entry = store.entries.get(key)
@@ -194,25 +202,32 @@ def serve(render: Callable[[], str]) -> str | bytes:
     html = render()
     if not isinstance(html, str):  # a redirect or a response object: not ours to keep
         return html
-    midnight = local_day_bounds(local_today())[1]
+    midnight = local_day_bounds(to_local(now).date())[1]
     until = min(g.pop("page_cache_not_after", midnight), midnight, now + timedelta(hours=1))
+    if until <= now_utc():  # a moment passed while the page was worked out: do not keep it
+        return html
     kept = html
     nonce, token = g.get("csp_nonce"), g.get("csrf_token")
     if nonce:
         kept = kept.replace(nonce, _NONCE)
     if token:
         kept = kept.replace(token, _CSRF)
-    _put(key, Entry.of(kept, until))
+    _put(key, Entry.of(kept, until), started)
     return html
 
 
-def _put(key: tuple, entry: Entry) -> None:
+def _put(key: tuple, entry: Entry, started: float) -> None:
     with _lock:
         store = _store()
-        if store.version != key[0]:  # pages of an older data version are never asked again
-            store.entries.clear()
+        if store.version != key[0]:
+            if started < store.version_since:
+                # A request that began before pages of another version were stored: its
+                # version is most likely the older one, so it must not empty the newer pages.
+                return
+            store.entries.clear()  # pages of an older data version are never asked again
             store.size = 0
             store.version = key[0]
+            store.version_since = time.monotonic()
         old = store.entries.pop(key, None)
         if old is not None:
             store.size -= old.size
