@@ -120,13 +120,18 @@ def not_after(when: datetime | None) -> None:
         g.page_cache_not_after = when
 
 
+def started_at() -> datetime:
+    """The clock when the request began (see :func:`not_after_any`); now, uncached."""
+    return g.get("page_cache_started") or now_utc()
+
+
 def not_after_any(times) -> None:
     """:func:`not_after` the earliest of ``times`` still to come (``None``s skipped).
 
     "To come" is judged by the clock as it was when the request began (before the page read
     anything): a moment that passes while the page is worked out still bounds the entry, so
     a page worked out just before a sign-up opens is never kept past the opening."""
-    now = g.get("page_cache_started") or now_utc()
+    now = started_at()
     future = [t for t in times if t is not None and t > now]
     if future:
         not_after(min(future))

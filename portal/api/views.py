@@ -203,7 +203,8 @@ def shifts():
 
 
 def _shifts_body(f, page: int, per_page: int, activity_id: int | None) -> str:
-    pagecache.not_after(browse.next_start_of_any_shift())  # it leaves the window then
+    # A shift leaves the window when it starts (the first after the request began).
+    pagecache.not_after(browse.next_start_of_any_shift(pagecache.started_at()))
     stmt = browse.shift_query(f, activity_id=activity_id)
     total = browse.count_shifts(f, activity_id=activity_id)
     rows = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()

@@ -32,7 +32,9 @@ def _render_list_page(template: str, **context) -> str:
     if page > 1 and not result.items:
         abort(404)
     args = {k: v for k, v in request.args.items() if k != "page"}
-    pagecache.not_after(services.next_shift_start())  # an upcoming shift leaves the list
+    # An upcoming shift leaves the list when it starts: the first start after the request
+    # began, so one that starts while the list is worked out still bounds the page.
+    pagecache.not_after(services.next_shift_start(pagecache.started_at()))
     return render_template(
         template,
         filters=filters,
