@@ -23,9 +23,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import has_app_context
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, event, text
+from werkzeug.routing.rules import Rule
 
 from portal import create_app
 from portal.extensions import db as _db
@@ -43,10 +45,107 @@ from portal.models import (
     Zone,
 )
 
+# --- the same compiled code for every test's app -------------------------------------------
+#
+# Each test builds its own app, and each new app compiled its templates and URL rules from
+# scratch: about 20 ms for the rules in create_app and 20-50 ms for the templates of the first
+# pages a test requests, most of a typical test's time. Both are pure functions of their
+# source, so the test processes compile each once and every later app reuses the code.
+# Nothing an app holds is shared: each still has its own Jinja environment (globals, filters,
+# template cache) and its own URL map and converters.
+
+
+class _SharedTemplateCode(BytecodeCache):
+    """Compiled templates kept in memory for every app of this process.
+
+    Jinja checks the source checksum on each load (an edited template is compiled again);
+    the key also names the environment's compile options, so an app configured otherwise
+    never gets another's code.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def get_bucket(self, environment, name, filename, source):
+        options = (
+            tuple(sorted(environment.extensions)),
+            environment.block_start_string,
+            environment.variable_start_string,
+            environment.comment_start_string,
+            environment.line_statement_prefix,
+            environment.trim_blocks,
+            environment.lstrip_blocks,
+            environment.newline_sequence,
+            environment.keep_trailing_newline,
+            environment.optimized,
+            repr(environment.autoescape),
+            repr(environment.finalize),
+        )
+        return super().get_bucket(environment, f"{name}|{options!r}", filename, source)
+
+    def load_bytecode(self, bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+    def clear(self) -> None:
+        self._code.clear()
+
+
+Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": _SharedTemplateCode()}
+
+_original_compile_builder = Rule._compile_builder
+_builders: dict[tuple, object] = {}
+
+
+def _shared_compile_builder(self: Rule, append_unknown: bool = True):
+    """Werkzeug generates each rule's URL builder as Python source and compiles it; the code
+    depends only on the rule's text and parsed parts (the converters are looked up on the
+    rule when a URL is built), so one compiled function serves that rule in every app.
+    Rules with defaults (folded into the code through their converter) are not shared."""
+    if self.defaults:
+        return _original_compile_builder(self, append_unknown)
+    key = (self.rule, tuple(self._trace), append_unknown)
+    builder = _builders.get(key)
+    if builder is None:
+        builder = _builders[key] = _original_compile_builder(self, append_unknown)
+    return builder
+
+
+Rule._compile_builder = _shared_compile_builder
+
+
+def use_test_password_hashing() -> None:
+    """Argon2id at its lowest cost for the test processes (and the servers they start).
+
+    The portal hashes with the library's recommended cost: about 0.1 s of CPU per hash or
+    check, by design. Tests register, log in and seed demo accounts thousands of times; what
+    they check is the algorithm and the flows, not the cost. A server a test starts may call
+    it too, so a hash made here is never found "outdated" and upgraded on sign-in.
+    """
+    from argon2 import PasswordHasher
+
+    from portal.auth import services as auth_services
+
+    auth_services._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_password_hashing():
+    use_test_password_hashing()
+
+
 PG_ADMIN_URL = os.environ.get(
     "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 TEST_PASSWORD = "Correct-Horse-42"
+# A throw-away database need not survive a crash: a COMMIT returns without waiting for its
+# WAL record to reach the disk (a few milliseconds each, and builders commit per object).
+# Locks, visibility and isolation are exactly as with the default.
+NO_COMMIT_FLUSH = 'ALTER DATABASE "{name}" SET synchronous_commit = off'
 
 
 def _flag(name: str) -> bool:
@@ -69,6 +168,7 @@ def postgres_url() -> Iterator[str]:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(NO_COMMIT_FLUSH.format(name=name)))
     except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
         if _flag("REQUIRE_POSTGRES"):
             pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {exc}")

@@ -46,6 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def race_app():
     """Gunicorn entry point: ``tests.test_race_signups:race_app()``."""
     from portal import create_app
+    from tests.conftest import use_test_password_hashing
+
+    use_test_password_hashing()  # the racers' hashes were made so; logins stay cheap
 
     return create_app(
         {
