@@ -6,7 +6,8 @@ run on PostgreSQL as well: the rules, queries, locks, migrations and races, wher
 databases can differ. The ids stay ``[sqlite]`` / ``[postgresql]``.
 
 SQLite: the schema is built once per session into a template file, which each test copies
-(far faster than ``create_all`` per test). PostgreSQL: a throw-away database created for this
+(far faster than ``create_all`` per test); a module's world of rows can be built once too
+(:func:`built_once`). PostgreSQL: a throw-away database created for this
 session, schema built once, tables truncated after each test; when no server answers those
 tests are skipped, unless ``REQUIRE_POSTGRES=1`` makes that a failure.
 """
@@ -330,6 +331,133 @@ def _empty_postgres_tables() -> None:
 @pytest.fixture
 def db(app):
     return _db
+
+
+# --- a module's world, built once ----------------------------------------------------------
+
+_built_worlds: dict[tuple, tuple[str, object]] = {}
+
+
+def built_once(request, build):
+    """The value of ``build()`` -- a fixture's world of rows -- built once per module.
+
+    On SQLite the first test of the module builds it as before; the database it leaves is
+    kept (SQLite's backup API) and every later test starts from a copy of it instead of
+    running dozens of builder commits again, and gets the same objects, loaded by primary key
+    into its own session. A world is data only: each test still has its own app, database
+    file and session, and what one test writes never reaches another. PostgreSQL builds it
+    per test (the tables are emptied after each).
+
+    Only for a fixture whose rows depend on nothing but the builders, that runs before
+    anything else in the test writes, and whose value is made of ORM objects and plain values
+    in dicts, lists, tuples and dataclasses.
+    """
+    if request.getfixturevalue("backend") != "sqlite":
+        return build()
+    key = (
+        request.node.module.__name__,
+        request.fixturename,
+        request.node.get_closest_marker("demo_district") is not None,
+    )
+    path = _db.engine.url.database
+    if key not in _built_worlds:
+        value = build()
+        _db.session.commit()
+        kept = f"{path}.world"
+        _sqlite_copy(path, kept)
+        _built_worlds[key] = (kept, _world_refs(value))
+        return value
+    kept, refs = _built_worlds[key]
+    _db.session.remove()
+    _sqlite_copy(kept, path)
+    loaded = _load_rows(refs)
+    return _world_objects(refs, loaded)
+
+
+def _sqlite_copy(source: str, target: str) -> None:
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+class _Row(tuple):
+    """An ORM object kept as (class, primary key)."""
+
+
+def _world_refs(value):
+    from dataclasses import fields, is_dataclass
+
+    from sqlalchemy import inspect as sa_inspect
+
+    if hasattr(value, "_sa_instance_state"):
+        return _Row((type(value), sa_inspect(value).identity))
+    if isinstance(value, dict):
+        return {k: _world_refs(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_world_refs(v) for v in value)
+    if is_dataclass(value):
+        return (
+            _Dataclass,
+            type(value),
+            {f.name: _world_refs(getattr(value, f.name)) for f in fields(value)},
+        )
+    if value is None or isinstance(value, str | int | float | bytes):
+        return value
+    raise TypeError(f"built_once cannot keep a {type(value).__name__}")
+
+
+class _Dataclass:
+    pass
+
+
+def _load_rows(refs) -> dict:
+    """Load every row the world names with one query per class: {(class, identity): object}."""
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy import tuple_
+
+    wanted: dict[type, set] = {}
+
+    def collect(value):
+        if isinstance(value, _Row):
+            wanted.setdefault(value[0], set()).add(value[1])
+        elif isinstance(value, tuple) and value and value[0] is _Dataclass:
+            collect(value[2])
+        elif isinstance(value, dict):
+            for v in value.values():
+                collect(v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                collect(v)
+
+    collect(refs)
+    loaded = {}
+    for cls, identities in wanted.items():
+        keys = sa_inspect(cls).primary_key
+        if len(keys) == 1:
+            where = keys[0].in_([identity[0] for identity in identities])
+        else:
+            where = tuple_(*keys).in_(list(identities))
+        for obj in _db.session.scalars(_db.select(cls).where(where)):
+            loaded[(cls, sa_inspect(obj).identity)] = obj
+    return loaded
+
+
+def _world_objects(refs, loaded: dict):
+    if isinstance(refs, _Row):
+        found = loaded.get((refs[0], refs[1]))
+        assert found is not None, refs
+        return found
+    if isinstance(refs, tuple) and refs and refs[0] is _Dataclass:
+        _, cls, values = refs
+        return cls(**{k: _world_objects(v, loaded) for k, v in values.items()})
+    if isinstance(refs, dict):
+        return {k: _world_objects(v, loaded) for k, v in refs.items()}
+    if isinstance(refs, list | tuple):
+        return type(refs)(_world_objects(v, loaded) for v in refs)
+    return refs
 
 
 class IsolatedClient(FlaskClient):

@@ -10,6 +10,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from portal.api.openapi import document
 from portal.models import ActivityKind, ActivityStatus, ShiftStatus, SignupStatus
+from tests.conftest import built_once
 
 pytestmark = pytest.mark.both_databases
 
@@ -44,6 +45,17 @@ def check(client, url: str, status: int = 200) -> dict:
 
 @pytest.fixture
 def district(
+    request, make_zone, make_unit, make_programme, make_activity, make_shift, make_user, make_signup
+):
+    return built_once(
+        request,
+        lambda: _district(
+            make_zone, make_unit, make_programme, make_activity, make_shift, make_user, make_signup
+        ),
+    )
+
+
+def _district(
     make_zone, make_unit, make_programme, make_activity, make_shift, make_user, make_signup
 ):
     zone, other_zone = make_zone("滨江"), make_zone("新城")

@@ -12,12 +12,20 @@ import pytest
 from portal.feeds import RedactFeedTokens, redact, services
 from portal.feeds.views import platform_of
 from portal.models import ActivityStatus, AuditEntry, CalendarToken
+from tests.conftest import built_once
 
 pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
-def setup(make_unit, make_activity, make_shift, make_user, make_signup, token_for):
+def setup(request, make_unit, make_activity, make_shift, make_user, make_signup, token_for):
+    return built_once(
+        request,
+        lambda: _setup(make_unit, make_activity, make_shift, make_user, make_signup, token_for),
+    )
+
+
+def _setup(make_unit, make_activity, make_shift, make_user, make_signup, token_for):
     unit = make_unit("区文明办")
     other_unit = make_unit("别的单位")
     activity = make_activity(unit=unit)

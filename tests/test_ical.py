@@ -16,6 +16,7 @@ import vobject
 
 from portal.feeds import ical, services
 from portal.models import ActivityStatus, CalendarToken, ShiftStatus, SignupStatus
+from tests.conftest import built_once
 
 AWKWARD = [
     "逗号,分号;冒号:反斜杠\\结尾",
@@ -30,6 +31,7 @@ AWKWARD = [
 
 @pytest.fixture
 def world(
+    request,
     db,
     make_zone,
     make_unit,
@@ -41,6 +43,31 @@ def world(
     token_for,
 ):
     """One of every feed, each with at least one event."""
+    return built_once(
+        request,
+        lambda: _world(
+            make_zone,
+            make_unit,
+            make_programme,
+            make_activity,
+            make_shift,
+            make_user,
+            make_signup,
+            token_for,
+        ),
+    )
+
+
+def _world(
+    make_zone,
+    make_unit,
+    make_programme,
+    make_activity,
+    make_shift,
+    make_user,
+    make_signup,
+    token_for,
+):
     zone = make_zone("滨江")
     unit = make_unit("区文明办")
     prog = make_programme("五进")

@@ -25,6 +25,7 @@ from portal.models import (
     SignupStatus,
     User,
 )
+from tests.conftest import built_once
 
 ROLES = ("anonymous", "resident", "zone_leader", "owner", "other", "admin")
 
@@ -44,7 +45,14 @@ class World:
 
 
 @pytest.fixture
-def world(db, make_zone, make_unit, make_user, make_activity, make_shift, make_signup):
+def world(request, db, make_zone, make_unit, make_user, make_activity, make_shift, make_signup):
+    return built_once(
+        request,
+        lambda: _world(make_zone, make_unit, make_user, make_activity, make_shift, make_signup),
+    )
+
+
+def _world(make_zone, make_unit, make_user, make_activity, make_shift, make_signup) -> World:
     zone = make_zone()
     unit, other_unit = make_unit(), make_unit()
     users = {
