@@ -3,7 +3,10 @@
 Every test that uses ``app`` (or ``client``/``db``/``backend``) runs on SQLite. Tests marked
 ``both_databases`` (most often a whole module: ``pytestmark = pytest.mark.both_databases``)
 run on PostgreSQL as well: the rules, queries, locks, migrations and races, where the two
-databases can differ. The ids stay ``[sqlite]`` / ``[postgresql]``.
+databases can differ. The ids stay ``[sqlite]`` / ``[postgresql]``. A test in such a module
+that the database cannot change -- a form refusing bad input before anything is stored,
+routing, an access check that reads no rows, a page's markup -- is marked
+``database_independent("why")`` and runs on SQLite only.
 
 SQLite: the schema is built once per session into a template file, which each test copies
 (far faster than ``create_all`` per test); a module's world of rows can be built once too
@@ -191,10 +194,23 @@ def postgres_url() -> Iterator[str]:
 BOTH_DATABASES = ["sqlite", "postgresql"]
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "database_independent(why): in a both_databases module, a test the database cannot "
+        "change (form validation, routing, markup); runs on SQLite only",
+    )
+
+
 def pytest_generate_tests(metafunc):
-    """``backend`` is SQLite, plus PostgreSQL for tests marked ``both_databases``."""
+    """``backend`` is SQLite, plus PostgreSQL for tests marked ``both_databases`` (unless
+    also marked ``database_independent``, which must say why)."""
     if "backend" in metafunc.fixturenames:
         both = metafunc.definition.get_closest_marker("both_databases") is not None
+        independent = metafunc.definition.get_closest_marker("database_independent")
+        if independent is not None:
+            assert independent.args and independent.args[0], "say why the database cannot matter"
+            both = False
         metafunc.parametrize(
             "backend", BOTH_DATABASES if both else ["sqlite"], indirect=True, scope="session"
         )
