@@ -584,3 +584,22 @@ def test_shift_edit_raises_sequence_when_the_event_changes(
     db.session.commit()
     services.clear_caches()
     assert (sequence() > before) is raised
+
+
+def test_a_new_reminder_time_shows_in_the_feed_at_once(
+    client, db, login, make_user, make_shift, make_signup, token_for
+):
+    """The feed's probe is kept by data version: changing the alarm (calendar_tokens) must
+    move that version, so the next fetch has the new VALARM and a new ETag."""
+    user = login(make_user())
+    make_signup(make_shift(), user=user)
+    token = token_for(user)
+    url = f"/calendar/me/{token}.ics"
+    before = client.get(url)
+    assert b"BEGIN:VALARM" not in before.data
+    assert client.get(url, headers={"If-None-Match": before.headers["ETag"]}).status_code == 304
+    assert client.post("/calendar/subscribe/reminder", data={"minutes": "30"}).status_code == 302
+    after = client.get(url, headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200
+    assert after.headers["ETag"] != before.headers["ETag"]
+    assert b"BEGIN:VALARM" in after.data and b"TRIGGER:-PT30M" in after.data

@@ -68,6 +68,9 @@ WATCHED = frozenset(
         "users",
         "leader_visits",
         "unit_organizers",
+        # the feeds' probe (portal.feeds.services._probe_row): a token revoked or its alarm
+        # changed must show at once
+        "calendar_tokens",
     }
 )
 

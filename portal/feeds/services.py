@@ -63,6 +63,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import contains_eager, defer
 
+from portal.dashboard import freshness
 from portal.extensions import db
 from portal.feeds import ical
 from portal.models import (
@@ -599,16 +600,7 @@ def probe(scope: FeedScope, base_url: str, with_modified: bool = True) -> FeedSc
         raise FeedError(410, _("这个日历链接已失效，请登录后重新生成。"))
     day = local_today()
     w = Window.for_day(day, scope.kind)
-    # Core execution on the session's connection: the ORM layer adds nothing to a select of
-    # columns but costs as much as the statement itself on the 304 path.
-    row = (
-        db.session.connection()
-        .execute(
-            _statement(scope.kind, "probe" if with_modified else "probe_etag"), _params(scope, w)
-        )
-        .mappings()
-        .first()
-    )
+    row = _probe_row(scope, w, with_modified)
     portal = current_app.config["PORTAL_NAME"]
     if scope.personal:
         if row is None or row["revoked_at"] is not None:
@@ -656,6 +648,41 @@ def probe(scope: FeedScope, base_url: str, with_modified: bool = True) -> FeedSc
     scope.last_modified = _last_modified(row, day) if with_modified else None
     scope.extra["stamps"] = {k: v for k, v in row.items() if k[:1] == "a"}
     return scope
+
+
+def _probe_row(scope: FeedScope, w: Window, with_modified: bool) -> dict | None:
+    """The probe statement's one row: from :data:`PROBE_CACHE` while the data version (read
+    first, in this transaction) is the one it was worked out under, else from the database.
+
+    Everything the row is made of lives in tables whose writes move the data version
+    (:data:`portal.dashboard.freshness.WATCHED`: shifts, activities, sign-ups, people,
+    calendar tokens, zones, units, programmes; the audit entries it reads for deletions and
+    renames are written with those rows), and the window is part of the key, so a cached row
+    is never older than the data. A hit costs one small statement instead of the probe. A
+    row to keep is always the full probe (with the Last-Modified columns), so it serves the
+    clients that revalidate by ETag and by date alike."""
+    params = _params(scope, w)
+    version = freshness.current_key(db.session) if _probe_cache_enabled() else None
+    key = None
+    if version is not None:
+        key = (version, scope.kind, tuple(sorted(params.items())))
+        found = PROBE_CACHE.get(key)
+        if found is not None:
+            return found[0]
+        with_modified = True
+    # Core execution on the session's connection: the ORM layer adds nothing to a select of
+    # columns but costs as much as the statement itself on the 304 path.
+    purpose = "probe" if with_modified else "probe_etag"
+    found = db.session.connection().execute(_statement(scope.kind, purpose), params)
+    row = found.mappings().first()
+    row = dict(row) if row is not None else None
+    if key is not None:
+        PROBE_CACHE.put(key, (row,))
+    return row
+
+
+def _probe_cache_enabled() -> bool:
+    return bool(current_app.config.get("FEED_PROBE_CACHE", True))
 
 
 def last_modified(scope: FeedScope) -> datetime:
@@ -865,6 +892,8 @@ class LRU:
         return len(self._data)
 
 
+# (data version, feed, window) → the probe's row (see _probe_row); a few hundred bytes each.
+PROBE_CACHE = LRU(4096)
 # ETag → feed body. Bodies are under 1 MB; 32 MB keeps the busiest feeds of a worker.
 BODY_CACHE = LRU(256, max_bytes=32_000_000)
 # Event row → VEVENT bytes. Every feed has at most 1,000 events, so one feed never pushes its
@@ -939,6 +968,7 @@ def clear_caches() -> None:
     """Forget every cached body and event in this process (tests, the benchmark's "cold")."""
     BODY_CACHE.clear()
     EVENT_CACHE.clear()
+    PROBE_CACHE.clear()
     _STATEMENTS.clear()
     SHARED_BODIES._down_until = 0.0
     ical.clear_memo()
