@@ -195,11 +195,33 @@ BOTH_DATABASES = ["sqlite", "postgresql"]
 
 
 def pytest_configure(config):
+    # The xdist controller hands out modules in the collected order (see
+    # pytest_collection_modifyitems below) instead of re-sorting them by number of tests.
+    if getattr(config.option, "loadscopereorder", False):
+        config.option.loadscopereorder = False
     config.addinivalue_line(
         "markers",
         "database_independent(why): in a both_databases module, a test the database cannot "
         "change (form validation, routing, markup); runs on SQLite only",
     )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Modules that start servers or browsers first, then the rest by number of tests.
+
+    ``make test`` hands whole modules to the xdist workers (``--dist loadfile``), by default
+    in order of their number of tests, so the one- and two-test modules that each run for
+    10-30 s (the gunicorn races, the browser journeys) came last and one worker finished
+    them alone while the other idled. A test that starts servers or a browser (``slow``,
+    ``browser``) counts as a hundred here; the order within a module is unchanged.
+    """
+    weight: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        heavy = item.get_closest_marker("slow") or item.get_closest_marker("browser")
+        weight[module] = weight.get(module, 0) + (100 if heavy else 1)
+    items.sort(key=lambda item: -weight[item.nodeid.split("::", 1)[0]])
 
 
 def pytest_generate_tests(metafunc):
