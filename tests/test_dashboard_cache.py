@@ -19,6 +19,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select, update
 
+from portal import pagecache
 from portal.dashboard import freshness, services
 from portal.dashboard.services import Period, Scope
 from portal.database import begin_write
@@ -255,11 +256,15 @@ def test_the_page_is_served_from_the_cache_until_something_is_written(
     assert client.get("/dashboard/").status_code == 200
     with count_queries() as hit:
         assert client.get("/dashboard/").status_code == 200
+    pagecache.clear()  # the rendered page is kept too: compare the board's own statements
+    with count_queries() as board_hit:
+        assert client.get("/dashboard/").status_code == 200
     freshness.clear()
+    pagecache.clear()
     with count_queries() as miss:
         assert client.get("/dashboard/").status_code == 200
-    assert len(hit) < len(miss)
-    assert len(hit) <= len(miss) - 5  # the board's own statements are skipped
+    assert len(hit) < len(board_hit) < len(miss)
+    assert len(board_hit) <= len(miss) - 5  # the board's own statements are skipped
 
 
 WRITERS = 4
